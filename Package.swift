@@ -1,0 +1,70 @@
+// swift-tools-version: 6.2
+//
+// vitro: a container engine that shows its work. Module layout and direction are
+// described in ../shared/DESIGN.md and README.md: chapter modules import only modules of
+// earlier chapters plus VitroTrace and VitroSys; VitroRuntime is the one composer.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "vitro",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vitro", targets: ["vitro"]),
+        .executable(name: "vitro-init", targets: ["vitro-init"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C: only what Swift's Glibc module hides, and the fork→exec window.
+        .target(name: "CVitroShim"),
+        // Native libraries, found with pkg-config (Debian: libcap-dev, libseccomp-dev, libpcap-dev).
+        .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+
+        // Chapter 00: the leaf (events, sinks) and the only door to the kernel.
+        .target(name: "VitroTrace", swiftSettings: strict),
+        .target(name: "VitroSys", dependencies: ["VitroTrace", "CVitroShim"], swiftSettings: strict),
+        // Chapter 01: images (for now the built-in busybox image made offline).
+        .target(name: "VitroImage", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 03: namespaces, the mount namespace and the container's root.
+        .target(name: "VitroNamespaces", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 07: exec and pid 1, and the contract between vitro and vitro-init.
+        .target(name: "VitroExec", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 08: the composer of the stages.
+        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Walkthroughs: the pipeline with a pause and an explanation between stages.
+        .target(name: "VitroLearn", dependencies: ["VitroRuntime", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+
+        .executableTarget(
+            name: "vitro",
+            dependencies: [
+                "VitroRuntime", "VitroLearn", "VitroImage", "VitroTrace", "VitroSys",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "vitro-init",
+            dependencies: ["VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"],
+            swiftSettings: strict),
+
+        .testTarget(
+            name: "VitroUnitTests",
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroNamespaces", "VitroExec", "VitroRuntime", "VitroLearn"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "VitroNativeLibTests",
+            dependencies: ["CCap", "CSeccomp", "CPcap"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "VitroIntegrationTests",
+            dependencies: ["VitroTrace", "VitroRuntime", "vitro", "vitro-init"],
+            swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,168 @@
+/* See include/vitro_shim.h for why this file exists. */
+#define _GNU_SOURCE
+#include "vitro_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <pthread.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+const int VITRO_CLONE_NEWNS = CLONE_NEWNS;
+const int VITRO_CLONE_NEWUTS = CLONE_NEWUTS;
+const int VITRO_CLONE_NEWIPC = CLONE_NEWIPC;
+const int VITRO_CLONE_NEWPID = CLONE_NEWPID;
+const int VITRO_CLONE_NEWNET = CLONE_NEWNET;
+const int VITRO_CLONE_NEWCGROUP = CLONE_NEWCGROUP;
+const int VITRO_CLONE_NEWUSER = CLONE_NEWUSER;
+const int VITRO_CLONE_NEWTIME = CLONE_NEWTIME;
+
+int vitro_unshare(int flags) { return unshare(flags); }
+int vitro_setns(int fd, int nstype) { return setns(fd, nstype); }
+int vitro_pivot_root(const char *new_root, const char *put_old) {
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+int vitro_mount(const char *source, const char *target, const char *fstype,
+                unsigned long flags, const char *data) {
+    return mount(source, target, fstype, flags, data);
+}
+int vitro_umount2(const char *target, int flags) { return umount2(target, flags); }
+int vitro_sethostname(const char *name, size_t len) { return sethostname(name, len); }
+int vitro_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor) {
+    return mknod(path, (mode_t)mode, makedev(major, minor));
+}
+pid_t vitro_fork(void) { return fork(); }
+pid_t vitro_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+int vitro_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0); }
+int vitro_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
+int vitro_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+
+int vitro_wifexited(int status) { return WIFEXITED(status); }
+int vitro_wexitstatus(int status) { return WEXITSTATUS(status); }
+int vitro_wifsignaled(int status) { return WIFSIGNALED(status); }
+int vitro_wtermsig(int status) { return WTERMSIG(status); }
+
+static void fill_set(sigset_t *set, const int *signals, int count) {
+    sigemptyset(set);
+    for (int i = 0; i < count; i++) sigaddset(set, signals[i]);
+}
+
+int vitro_signalfd(const int *signals, int count) {
+    sigset_t set;
+    fill_set(&set, signals, count);
+    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int vitro_sigmask(int how, const int *signals, int count) {
+    sigset_t set;
+    fill_set(&set, signals, count);
+    int rc = pthread_sigmask(how == 0 ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+    if (rc != 0) { errno = rc; return -1; }
+    return 0;
+}
+
+int vitro_signalfd_read(int fd, int *pid_out) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    if (n != (ssize_t)sizeof info) return -1;
+    if (pid_out) *pid_out = (int)info.ssi_pid;
+    return (int)info.ssi_signo;
+}
+
+const char *vitro_errno_name(int err) {
+    const char *name = strerrorname_np(err);
+    return name ? name : "E?";
+}
+
+int vitro_close_from(int lowfd) {
+    return (int)syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0);
+}
+
+int vitro_isatty(int fd) { return isatty(fd); }
+
+int vitro_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+int vitro_socketpair_cloexec(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds);
+}
+
+/* Report errno to the parent and leave. Async-signal-safe only. */
+static void child_fail(int pipefd) {
+    int err = errno;
+    ssize_t ignored = write(pipefd, &err, sizeof err);
+    (void)ignored;
+    _exit(127);
+}
+
+pid_t vitro_spawn(const char *path, char *const argv[], char *const envp[],
+                  const int *fdmap, int nfds, int *child_errno) {
+    int errpipe[2];
+    *child_errno = 0;
+    if (pipe2(errpipe, O_CLOEXEC) < 0) { *child_errno = errno; return -1; }
+
+    /* Block every signal across fork so no handler of the parent runs in the child. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Child: from here to execve only async-signal-safe calls. */
+        for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+        /* The error pipe first goes above the target range, then each source does,
+         * so that a target that is also some other entry's source is not clobbered
+         * before it is read. */
+        if (nfds > 64) { errno = EINVAL; child_fail(errpipe[1]); }
+        int ep = fcntl(errpipe[1], F_DUPFD_CLOEXEC, nfds);
+        if (ep < 0) child_fail(errpipe[1]);
+        int moved[64];
+        for (int i = 0; i < nfds; i++) {
+            moved[i] = fcntl(fdmap[i], F_DUPFD_CLOEXEC, nfds);
+            if (moved[i] < 0) child_fail(ep);
+        }
+        for (int i = 0; i < nfds; i++) {
+            if (dup2(moved[i], i) < 0) child_fail(ep);
+        }
+        /* Close everything above the map except the error pipe (close-on-exec). */
+        if (ep > nfds) syscall(SYS_close_range, (unsigned)nfds, (unsigned)ep - 1, 0);
+        syscall(SYS_close_range, (unsigned)ep + 1, ~0U, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        pthread_sigmask(SIG_SETMASK, &none, NULL);
+        execve(path, argv, envp);
+        child_fail(ep);
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(errpipe[1]);
+    if (pid < 0) {
+        close(errpipe[0]);
+        *child_errno = fork_errno;
+        return -1;
+    }
+    int err = 0;
+    ssize_t n;
+    do { n = read(errpipe[0], &err, sizeof err); } while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof err) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *child_errno = err;
+        return -1;
+    }
+    return pid;
+}

@@ -1,0 +1,112 @@
+// Chapter 07: what vitro-init does, step by step. It runs single-threaded (no
+// Dispatch, no async, no Foundation): unshare(2) of a pid or user namespace and fork(2)
+// are only safe in a process with one thread.
+//
+//   stage A (the process vitro spawned)
+//     1. read the spec; check there is one thread
+//     2. unshare mount, uts, ipc, pid and net namespaces
+//     3. tell vitro `unshared`; wait for `proceed` (vitro places us in a cgroup and
+//        wires the network namespace meanwhile)
+//     4. unshare the cgroup namespace (now our cgroup is its root)
+//     5. fork: the child is pid 1 of the new pid namespace; tell vitro its host pid and
+//        exit. vitro is a child subreaper, so pid 1 becomes vitro's child.
+//   stage B (pid 1)
+//     6. setsid; build the root (RootfsPlan.apply); set the hostname
+//     7. tell vitro `ready`; wait for `exec`
+//     8. chdir, find the command on PATH, execve. The sync socket and the trace pipe are
+//        close-on-exec, so vitro sees end-of-file on both exactly when execve succeeded.
+//
+// Any failure is sent as `error CODE MESSAGE` and the process exits with CODE.
+
+import VitroNamespaces
+import VitroSys
+import VitroTrace
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum ContainerInit {
+    /// The whole of vitro-init. Never returns.
+    public static func main() -> Never {
+        for fd in [InitFD.spec, InitFD.trace, InitFD.sync] {
+            do { try Sys.setCloseOnExec(fd, true) } catch { fatal(InitError(code: 125, "vitro-init: descriptor \(fd) is not open: was it started by vitro?")) }
+        }
+        let sink = JSONLinesSink(fd: InitFD.trace, epochNanos: 0, buffered: false)
+        Tracer.shared.addSink(sink)
+        Tracer.shared.stage = .namespaces
+        do {
+            try run()
+        } catch let e as InitError {
+            fatal(e)
+        } catch {
+            fatal(InitError(code: 125, String(describing: error)))
+        }
+    }
+
+    static func fatal(_ e: InitError) -> Never {
+        Tracer.shared.flush()
+        Sys.write(InitFD.sync, SyncMessage.error(code: e.code, message: e.message).encode())
+        Sys.exitNow(e.code)
+    }
+
+    static func send(_ m: SyncMessage) throws(InitError) {
+        guard Sys.write(InitFD.sync, m.encode()) else { throw InitError(code: 125, "sync: vitro went away") }
+    }
+
+    static func expect(_ m: SyncMessage) throws(InitError) {
+        let got: [UInt8]?
+        do { got = try Sys.read(InitFD.sync, max: 4096) } catch { throw InitError(code: 125, "sync: \(error)") }
+        guard let got, !got.isEmpty else { throw InitError(code: 125, "sync: vitro went away") }
+        guard SyncMessage.decode(got) == m else {
+            throw InitError(code: 125, "sync: expected \(m), got \(String(decoding: got, as: UTF8.self))")
+        }
+    }
+
+    static func run() throws -> Never {
+        guard Sys.threadCount() == 1 else {
+            throw InitError(code: 125, "vitro-init: \(Sys.threadCount()) threads; unshare and fork need a single-threaded process")
+        }
+        var specBytes: [UInt8] = []
+        while let chunk = try Sys.read(InitFD.spec), !chunk.isEmpty { specBytes += chunk }
+        Sys.close(InitFD.spec)
+        let spec = try InitSpec.decode(specBytes)
+
+        // Stage A.
+        try Sys.setParentDeathSignal(SIGKILL, why: "if vitro dies before the container starts, this helper dies too")
+        let first = spec.namespaces.subtracting(.cgroup)
+        try Sys.unshare(first, why: "give the container its own mounts, hostname, IPC, process ids and network")
+        try send(.unshared)
+        try expect(.proceed)
+        if spec.namespaces.contains(.cgroup) {
+            try Sys.unshare(.cgroup, why: "now that this process is in the container's cgroup, make that cgroup the root it sees")
+        }
+        let child = try Sys.fork(why: "the first child after unshare(CLONE_NEWPID) is pid 1 of the new pid namespace")
+        if child > 0 {
+            try send(.pid(child))
+            Sys.exitNow(0)
+        }
+
+        // Stage B: pid 1. /proc is still the host's until RootfsPlan mounts a new one, so
+        // /proc/self names our host pid, which the trace should show.
+        if let me = Sys.readlink("/proc/self"), let hostPid = Int32(me) { Tracer.shared.pid = hostPid }
+        try Sys.setsid(why: "a session of its own: the terminal's signals go to vitro, which forwards them")
+        let plan = RootfsPlan(rootfs: spec.rootfs)
+        do { try plan.apply() } catch let e as RootfsError { throw InitError(code: 125, e.message) }
+        try Sys.sethostname(spec.hostname, why: "the UTS namespace is new; give it the container's name")
+        try send(.ready)
+        try expect(.exec)
+
+        Tracer.shared.stage = .exec
+        if Sys.fileKind(spec.cwd) == .missing {
+            try Sys.mkdirAll(spec.cwd, why: "the working directory does not exist in the image; Docker creates it")
+        }
+        try Sys.chdir(spec.cwd, why: "the container's working directory")
+        let path = try CommandLookup.resolve(spec.argv[0], path: CommandLookup.path(in: spec.env))
+        do {
+            try Sys.execve(path, argv: spec.argv, env: spec.env, why: "replace vitro-init with the container's command; it keeps pid 1")
+        } catch {
+            throw CommandLookup.execFailure(error)
+        }
+    }
+}

@@ -1,0 +1,138 @@
+// Chapter 07: the contract between vitro and vitro-init.
+//
+// vitro-init is started with these descriptors (see Sources/vitro-init/main.swift):
+//
+//   0, 1, 2  the container's stdin, stdout and stderr, passed on to the command
+//   3        the spec: an `InitSpec`, read to end of file
+//   4        the trace: JSON Lines events, one write(2) per event
+//   5        sync: a SOCK_SEQPACKET socket carrying `SyncMessage`s both ways
+//
+// The spec is a list of NUL-terminated `key=value` records (a list repeats its key),
+// simple to read in a process that must not pull in Foundation to parse JSON.
+
+import VitroNamespaces
+import VitroSys
+
+public struct InitSpec: Sendable, Equatable {
+    public var rootfs: String
+    public var argv: [String]
+    public var env: [String]
+    public var cwd: String
+    public var hostname: String
+    public var namespaces: NamespaceSet
+    /// learn run: wait for the parent's word before each stage, even when it has no
+    /// work of its own to do in between.
+    public var learn: Bool
+
+    public init(
+        rootfs: String, argv: [String], env: [String], cwd: String = "/", hostname: String,
+        namespaces: NamespaceSet = .container, learn: Bool = false
+    ) {
+        self.rootfs = rootfs
+        self.argv = argv
+        self.env = env
+        self.cwd = cwd
+        self.hostname = hostname
+        self.namespaces = namespaces
+        self.learn = learn
+    }
+
+    public func encode() -> [UInt8] {
+        var out: [UInt8] = []
+        func put(_ k: String, _ v: String) {
+            out.append(contentsOf: Array("\(k)=\(v)".utf8))
+            out.append(0)
+        }
+        put("rootfs", rootfs)
+        for a in argv { put("arg", a) }
+        for e in env { put("env", e) }
+        put("cwd", cwd)
+        put("hostname", hostname)
+        put("namespaces", String(namespaces.rawValue))
+        put("learn", learn ? "1" : "0")
+        return out
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(InitError) -> InitSpec {
+        var fields: [String: [String]] = [:]
+        for rec in bytes.split(separator: 0, omittingEmptySubsequences: true) {
+            let s = String(decoding: rec, as: UTF8.self)
+            guard let eq = s.firstIndex(of: "=") else { throw InitError(code: 125, "spec: record without '='") }
+            fields[String(s[..<eq]), default: []].append(String(s[s.index(after: eq)...]))
+        }
+        func one(_ k: String) throws(InitError) -> String {
+            guard let v = fields[k]?.first else { throw InitError(code: 125, "spec: missing \(k)") }
+            return v
+        }
+        guard let ns = Int32(try one("namespaces")) else { throw InitError(code: 125, "spec: bad namespaces") }
+        let argv = fields["arg"] ?? []
+        guard !argv.isEmpty else { throw InitError(code: 125, "spec: no command") }
+        return InitSpec(
+            rootfs: try one("rootfs"), argv: argv, env: fields["env"] ?? [], cwd: try one("cwd"),
+            hostname: try one("hostname"), namespaces: NamespaceSet(rawValue: ns), learn: try one("learn") == "1")
+    }
+}
+
+/// An error inside vitro-init, with the exit code the container run reports for it:
+/// 125 for a setup failure, 126 for a command that cannot be run, 127 for one not found
+/// (Docker's codes).
+public struct InitError: Error, CustomStringConvertible {
+    public var code: Int32
+    public var message: String
+    public init(code: Int32, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { message }
+}
+
+/// The messages on the sync socket, in the order they flow.
+public enum SyncMessage: Sendable, Equatable {
+    /// init → vitro: the namespaces exist (not yet the cgroup one); vitro may place the
+    /// process in its cgroup and wire its network now.
+    case unshared
+    /// vitro → init: go on.
+    case proceed
+    /// init → vitro: the host pid of the container's pid 1.
+    case pid(Int32)
+    /// pid 1 → vitro: the root is ready; waiting for `exec`.
+    case ready
+    /// vitro → pid 1: exec the command.
+    case exec
+    /// init → vitro: a step failed; the process exits with `code`.
+    case error(code: Int32, message: String)
+
+    public func encode() -> [UInt8] {
+        switch self {
+        case .unshared: return Array("unshared".utf8)
+        case .proceed: return Array("proceed".utf8)
+        case .pid(let p): return Array("pid \(p)".utf8)
+        case .ready: return Array("ready".utf8)
+        case .exec: return Array("exec".utf8)
+        case .error(let c, let m): return Array("error \(c) \(m)".utf8)
+        }
+    }
+
+    public static func decode(_ bytes: [UInt8]) -> SyncMessage? {
+        let s = String(decoding: bytes, as: UTF8.self)
+        let parts = s.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+        switch parts.first {
+        case "unshared": return .unshared
+        case "proceed": return .proceed
+        case "ready": return .ready
+        case "exec": return .exec
+        case "pid": return parts.count == 2 ? Int32(parts[1]).map { .pid($0) } : nil
+        case "error":
+            guard parts.count == 3, let c = Int32(parts[1]) else { return nil }
+            return .error(code: c, message: parts[2])
+        default: return nil
+        }
+    }
+}
+
+/// The fixed descriptor numbers of the contract.
+public enum InitFD {
+    public static let spec: Int32 = 3
+    public static let trace: Int32 = 4
+    public static let sync: Int32 = 5
+}

@@ -1,0 +1,32 @@
+// The words learn run says before each stage. Kept apart from the mechanics so a
+// teacher can change the text without touching the pipeline.
+
+import VitroRuntime
+import VitroTrace
+
+enum Lessons {
+    static func before(_ stage: Stage, _ ctx: StageContext) -> [String] {
+        switch stage {
+        case .rootfs:
+            return [
+                "A container image is a directory tree plus some settings. vitro needs a directory that will become the container's / . Here it is the built-in busybox image: one static binary that is a shell and some 300 commands, made from the host's busybox-static package with no network.",
+                "Nothing is isolated yet: this is just files on the host's disk.",
+            ]
+        case .namespaces:
+            return [
+                "vitro now starts vitro-init, a small single-threaded helper, and hands it a spec on fd 3. vitro-init calls unshare(2) for new mount, UTS, IPC, pid and network namespaces, then forks: the child is pid 1 of the new pid namespace.",
+                "pid 1 makes every mount private, bind-mounts the rootfs onto itself, mounts /proc, a read-only /sys and a small /dev, and calls pivot_root(2) so the rootfs becomes / and the host's files are out of reach. Then it sets the hostname. Watch each call go by, with why it is made and the command you could type instead.",
+            ]
+        case .cgroups:
+            return ["A cgroup limits what the container may use: memory, CPU, number of processes."]
+        case .network:
+            return ["The container gets a veth pair: one end in its network namespace, one on a bridge on the host."]
+        case .exec:
+            return [
+                "Last, pid 1 changes to the working directory, finds \(ctx.argv.first ?? "the command") on PATH inside the new root, and calls execve(2): the helper's program is replaced by the container's command, which keeps pid 1.",
+            ]
+        case .pull, .unpack, .none:
+            return []
+        }
+    }
+}

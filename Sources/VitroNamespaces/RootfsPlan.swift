@@ -1,0 +1,210 @@
+// Chapter 03: the container's root filesystem inside its new mount namespace.
+//
+// The order matters and follows runc's rootfs_linux.go:
+//  1. make every mount private (`mount --make-rprivate /`), so nothing vitro mounts
+//     here propagates back to the host, and no host mount event leaks in;
+//  2. bind-mount the rootfs onto itself: pivot_root(2) needs the new root to be a
+//     mount point;
+//  3. mount /proc (showing the new pid namespace), /sys read-only, a tmpfs /dev with
+//     only the safe devices, /dev/pts (a new devpts instance) and /dev/shm;
+//  4. pivot_root into the rootfs and lazily unmount the old root, so no path leads
+//     back to the host's files;
+// and only then set the hostname and exec.
+//
+// Every mount target is checked before use: a rootfs (an image is untrusted input) may
+// contain a symlink at /proc or /dev pointing anywhere on the host, and mounting
+// through it would mount over the host's directory. `RootfsPlan.containedPath` walks
+// each component with lstat and refuses symlinks.
+
+import VitroSys
+import VitroTrace
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A device node the container's /dev gets (the same set as runc and Docker).
+public struct DeviceNode: Sendable {
+    public var name: String
+    public var major: UInt32
+    public var minor: UInt32
+    public var mode: UInt32
+
+    public static let defaults: [DeviceNode] = [
+        DeviceNode(name: "null", major: 1, minor: 3, mode: 0o666),
+        DeviceNode(name: "zero", major: 1, minor: 5, mode: 0o666),
+        DeviceNode(name: "full", major: 1, minor: 7, mode: 0o666),
+        DeviceNode(name: "random", major: 1, minor: 8, mode: 0o666),
+        DeviceNode(name: "urandom", major: 1, minor: 9, mode: 0o666),
+        DeviceNode(name: "tty", major: 5, minor: 0, mode: 0o666),
+    ]
+}
+
+public struct RootfsError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// How the container's root is put together.
+public struct RootfsPlan: Sendable {
+    /// Absolute path of the directory that becomes "/".
+    public var rootfs: String
+    public var devices: [DeviceNode] = DeviceNode.defaults
+
+    public init(rootfs: String) {
+        self.rootfs = rootfs
+    }
+
+    /// Checks, before anything is created, that `rootfs` can be a container's root: an
+    /// existing directory, absolute, whose /proc, /sys and /dev are directories or absent
+    /// (never symlinks). Throws one clear line.
+    public static func validate(_ rootfs: String) throws(RootfsError) {
+        guard rootfs.hasPrefix("/") else { throw RootfsError("rootfs \"\(rootfs)\": not an absolute path") }
+        switch Sys.fileKind(rootfs) {
+        case .missing: throw RootfsError("rootfs \"\(rootfs)\": no such directory")
+        case .directory: break
+        case .symlink:
+            guard Sys.isDirectory(rootfs) else { throw RootfsError("rootfs \"\(rootfs)\": not a directory") }
+        default: throw RootfsError("rootfs \"\(rootfs)\": not a directory")
+        }
+        for dir in ["proc", "sys", "dev", "dev/pts", "dev/shm"] {
+            _ = try containedPath(rootfs, dir)
+        }
+    }
+
+    /// `root/relative`, after checking that no component below `root` is a symlink or
+    /// something other than a directory. Missing components are fine (vitro creates them).
+    public static func containedPath(_ root: String, _ relative: String) throws(RootfsError) -> String {
+        var path = root
+        for part in relative.split(separator: "/") {
+            guard part != "..", part != "." else {
+                throw RootfsError("rootfs path \"/\(relative)\": must not contain . or ..")
+            }
+            path += "/" + part
+            switch Sys.fileKind(path) {
+            case .missing: return root + "/" + relative
+            case .directory: continue
+            case .symlink:
+                throw RootfsError("rootfs \"\(root)\": /\(relative) is a symlink (\(path) -> \(Sys.readlink(path) ?? "?")); refusing to mount through it")
+            default:
+                throw RootfsError("rootfs \"\(root)\": /\(relative) is not a directory")
+            }
+        }
+        return path
+    }
+
+    /// Steps 1–4 above, in the calling process, which must already be in a new mount
+    /// namespace (and, for /proc to show the container's processes, a new pid namespace
+    /// as its pid 1).
+    public func apply() throws {
+        try Sys.mount(
+            source: nil, target: "/", fstype: nil, flags: [.recursive, .private],
+            why: "stop mounts made here from propagating to the host (and the host's from reaching in)")
+        try Sys.mount(
+            source: rootfs, target: rootfs, fstype: nil, flags: [.bind, .recursive],
+            why: "pivot_root needs the new root to be a mount point, so bind the rootfs onto itself")
+        try mountKernelFilesystems()
+        try populateDev()
+        try pivot()
+    }
+
+    func target(_ relative: String) throws -> String {
+        let path = try RootfsPlan.containedPath(rootfs, relative)
+        try Sys.mkdir(path, mode: 0o755, existOK: true, group: .mount, why: "a mount point must exist")
+        return path
+    }
+
+    func mountKernelFilesystems() throws {
+        try Sys.mount(
+            source: "proc", target: try target("proc"), fstype: "proc", flags: [.noSuid, .noDev, .noExec],
+            why: "a procfs mounted from inside the new pid namespace lists only the container's processes")
+        try Sys.mount(
+            source: "sysfs", target: try target("sys"), fstype: "sysfs", flags: [.noSuid, .noDev, .noExec, .readOnly],
+            why: "sysfs shows the container's own network devices; read-only so it cannot change host settings")
+        try Sys.mount(
+            source: "tmpfs", target: try target("dev"), fstype: "tmpfs", flags: [.noSuid, .strictAtime],
+            data: "mode=755,size=65536k",
+            why: "a fresh /dev holds only the device nodes a container should reach, not the host's disks")
+    }
+
+    func populateDev() throws {
+        let dev = try RootfsPlan.containedPath(rootfs, "dev")
+        for d in devices {
+            try Sys.mknodChar(
+                dev + "/" + d.name, mode: mode_t(d.mode), major: d.major, minor: d.minor,
+                why: "device \(d.major):\(d.minor) is on the allowlist every container gets")
+            // mknod applies the umask; set the mode the node must have.
+            try Sys.chmod(dev + "/" + d.name, mode: mode_t(d.mode), why: "mknod applied the umask")
+        }
+        try Sys.mount(
+            source: "devpts", target: try target("dev/pts"), fstype: "devpts", flags: [.noSuid, .noExec],
+            data: "newinstance,ptmxmode=0666,mode=0620,gid=5",
+            why: "a private devpts instance: the container's terminals are not the host's")
+        try Sys.symlink("pts/ptmx", at: dev + "/ptmx", why: "/dev/ptmx opens the container's own devpts instance")
+        try Sys.mount(
+            source: "shm", target: try target("dev/shm"), fstype: "tmpfs", flags: [.noSuid, .noDev, .noExec],
+            data: "mode=1777,size=65536k", why: "POSIX shared memory for the container alone")
+        for (name, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+            try Sys.symlink(to, at: dev + "/" + name, why: "the conventional /dev/\(name) link programs expect")
+        }
+    }
+
+    /// The pivot_root(".", ".") idiom (see pivot_root(2), and runc's pivotRoot): the old
+    /// root is stacked under the new one, then detached, so no directory to put it in is
+    /// needed inside the image.
+    func pivot() throws {
+        try Sys.chdir(rootfs, why: "pivot_root(\".\", \".\") works on the current directory")
+        try Sys.pivotRoot(".", putOld: ".", why: "make the rootfs the root of this mount namespace; the old root now sits beneath it")
+        try Sys.mount(
+            source: nil, target: ".", fstype: nil, flags: [.recursive, .slave],
+            why: "keep the unmount of the old root from propagating anywhere")
+        try Sys.unmount(".", flags: [.detach], why: "detach the host's root: no path inside leads back to the host's files")
+        try Sys.chdir("/", why: "start from the new root")
+    }
+}
+
+/// Reads /proc/PID/mountinfo: the mounts a process sees, as (mount point, fstype, options).
+public struct MountTable: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var mountPoint: String
+        public var fstype: String
+        public var source: String
+        public var options: String
+        public var root: String
+    }
+    public var entries: [Entry]
+
+    public static func of(pid: String) -> MountTable {
+        guard let text = try? Sys.readText("/proc/\(pid)/mountinfo") else { return MountTable(entries: []) }
+        return parse(text)
+    }
+
+    /// mountinfo(5): `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER`.
+    public static func parse(_ text: String) -> MountTable {
+        var out: [Entry] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard f.count >= 10, let dash = f.firstIndex(of: "-"), dash + 2 < f.count else { continue }
+            out.append(Entry(mountPoint: unescape(f[4]), fstype: f[dash + 1], source: f[dash + 2], options: f[5], root: unescape(f[3])))
+        }
+        return MountTable(entries: out)
+    }
+
+    static func unescape(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out: [UInt8] = []
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == 92, i + 3 < b.count, let v = UInt8(String(decoding: b[i + 1...i + 3], as: UTF8.self), radix: 8) {
+                out.append(v)
+                i += 4
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,191 @@
+// Chapter 08: spawning vitro-init and following it through the sync protocol
+// (VitroExec.SyncMessage), while merging its trace and forwarding signals.
+
+import VitroExec
+import VitroNamespaces
+import VitroSys
+import VitroTrace
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ContainerRun {
+    /// Path of vitro-init: VITRO_INIT, or next to the running vitro binary.
+    static func initPath() -> String {
+        if let env = getenv("VITRO_INIT"), env.pointee != 0 { return String(cString: env) }
+        let exe = Sys.readlink("/proc/self/exe") ?? "/usr/local/bin/vitro"
+        let dir = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return dir + "/vitro-init"
+    }
+
+    /// The descriptors of one vitro-init, on vitro's side.
+    struct InitChannel {
+        var sync: Int32
+        var trace: Int32
+        var signals: Int32
+        var initPid: pid_t
+    }
+
+    func launch(rootfs: String) throws -> Int32 {
+        try begin(.namespaces)
+        let hostname = options.hostname ?? String(context.containerID.prefix(12))
+        let spec = InitSpec(
+            rootfs: rootfs, argv: options.argv, env: options.environment(hostname: hostname), cwd: options.workdir,
+            hostname: hostname, learn: observer != nil)
+
+        let signals = try Sys.signalDescriptor([SIGCHLD] + ContainerRun.forwarded)
+        defer {
+            Sys.close(signals)
+            _ = Sys.unblockSignals([SIGCHLD] + ContainerRun.forwarded)
+        }
+        try Sys.setChildSubreaper(why: "pid 1 will be re-parented to vitro when vitro-init's first process exits")
+        let specPipe = try Sys.pipe()
+        let tracePipe = try Sys.pipe()
+        let (syncParent, syncChild) = try Sys.socketPair()
+        let initPid: pid_t
+        do {
+            initPid = try Sys.spawn(
+                ContainerRun.initPath(), argv: ["vitro-init"], env: [],
+                fds: [0, 1, 2, specPipe.read, tracePipe.write, syncChild],
+                why: "a fresh single-threaded process to unshare and fork in; fds 3-5 carry spec, trace and sync")
+        } catch {
+            for fd in [specPipe.read, specPipe.write, tracePipe.read, tracePipe.write, syncParent, syncChild] { Sys.close(fd) }
+            end(.namespaces, error: String(describing: error))
+            throw RunError(String(describing: error))
+        }
+        context.initPid = initPid
+        for fd in [specPipe.read, tracePipe.write, syncChild] { Sys.close(fd) }
+        Sys.write(specPipe.write, spec.encode())
+        Sys.close(specPipe.write)
+        try Sys.setNonBlocking(tracePipe.read)
+        try Sys.setNonBlocking(syncParent)
+        defer {
+            Sys.close(syncParent)
+            Sys.close(tracePipe.read)
+        }
+        let channel = InitChannel(sync: syncParent, trace: tracePipe.read, signals: signals, initPid: initPid)
+        return try follow(channel)
+    }
+
+    /// Where the container is in the protocol.
+    enum Phase { case starting, execRequested, running, done }
+
+    func follow(_ ch: InitChannel) throws -> Int32 {
+        var phase = Phase.starting
+        var pending: [UInt8] = []  // a partial trace line
+        var syncOpen = true, traceOpen = true
+        var initExit: ExitStatus?
+        var containerExit: ExitStatus?
+        var failure: (code: Int32, message: String)?
+        var stage: Stage = .namespaces
+
+        func drainTrace() {
+            while traceOpen {
+                guard let chunk = try? Sys.read(ch.trace) else { return }
+                if chunk.isEmpty { traceOpen = false; return }
+                pending += chunk
+                while let nl = pending.firstIndex(of: 10) {
+                    let line = String(decoding: pending[..<nl], as: UTF8.self)
+                    pending.removeSubrange(...nl)
+                    if let e = try? TraceEvent(jsonLine: line) { Tracer.shared.emit(e) }
+                }
+            }
+        }
+
+        func handle(_ m: SyncMessage) throws {
+            switch m {
+            case .unshared:
+                // Chapters 04 and 05 place the process in its cgroup and wire its
+                // network namespace here, before the container can run anything.
+                Sys.write(ch.sync, SyncMessage.proceed.encode())
+            case .pid(let p):
+                context.containerPid = p
+            case .ready:
+                end(.namespaces)
+                stage = .exec
+                try begin(.exec)
+                phase = .execRequested
+                Sys.write(ch.sync, SyncMessage.exec.encode())
+            case .error(let code, let message):
+                failure = (code, message)
+            case .proceed, .exec:
+                break
+            }
+        }
+
+        func drainSync() throws {
+            while syncOpen {
+                guard let msg = try Sys.read(ch.sync, max: 4096) else { return }
+                if msg.isEmpty {
+                    syncOpen = false
+                    if phase == .execRequested, failure == nil {
+                        // Every copy of the socket is gone: pid 1's closed at execve.
+                        phase = .running
+                        end(.exec)
+                    }
+                    return
+                }
+                drainTrace()
+                if let m = SyncMessage.decode(msg) { try handle(m) }
+            }
+        }
+
+        func reap() throws {
+            while let (pid, status) = try Sys.waitpid(-1, noHang: true, why: "a child of vitro ended") {
+                if pid == ch.initPid { initExit = status }
+                if pid == context.containerPid { containerExit = status }
+            }
+        }
+
+        func finished() -> Bool {
+            if containerExit != nil { return true }
+            // Stage A failed before forking pid 1.
+            if let initExit, context.containerPid == nil, initExit != .exited(0) { return true }
+            return false
+        }
+
+        do {
+            while !finished() {
+                var watch = [ch.signals]
+                if syncOpen { watch.append(ch.sync) }
+                if traceOpen { watch.append(ch.trace) }
+                let ready = try Sys.poll(watch)
+                if ready.contains(ch.trace) { drainTrace() }
+                if ready.contains(ch.sync) { try drainSync() }
+                if ready.contains(ch.signals) {
+                    while let (sig, _) = Sys.readSignal(ch.signals) {
+                        if sig == SIGCHLD {
+                            try drainSync()
+                            try reap()
+                        } else if let target = context.containerPid ?? context.initPid {
+                            try? Sys.kill(target, sig, why: "forward the signal vitro received to the container")
+                        }
+                    }
+                }
+            }
+        } catch {
+            killAll(ch)
+            end(stage, error: String(describing: error))
+            throw error
+        }
+        drainTrace()
+        if phase == .execRequested || phase == .starting {
+            let message = failure?.message ?? "vitro-init \(initExit?.text ?? containerExit?.text ?? "ended")"
+            end(stage, error: message)
+            throw RunError(code: failure?.code ?? 125, message)
+        }
+        let status = containerExit ?? .exited(125)
+        Tracer.shared.note("exit", group: .process, args: ["status": .string(status.text), "code": .int(Int64(status.code))], why: "the container's pid 1 ended; its namespaces go with it")
+        observer?.containerExited(status, context)
+        return status.code
+    }
+
+    /// On an error of vitro's own: nothing of the container may outlive vitro.
+    func killAll(_ ch: InitChannel) {
+        for pid in [context.containerPid, ch.initPid].compactMap({ $0 }) {
+            try? Sys.kill(pid, SIGKILL, why: "vitro is giving up on this container")
+            _ = try? Sys.waitpid(pid)
+        }
+    }
+}

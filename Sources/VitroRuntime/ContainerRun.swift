@@ -1,0 +1,134 @@
+// Chapter 08: `vitro run`, the one composer of the stages.
+//
+//   rootfs      check the root filesystem (or make the built-in busybox one)
+//   namespaces  spawn vitro-init, which unshares, forks pid 1 and builds the root
+//   exec        tell pid 1 to exec the command; wait for it; report its exit status
+//
+// Later chapters put pull and unpack before namespaces, and cgroups and network in the
+// pause after `unshared`. The same code runs `learn run`: an observer is called between
+// stages and may pause there.
+//
+// vitro is a child subreaper while a container runs: vitro-init's stage A exits once it
+// has forked pid 1, and the kernel then hands pid 1 to vitro, which waits for it.
+// Signals (INT, TERM, HUP, QUIT, USR1, USR2) are read from a signalfd and forwarded to
+// pid 1, as `docker run` does.
+
+import VitroExec
+import VitroImage
+import VitroNamespaces
+import VitroSys
+import VitroTrace
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class ContainerRun {
+    public let options: RunOptions
+    public weak var observer: (any PipelineObserver)?
+    /// Every event of the run, when an observer wants them (learn run, tests).
+    public let memory = MemorySink()
+    var context: StageContext
+    var traceSink: JSONLinesSink?
+    var traceFD: Int32 = -1
+
+    static let forwarded: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
+
+    public init(options: RunOptions, observer: (any PipelineObserver)? = nil) {
+        self.options = options
+        self.observer = observer
+        let id = ContainerID.make()
+        context = StageContext(containerID: id, rootfs: options.rootfs ?? "", argv: options.argv)
+    }
+
+    public var containerID: String { context.containerID }
+
+    /// Runs the container to its end. Returns the exit code to report (the command's, or
+    /// 128+N when a signal N killed it). Throws RunError when the command never started.
+    public func run() throws(RunError) -> Int32 {
+        let start = MonotonicClock.now()
+        setUpTrace(epoch: start)
+        defer { finishTrace() }
+        do {
+            let rootfs = try stageRootfs()
+            context.rootfs = rootfs
+            return try launch(rootfs: rootfs)
+        } catch let e as RunError {
+            throw e
+        } catch {
+            throw RunError(String(describing: error))
+        }
+    }
+
+    // MARK: trace
+
+    func setUpTrace(epoch: UInt64) {
+        let tracer = Tracer.shared
+        tracer.enabled = !options.traceOff
+        if observer != nil { tracer.addSink(memory) }
+        if options.narrate { tracer.addSink(NarratedSink(fd: options.narrateFD, explain: options.explain)) }
+        guard !options.traceOff else { return }
+        let path: String
+        if let f = options.traceFile {
+            path = f
+        } else {
+            do { try Sys.mkdirAll(options.stateRoot.traces, mode: 0o700, why: "traces are kept per run") } catch { return }
+            path = options.stateRoot.traces + "/run-\(context.containerID.prefix(12)).jsonl"
+        }
+        guard let fd = try? Sys.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600, trace: false) else {
+            return
+        }
+        traceFD = fd
+        let sink = JSONLinesSink(fd: fd, epochNanos: epoch, buffered: true)
+        sink.writeHeader(argv: options.argv, extra: ["container": .string(context.containerID)])
+        tracer.addSink(sink)
+        traceSink = sink
+    }
+
+    func finishTrace() {
+        Tracer.shared.flush()
+        Tracer.shared.removeAllSinks()
+        if traceFD >= 0 { Sys.close(traceFD) }
+        traceFD = -1
+    }
+
+    func begin(_ stage: Stage) throws {
+        try observer?.willBegin(stage, context)
+        Tracer.shared.beginStage(stage)
+    }
+
+    func end(_ stage: Stage, error: String? = nil) {
+        Tracer.shared.endStage(stage, error: error)
+        observer?.didEnd(stage, context, events: memory.events.filter { $0.stage == stage })
+    }
+
+    // MARK: stage: rootfs
+
+    func stageRootfs() throws -> String {
+        try begin(.rootfs)
+        do {
+            let rootfs: String
+            if let given = options.rootfs {
+                rootfs = absolute(given)
+                try RootfsPlan.validate(rootfs)
+            } else {
+                rootfs = try BuiltinImage.busyboxRootfs(stateRoot: options.stateRoot.path)
+                try RootfsPlan.validate(rootfs)
+            }
+            Tracer.shared.note("rootfs", args: ["path": .string(rootfs)], why: "this directory becomes the container's /")
+            end(.rootfs)
+            return rootfs
+        } catch {
+            end(.rootfs, error: String(describing: error))
+            throw RunError(String(describing: error))
+        }
+    }
+
+    func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buf, buf.count) != nil else { return path }
+        let cwd = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (cwd == "/" ? "" : cwd) + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+    }
+}

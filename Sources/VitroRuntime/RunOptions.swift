@@ -1,0 +1,63 @@
+// Chapter 08: what `vitro run` was asked to do, in the runtime's own vocabulary.
+
+import VitroExec
+import VitroSys
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct RunOptions: Sendable {
+    /// A directory to use as the root filesystem (the runc-like escape hatch), or nil for
+    /// the built-in busybox image.
+    public var rootfs: String?
+    public var argv: [String]
+    /// `-e K=V` (or `-e K`, taken from vitro's own environment when set).
+    public var env: [String] = []
+    public var workdir: String = "/"
+    public var hostname: String?
+    /// `--trace FILE`; nil writes to the state root's traces directory.
+    public var traceFile: String?
+    /// `--trace-off`: record nothing (for measuring what tracing costs).
+    public var traceOff = false
+    /// Print the trace as a narrated lab notebook on stderr.
+    public var narrate = false
+    /// Where narration goes (stderr by default) and whether each call's why and shell
+    /// line are shown too.
+    public var narrateFD: Int32 = 2
+    public var explain = false
+    public var stateRoot = StateRoot()
+
+    public init(rootfs: String?, argv: [String]) {
+        self.rootfs = rootfs
+        self.argv = argv
+    }
+
+    /// The container's environment: Docker's defaults, then the user's -e.
+    func environment(hostname: String) -> [String] {
+        var env = ["PATH=\(CommandLookup.defaultPath)", "HOSTNAME=\(hostname)", "HOME=/root"]
+        for e in self.env {
+            if let eq = e.firstIndex(of: "=") {
+                let key = e[..<eq]
+                env.removeAll { $0.hasPrefix(key + "=") }
+                env.append(e)
+            } else if let v = getenv(e) {
+                env.removeAll { $0.hasPrefix(e + "=") }
+                env.append(e + "=" + String(cString: v))
+            }
+        }
+        return env
+    }
+}
+
+/// A failure that stops a run before the container's command starts. `code` is the
+/// exit status vitro reports: 125 for vitro's own errors, 126/127 as Docker has them.
+public struct RunError: Error, CustomStringConvertible {
+    public var code: Int32
+    public var message: String
+    public init(code: Int32 = 125, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { message }
+}

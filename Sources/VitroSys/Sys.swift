@@ -1,0 +1,79 @@
+// VitroSys: the only module that calls the kernel for a privileged effect.
+//
+// Every wrapper follows one shape (`Sys.invoke`): note the time, make the call, retry
+// on EINTR, read errno at once, record a trace event in the caller's stage with the
+// arguments by name, a `why` and the equivalent shell command, and throw a SysError
+// that names the operation and the object. Read-only queries (stat, readlink, reading a
+// file) change nothing and are not traced. A test scans Sources/ and fails if any other
+// module calls one of these system calls directly.
+//
+// Bugs trap, the environment throws: EFAULT means vitro passed a bad pointer, which is
+// a bug; EPERM, ENOENT, EBUSY and the rest are thrown for the caller to report.
+
+import CVitroShim
+import VitroTrace
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum Sys {
+    /// Runs `body` (a raw call returning -1 and setting errno on failure) with EINTR
+    /// retry, records the trace event and throws on failure.
+    @discardableResult
+    static func invoke(
+        _ name: String, _ group: Group, object: String, args: Args, why: String?, shell: String?,
+        hint: (Int32) -> String? = { _ in nil }, _ body: () -> Int
+    ) throws(SysError) -> Int {
+        let start = MonotonicClock.now()
+        var r: Int
+        var err: Int32 = 0
+        repeat {
+            r = body()
+            err = r < 0 ? Glibc.errno : 0
+        } while r < 0 && err == EINTR
+        precondition(err != EFAULT, "bug: \(name) was given a bad address")
+        Tracer.shared.call(
+            name, group: group, start: start, args: args, ret: Int64(r),
+            errno: r < 0 ? Errno.name(err) : nil, why: why, shell: shell, tid: vitro_gettid())
+        if r < 0 { throw SysError(operation: name, object: object, errno: err, hint: hint(err)) }
+        return r
+    }
+
+    /// Calls `body` with a C string array (argv, envp) that ends with NULL.
+    static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+        var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        ptrs.append(nil)
+        defer { for p in ptrs { free(p) } }
+        return body(ptrs)
+    }
+
+    /// A string quoted for a POSIX shell when it needs to be.
+    public static func shellQuote(_ s: String) -> String {
+        let safe = s.utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+                || "/._-=:,+@%".utf8.contains(c)
+        }
+        if safe && !s.isEmpty { return s }
+        return "'" + s.replacingOccurrences("'", "'\\''") + "'"
+    }
+
+    public static func shellLine(_ words: [String]) -> String {
+        words.map(shellQuote).joined(separator: " ")
+    }
+}
+
+extension String {
+    /// Foundation-free replacement of every occurrence of `target`.
+    func replacingOccurrences(_ target: String, _ replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: target) {
+            out += rest[rest.startIndex..<r.lowerBound]
+            out += replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}

@@ -1,0 +1,170 @@
+// The three places a trace goes: a JSON Lines file (or vitro-init's trace pipe), the
+// terminal as a narrated lab notebook, and memory (tests, learn run).
+
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes all of `bytes` to `fd`, retrying short writes and EINTR. Returns false when
+/// the descriptor is gone (a closed pipe); a trace must never stop the engine.
+@discardableResult
+public func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeBufferPointer { p -> Int in
+            guard let base = p.baseAddress else { return 0 }
+            return Glibc.write(fd, base + off, p.count - off)
+        }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return false
+        }
+        off += n
+    }
+    return true
+}
+
+/// Keeps every event, in order. For tests and for learn run's "what happened".
+public final class MemorySink: TraceSink {
+    private let store = Mutex<[TraceEvent]>([])
+    public init() {}
+    public func receive(_ event: TraceEvent) { store.withLock { $0.append(event) } }
+    public func flush() {}
+    public var events: [TraceEvent] { store.withLock { $0 } }
+    public func removeAll() { store.withLock { $0.removeAll() } }
+}
+
+/// One JSON object per line. With `buffered`, lines are collected and written on
+/// `flush` or when 64 KiB have gathered; otherwise each line is one write(2), which is
+/// what vitro-init uses so its parent sees each event as it happens.
+public final class JSONLinesSink: TraceSink {
+    private struct State {
+        var buffer: [UInt8] = []
+        var epoch: UInt64
+    }
+    private let fd: Int32
+    private let buffered: Bool
+    private let state: Mutex<State>
+
+    public init(fd: Int32, epochNanos: UInt64, buffered: Bool) {
+        self.fd = fd
+        self.buffered = buffered
+        self.state = Mutex(State(epoch: epochNanos))
+    }
+
+    /// The header line: schema version and what produced the trace.
+    public func writeHeader(argv: [String], extra: Args = [:]) {
+        var args: Args = [
+            "schema": .int(Int64(traceSchemaVersion)),
+            "argv": .list(argv),
+            "wall_clock_start": .string(fixed(MonotonicClock.wallSeconds(), 6)),
+        ]
+        for (k, v) in extra.items { args.append(k, v) }
+        let epoch = state.withLock { $0.epoch }
+        let header = TraceEvent(
+            tsNanos: epoch, phase: .metadata, name: "trace", group: .stage, stage: .none,
+            pid: getpid(), tid: getpid(), args: args,
+            why: "the first line says which schema the rest follows and what was run")
+        receive(header)
+    }
+
+    public func receive(_ event: TraceEvent) {
+        let out: [UInt8]? = state.withLock { s in
+            var w = JSONWriter()
+            event.write(to: &w, epochNanos: s.epoch)
+            w.bytes.append(10)
+            if !buffered { return w.bytes }
+            s.buffer.append(contentsOf: w.bytes)
+            if s.buffer.count >= 65536 {
+                defer { s.buffer.removeAll(keepingCapacity: true) }
+                return s.buffer
+            }
+            return nil
+        }
+        if let out { writeAll(fd, out) }
+    }
+
+    public func flush() {
+        let out = state.withLock { s in
+            defer { s.buffer.removeAll(keepingCapacity: true) }
+            return s.buffer
+        }
+        if !out.isEmpty { writeAll(fd, out) }
+    }
+}
+
+/// The terminal rendering: reads like a lab notebook.
+///
+///     == namespaces: create namespaces and the container's root
+///     => unshare CLONE_NEWNS|CLONE_NEWUTS|… done (0.05 ms)
+///     => pivot_root /var/lib/vitro/… done (0.02 ms)
+///
+/// With `explain`, each call also shows its `why` and the equivalent shell command.
+public final class NarratedSink: TraceSink {
+    private let fd: Int32
+    private let explain: Bool
+    private let width: Int
+    private let lock = Mutex(())
+
+    public init(fd: Int32 = 2, explain: Bool = false, width: Int = 80) {
+        self.fd = fd
+        self.explain = explain
+        self.width = max(width, 40)
+    }
+
+    public func receive(_ event: TraceEvent) {
+        let text = render(event)
+        guard !text.isEmpty else { return }
+        lock.withLock { _ in _ = writeAll(fd, Array(text.utf8)) }
+    }
+
+    public func flush() {}
+
+    public func render(_ e: TraceEvent) -> String {
+        switch e.phase {
+        case .metadata:
+            return ""
+        case .begin:
+            return "== \(e.name): \(e.args["title"]?.text ?? "")\n"
+        case .end:
+            if let err = e.errno { return "== \(e.name) failed: \(err)\n" }
+            return ""
+        case .instant:
+            var s = "-- \(fit(e.label, width - 3))\n"
+            if explain, let why = e.why { s += wrap(why, indent: "   ") }
+            return s
+        case .complete:
+            let dur = formatMillis(e.durNanos ?? 0)
+            let tail = e.failed ? " failed: \(e.errno ?? "") (\(dur))" : " done (\(dur))"
+            var s = "=> " + fit(e.label, width - 3 - tail.count) + tail + "\n"
+            if explain {
+                if let why = e.why { s += wrap(why, indent: "   ") }
+                if let shell = e.shell { s += wrap("$ " + shell, indent: "   ") }
+            }
+            return s
+        }
+    }
+
+    /// Shortens `s` to `n` characters by cutting out its middle.
+    func fit(_ s: String, _ n: Int) -> String {
+        guard s.count > n, n > 5 else { return s }
+        let keep = n - 1
+        return String(s.prefix(keep / 2)) + "…" + String(s.suffix(keep - keep / 2))
+    }
+
+    /// Word-wraps `s` to the width, each line starting with `indent`.
+    func wrap(_ s: String, indent: String) -> String {
+        var out = ""
+        var line = indent
+        for word in s.split(separator: " ", omittingEmptySubsequences: false) {
+            if line.count + word.count + 1 > width, line.count > indent.count {
+                out += line + "\n"
+                line = indent + "  "
+            }
+            line += (line.hasSuffix(" ") || line == indent ? "" : " ") + word
+        }
+        return out + line + "\n"
+    }
+}

@@ -1,0 +1,19 @@
+// vitro-init: the single-threaded helper that runs inside the new namespaces.
+//
+// vitro spawns it with this descriptor contract (VitroExec/InitSpec.swift):
+//
+//   fd 0, 1, 2   the container's stdin, stdout, stderr; passed on to the command
+//   fd 3         spec: an InitSpec (NUL-separated key=value records), read to EOF
+//   fd 4         trace: JSON Lines events, one write(2) per event, merged by vitro
+//   fd 5         sync: SOCK_SEQPACKET; messages `unshared`, `proceed`, `pid N`, `ready`,
+//                `exec`, `error CODE MESSAGE` (VitroExec.SyncMessage)
+//
+// fds 3–5 are made close-on-exec first thing, so the container's command inherits
+// none of them; vitro learns that execve succeeded when they reach end-of-file.
+//
+// It imports Glibc and vitro's own modules only: no Foundation, no Dispatch, no async,
+// so the process stays single-threaded and starts in about a millisecond.
+
+import VitroExec
+
+ContainerInit.main()

@@ -1,0 +1,58 @@
+// vitro learn run: the run pipeline, paused and explained between stages.
+
+import ArgumentParser
+import VitroLearn
+import VitroRuntime
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct LearnCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "learn",
+        abstract: "Step through what vitro does, with explanations.",
+        subcommands: [LearnRunCommand.self])
+}
+
+struct LearnRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a container one stage at a time, explaining each.",
+        helpNames: [.long])
+
+    static let defaultCommand = [
+        "/bin/sh", "-c", "echo \"hello from $(hostname): I am pid $$\"; ps -o pid,comm",
+    ]
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: .long, help: "Do not pause between stages.")
+    var auto = false
+
+    @Option(name: .long, help: "Use this directory as the root filesystem instead of the built-in busybox image.")
+    var rootfs: String?
+
+    @Option(name: .long, help: "Write the trace (JSON Lines) to this file.")
+    var trace: String?
+
+    @Argument(parsing: .captureForPassthrough, help: "Command to run (default: a greeting and ps).")
+    var command: [String] = []
+
+    func run() throws {
+        var options = RunOptions(rootfs: rootfs, argv: command.isEmpty ? Self.defaultCommand : command)
+        options.stateRoot = global.stateRoot
+        options.traceFile = trace
+        options.narrate = true
+        options.narrateFD = 1
+        options.explain = true
+        let walkthrough = Walkthrough(auto: auto)
+        let run = ContainerRun(options: options, observer: walkthrough)
+        do {
+            let code = try run.run()
+            Glibc.exit(code)
+        } catch {
+            fail(error.message, code: error.code)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+// The vitro command line: argument parsing and output only, one file per command.
+// The work is done by VitroRuntime (run), VitroLearn (learn) and VitroImage.
+
+import ArgumentParser
+import VitroRuntime
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Vitro: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "vitro",
+        abstract: "A container engine that shows its work.",
+        version: "vitro version \(version)",
+        subcommands: [RunCommand.self, LearnCommand.self, MkrootfsCommand.self])
+}
+
+/// Options every command that touches state takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Root of vitro's state (default: $VITRO_ROOT or /var/lib/vitro).")
+    var root: String?
+
+    var stateRoot: StateRoot { StateRoot(path: root) }
+}
+
+/// Prints `vitro: MESSAGE` on stderr and exits with `code` (125 for vitro's own errors,
+/// as Docker uses).
+func fail(_ message: String, code: Int32 = 125) -> Never {
+    writeStderr("vitro: \(message)\n")
+    exit(code)
+}
+
+func writeStderr(_ s: String) {
+    var bytes = Array(s.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
