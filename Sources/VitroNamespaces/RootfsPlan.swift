@@ -133,9 +133,11 @@ public struct RootfsPlan: Sendable {
         for d in devices {
             try Sys.mknodChar(
                 dev + "/" + d.name, mode: mode_t(d.mode), major: d.major, minor: d.minor,
-                why: "device \(d.major):\(d.minor) is on the allowlist every container gets")
-            // mknod applies the umask; set the mode the node must have.
-            try Sys.chmod(dev + "/" + d.name, mode: mode_t(d.mode), why: "mknod applied the umask")
+                why: "a device on the allowlist every container gets")
+        }
+        // mknod applies the umask; give each node the mode it must have.
+        for d in devices {
+            try Sys.chmod(dev + "/" + d.name, mode: mode_t(d.mode), why: "mknod applied the umask; set the mode the device needs")
         }
         try Sys.mount(
             source: "devpts", target: try target("dev/pts"), fstype: "devpts", flags: [.noSuid, .noExec],

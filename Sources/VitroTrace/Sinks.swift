@@ -106,7 +106,13 @@ public final class NarratedSink: TraceSink {
     private let fd: Int32
     private let explain: Bool
     private let width: Int
-    private let lock = Mutex(())
+    /// Repeats of one call for one reason are shown twice, then counted.
+    private struct Repeat {
+        var key = ""
+        var count = 0
+        var name = ""
+    }
+    private let lock = Mutex(Repeat())
 
     public init(fd: Int32 = 2, explain: Bool = false, width: Int = 80) {
         self.fd = fd
@@ -115,12 +121,32 @@ public final class NarratedSink: TraceSink {
     }
 
     public func receive(_ event: TraceEvent) {
-        let text = render(event)
-        guard !text.isEmpty else { return }
-        lock.withLock { _ in _ = writeAll(fd, Array(text.utf8)) }
+        lock.withLock { r in
+            let key = event.phase == .complete && !event.failed ? event.name + "\u{0}" + (event.why ?? "") : ""
+            var text = ""
+            if !key.isEmpty, key == r.key {
+                r.count += 1
+                if r.count > 2 { return }
+            } else {
+                text += summary(r)
+                r = Repeat(key: key, count: 1, name: event.name)
+            }
+            text += render(event)
+            if !text.isEmpty { _ = writeAll(fd, Array(text.utf8)) }
+        }
     }
 
-    public func flush() {}
+    private func summary(_ r: Repeat) -> String {
+        r.count > 2 ? "   … and \(r.count - 2) more \(r.name) calls for the same reason\n" : ""
+    }
+
+    public func flush() {
+        lock.withLock { r in
+            let text = summary(r)
+            r = Repeat()
+            if !text.isEmpty { _ = writeAll(fd, Array(text.utf8)) }
+        }
+    }
 
     public func render(_ e: TraceEvent) -> String {
         switch e.phase {

@@ -1,0 +1,74 @@
+// VitroTrace: the event's JSON form, the reader, and the narrated rendering.
+
+import Testing
+
+@testable import VitroTrace
+
+@Suite struct TraceFormat {
+    func sample() -> TraceEvent {
+        TraceEvent(
+            seq: 7, tsNanos: 1_500_250, durNanos: 42_000, phase: .complete, name: "mount", group: .mount,
+            stage: .namespaces, pid: 1234, tid: 1234,
+            args: ["target": .string("/r/proc"), "flags": .flags("MS_NOSUID|MS_NODEV"), "n": .int(3), "argv": .list(["a", "b \"c\""])],
+            ret: 0, why: "a \"quoted\" reason\n", shell: "mount -t proc proc /r/proc")
+    }
+
+    @Test func jsonLineHasChromeFieldsAndVitroFields() {
+        let line = sample().jsonLine(epochNanos: 1_000_000)
+        #expect(line == #"{"seq":7,"ts":500.250,"dur":42.000,"ph":"X","name":"mount","cat":"mount","pid":1234,"tid":1234,"stage":"namespaces","group":"mount","args":{"target":"/r/proc","flags":"MS_NOSUID|MS_NODEV","n":3,"argv":["a","b \"c\""]},"ret":0,"why":"a \"quoted\" reason\n","shell":"mount -t proc proc /r/proc"}"#)
+    }
+
+    @Test func jsonLineRoundTrips() throws {
+        let e = sample()
+        let back = try TraceEvent(jsonLine: e.jsonLine(epochNanos: 1_000_000), epochNanos: 1_000_000)
+        #expect(back == e)
+    }
+
+    @Test func readerRejectsBrokenJSON() {
+        #expect(throws: JSONError.self) { try JSONReader.parse("{\"a\":") }
+        #expect(throws: JSONError.self) { try JSONReader.parse("[1,2] x") }
+        #expect(throws: JSONError.self) { try TraceEvent(jsonLine: "{\"seq\":1}") }
+    }
+
+    @Test func readerHandlesEscapesAndUnicode() throws {
+        let v = try JSONReader.parse(#"{"s":"tab\there \u00e9 \ud83d\ude00","n":-1.5e2,"a":[true,false,null]}"#)
+        #expect(v["s"]?.string == "tab\there é 😀")
+        #expect(v["n"]?.number == -150)
+        #expect(v["a"] == .array([.bool(true), .bool(false), .null]))
+    }
+
+    @Test func narrationReadsLikeANotebook() {
+        let sink = NarratedSink(fd: -1, explain: true, width: 80)
+        let text = sink.render(sample())
+        #expect(text == "=> mount /r/proc done (0.04 ms)\n   a \"quoted\" reason\n\n   $ mount -t proc proc /r/proc\n")
+        var failed = sample()
+        failed.errno = "ENOENT"
+        #expect(NarratedSink(fd: -1).render(failed) == "=> mount /r/proc failed: ENOENT (0.04 ms)\n")
+    }
+
+    @Test func narrationFitsTheWidth() {
+        var e = sample()
+        e.args = ["target": .string("/" + String(repeating: "x", count: 200))]
+        let line = NarratedSink(fd: -1, width: 80).render(e)
+        #expect(line.count - 1 <= 80)
+        #expect(line.contains("…"))
+    }
+
+    @Test func tracerNumbersEventsAndTracksTheStage() {
+        let tracer = Tracer()
+        let mem = MemorySink()
+        tracer.addSink(mem)
+        tracer.beginStage(.namespaces)
+        tracer.call("unshare", group: .namespace, start: MonotonicClock.now(), args: [:], ret: 0, errno: nil, why: nil, shell: nil)
+        tracer.endStage(.namespaces)
+        tracer.note("after")
+        let events = mem.events
+        #expect(events.map(\.seq) == [1, 2, 3, 4])
+        #expect(events.map(\.phase) == [.begin, .complete, .end, .instant])
+        #expect(events[1].stage == .namespaces)
+        #expect(events[3].stage == Stage.none)
+        tracer.enabled = false
+        tracer.note("dropped")
+        #expect(mem.events.count == 4)
+    }
+}
