@@ -39,13 +39,15 @@ let package = Package(
         .target(name: "VitroExec", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 08: the composer of the stages.
         .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 12: reading, normalising and (later) replaying traces. VitroTrace only.
+        .target(name: "VitroReplay", dependencies: ["VitroTrace"], swiftSettings: strict),
         // Walkthroughs: the pipeline with a pause and an explanation between stages.
         .target(name: "VitroLearn", dependencies: ["VitroRuntime", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
 
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroLearn", "VitroImage", "VitroTrace", "VitroSys",
+                "VitroRuntime", "VitroLearn", "VitroImage", "VitroReplay", "VitroTrace", "VitroSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -56,7 +58,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroNamespaces", "VitroExec", "VitroRuntime", "VitroLearn"],
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroNamespaces", "VitroExec", "VitroRuntime", "VitroLearn", "VitroReplay"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",
@@ -64,7 +66,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "VitroIntegrationTests",
-            dependencies: ["VitroTrace", "VitroRuntime", "vitro", "vitro-init"],
+            dependencies: ["VitroTrace", "VitroReplay", "VitroRuntime", "vitro", "vitro-init"],
             swiftSettings: strict),
     ]
 )

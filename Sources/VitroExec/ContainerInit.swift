@@ -87,9 +87,7 @@ public enum ContainerInit {
             Sys.exitNow(0)
         }
 
-        // Stage B: pid 1. /proc is still the host's until RootfsPlan mounts a new one, so
-        // /proc/self names our host pid, which the trace should show.
-        if let me = Sys.readlink("/proc/self"), let hostPid = Int32(me) { Tracer.shared.pid = hostPid }
+        // Stage B: pid 1 (Sys.fork has stamped our trace events with our host pid).
         try Sys.setsid(why: "a session of its own: the terminal's signals go to vitro, which forwards them")
         let plan = RootfsPlan(rootfs: spec.rootfs)
         do { try plan.apply() } catch let e as RootfsError { throw InitError(code: 125, e.message) }

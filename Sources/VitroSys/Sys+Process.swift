@@ -42,7 +42,7 @@ extension Sys {
         var childErrno: Int32 = 0
         let r = try invoke(
             "execve", .process, object: path,
-            args: ["path": .string(path), "argv": .list(argv), "via": .string("fork"), "fds": .string(fds.map(String.init).joined(separator: ","))],
+            args: ["path": .string(path), "argv": .list(argv), "via": .string("fork"), "nfds": .int(Int64(fds.count))],
             why: why, shell: shellLine(argv),
             hint: { e in e == ENOENT ? "is vitro-init installed next to vitro?" : nil }
         ) {
@@ -59,9 +59,18 @@ extension Sys {
         return pid_t(r)
     }
 
-    /// fork(2). Only for single-threaded callers (vitro-init).
+    /// fork(2). Only for single-threaded callers (vitro-init). fork returns twice, so
+    /// the trace gets two events: the parent's (the child's pid) and the child's (0).
+    /// The child's is stamped with its own host pid, read from /proc/self, because
+    /// getpid() says 1 in a new pid namespace.
     public static func fork(why: String? = nil) throws(SysError) -> pid_t {
-        pid_t(try invoke("fork", .process, object: "", args: [:], why: why, shell: nil) { Int(vitro_fork()) })
+        let start = MonotonicClock.now()
+        let r = vitro_fork()
+        let err = r < 0 ? Glibc.errno : 0
+        if r == 0 { Tracer.shared.pid = readlink("/proc/self").flatMap { Int32($0) } ?? getpid() }
+        Tracer.shared.call("fork", group: .process, start: start, args: [:], ret: Int64(r), errno: r < 0 ? Errno.name(err) : nil, why: why, shell: nil)
+        if r < 0 { throw SysError(operation: "fork", object: "", errno: err) }
+        return r
     }
 
     /// execve(2). Returns only by throwing. The event is recorded (and flushed) before

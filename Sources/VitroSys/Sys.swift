@@ -35,9 +35,17 @@ public enum Sys {
         precondition(err != EFAULT, "bug: \(name) was given a bad address")
         Tracer.shared.call(
             name, group: group, start: start, args: args, ret: Int64(r),
-            errno: r < 0 ? Errno.name(err) : nil, why: why, shell: shell, tid: vitro_gettid())
+            errno: r < 0 ? Errno.name(err) : nil, why: why, shell: shell, tid: threadID())
         if r < 0 { throw SysError(operation: name, object: object, errno: err, hint: hint(err)) }
         return r
+    }
+
+    /// The calling thread's id when it is not the process's main thread; nil otherwise,
+    /// so that the event carries the tracer's (host) pid. Inside a new pid namespace
+    /// gettid() and getpid() both say 1.
+    static func threadID() -> Int32? {
+        let tid = vitro_gettid()
+        return tid == getpid() ? nil : tid
     }
 
     /// Calls `body` with a C string array (argv, envp) that ends with NULL.

@@ -155,7 +155,7 @@ public final class NarratedSink: TraceSink {
         case .begin:
             return "== \(e.name): \(e.args["title"]?.text ?? "")\n"
         case .end:
-            if let err = e.errno { return "== \(e.name) failed: \(err)\n" }
+            if let err = e.args["error"]?.text { return "== \(e.name) failed: \(err)\n" }
             return ""
         case .instant:
             var s = "-- \(fit(e.label, width - 3))\n"

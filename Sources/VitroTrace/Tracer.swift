@@ -98,7 +98,7 @@ public final class Tracer: Sendable {
         emit(
             TraceEvent(
                 tsNanos: MonotonicClock.now(), phase: .end, name: stage.rawValue, group: .stage,
-                stage: stage, pid: pid, tid: pid, errno: error))
+                stage: stage, pid: pid, tid: pid, args: error.map { ["error": .string($0)] } ?? [:]))
     }
 
     /// A note in the trace: something vitro decided rather than asked of the kernel.

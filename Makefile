@@ -1,0 +1,38 @@
+# vitro: the two set-up commands of README.md, and the chores around them.
+#
+#   make learn   install what vitro needs, build it, and run the walkthrough
+#   make test    install what vitro needs, build it, and run every test
+#
+# Both run as root (vitro makes namespaces and mounts).
+
+SWIFT ?= swift
+RELEASE_FLAGS = -c release --static-swift-stdlib
+BIN = .build/release
+
+.PHONY: deps build release learn test unit golden clean
+
+deps:
+	./scripts/install-deps
+
+build:
+	$(SWIFT) build --build-tests
+
+release:
+	$(SWIFT) build $(RELEASE_FLAGS)
+
+learn: deps release
+	$(BIN)/vitro learn run
+
+test: deps build
+	$(SWIFT) test --skip-build
+
+# Tests that need no root and no kernel objects.
+unit: build
+	$(SWIFT) test --skip-build --filter 'VitroUnitTests|VitroNativeLibTests'
+
+# Regenerate the golden traces in Traces/ from a fresh run (review the diff!).
+golden: build
+	./scripts/make-golden .build/debug/vitro
+
+clean:
+	rm -rf .build

@@ -1,0 +1,128 @@
+// Chapter 12 (replay), first piece: normalising a trace so that two runs can be
+// compared. What differs between two runs of the same command is replaced: times,
+// pids (numbered by first appearance), the container id, the rootfs path, the
+// directory of vitro's binaries. Traces/ keeps normalised golden traces; a test checks
+// that a fresh run still matches them.
+//
+// VitroReplay depends on VitroTrace alone, and imports no Foundation (vitro links it).
+
+import VitroTrace
+
+public struct TraceNormalizer {
+    /// Literal strings to replace, longest first.
+    public var replacements: [(String, String)] = []
+
+    public init(replacements: [(String, String)] = []) {
+        self.replacements = replacements
+    }
+
+    /// Finds what to replace from the trace itself: the rootfs (the `rootfs` note), the
+    /// directory vitro-init was spawned from, and the state root of the trace file.
+    public static func detecting(_ events: [TraceEvent]) -> TraceNormalizer {
+        var r: [(String, String)] = []
+        if let rootfs = events.first(where: { $0.name == "rootfs" && $0.phase == .instant })?.args["path"]?.text {
+            r.append((rootfs, "<rootfs>"))
+        }
+        if let spawn = events.first(where: { $0.name == "execve" && $0.args["via"] != nil })?.args["path"]?.text,
+            let slash = spawn.lastIndex(of: "/")
+        {
+            r.append((String(spawn[..<slash]), "<bin>"))
+        }
+        r.sort { $0.0.count > $1.0.count }
+        return TraceNormalizer(replacements: r)
+    }
+
+    public func normalize(_ events: [TraceEvent]) -> [TraceEvent] {
+        var pids: [Int64: Int64] = [:]
+        func pid(_ p: Int64) -> Int64 {
+            if p <= 1 { return p }
+            if let m = pids[p] { return m }
+            let m = Int64(pids.count + 1) * 100
+            pids[p] = m
+            return m
+        }
+        func known(_ p: Int64) -> Int64? { pids[p] }
+        return events.map { e in
+            var e = e
+            e.tsNanos = 0
+            if e.durNanos != nil { e.durNanos = 0 }
+            e.pid = Int32(pid(Int64(e.pid)))
+            e.tid = e.tid == 1 ? 1 : Int32(pid(Int64(e.tid)))
+            let returnsPid = e.name == "fork" || (e.name == "execve" && e.args["via"] != nil) || e.name == "waitpid"
+            if returnsPid, let r = e.ret, r > 0 { e.ret = pid(r) }
+            var args = Args()
+            for (k, v) in e.args.items {
+                switch v {
+                case .int(let i) where k == "pid": args.append(k, .int(pid(i)))
+                case .string(let s) where k == "wall_clock_start": args.append(k, .string(s.isEmpty ? s : "<time>"))
+                case .string(let s): args.append(k, .string(text(s, known: known)))
+                case .flags(let s): args.append(k, .flags(text(s, known: known)))
+                case .list(let l): args.append(k, .list(l.map { text($0, known: known) }))
+                default: args.append(k, v)
+                }
+            }
+            e.args = args
+            e.why = e.why.map { text($0, known: known) }
+            e.shell = e.shell.map { text($0, known: known) }
+            return e
+        }
+    }
+
+    /// Replaces the known paths, then every run of 12 or 64 lower-case hex digits
+    /// (container ids), then every number that is a pid seen in the trace.
+    func text(_ s: String, known: (Int64) -> Int64?) -> String {
+        var s = s
+        for (from, to) in replacements where !from.isEmpty { s = replacingAll(s, from, to) }
+        return replaceNumbers(replaceIDs(s), known: known)
+    }
+
+    func replacingAll(_ s: String, _ target: String, _ replacement: String) -> String {
+        var out = ""
+        var rest = Substring(s)
+        while let r = rest.firstRange(of: target) {
+            out += rest[..<r.lowerBound] + replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+
+    func replaceIDs(_ s: String) -> String {
+        var out = ""
+        var run = ""
+        func end() {
+            out += run.count == 64 ? "<id>" : run.count == 12 ? "<id12>" : run
+            run = ""
+        }
+        for c in s {
+            if c.isHexDigit && !c.isUppercase {
+                run.append(c)
+            } else {
+                end()
+                out.append(c)
+            }
+        }
+        end()
+        return out
+    }
+
+    func replaceNumbers(_ s: String, known: (Int64) -> Int64?) -> String {
+        var out = ""
+        var run = ""
+        var previous: Character = " "
+        func end() {
+            if let n = Int64(run), let m = known(n), !previous.isLetter { out += String(m) } else { out += run }
+            run = ""
+        }
+        for c in s {
+            if c.isNumber {
+                if run.isEmpty { previous = out.last ?? " " }
+                run.append(c)
+            } else {
+                end()
+                out.append(c)
+            }
+        }
+        end()
+        return out
+    }
+}
