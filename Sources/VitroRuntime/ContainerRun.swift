@@ -90,6 +90,18 @@ public final class ContainerRun {
         Tracer.shared.removeAllSinks()
         if traceFD >= 0 { Sys.close(traceFD) }
         traceFD = -1
+        if options.traceFile == nil { ContainerRun.pruneTraces(options.stateRoot.traces) }
+    }
+
+    /// Keeps the newest `keep` run traces; the rest are removed, oldest first. Runs
+    /// only when there are well over that many, so a normal run pays one directory read.
+    static func pruneTraces(_ dir: String, keep: Int = 100) {
+        let names = Sys.listDirectory(dir).filter { $0.hasPrefix("run-") && $0.hasSuffix(".jsonl") }
+        guard names.count > keep + keep / 5 else { return }
+        let aged = names.map { ($0, Sys.modificationTime(dir + "/" + $0) ?? 0) }.sorted { $0.1 < $1.1 }
+        for (name, _) in aged.prefix(names.count - keep) {
+            try? Sys.unlink(dir + "/" + name, why: "keep only the newest \(keep) run traces")
+        }
     }
 
     func begin(_ stage: Stage) throws {

@@ -267,3 +267,12 @@ extension Sys {
         return Glibc.unlink(path) == 0
     }
 }
+
+extension Sys {
+    /// Modification time in seconds since the epoch (lstat), or nil when missing.
+    public static func modificationTime(_ path: String) -> Int? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return Int(st.st_mtim.tv_sec)
+    }
+}

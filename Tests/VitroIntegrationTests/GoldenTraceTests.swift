@@ -1,0 +1,83 @@
+// The golden traces in Traces/ still describe what vitro does (the drift check), and
+// every trace line follows the published schema.
+
+import Foundation
+import Testing
+
+@testable import VitroTrace
+
+extension Integration {
+    @Suite struct GoldenTraces {
+        static let traces = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Traces")
+
+        /// Each process's events in order, without seq and without waitpid (when vitro
+        /// reaps a child depends on timing, not on what it did).
+        static func perProcess(_ text: String) throws -> [Int32: [String]] {
+            var out: [Int32: [String]] = [:]
+            for line in text.split(separator: "\n") {
+                var e = try TraceEvent(jsonLine: String(line))
+                guard e.name != "waitpid" else { continue }
+                e.seq = 0
+                out[e.pid, default: []].append(e.jsonLine(epochNanos: 0))
+            }
+            return out
+        }
+
+        func freshRun(_ box: Sandbox) throws -> String {
+            let path = box.dir + "/t.jsonl"
+            let o = try box.run(["/bin/sh", "-c", "echo hello"], extra: ["--trace", path])
+            #expect(o.status == 0 && o.stdout == "hello\n")
+            return path
+        }
+
+        @Test func goldenTracesMatchAFreshRun() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let path = try freshRun(box)
+                for (golden, extra) in [("00-tour.jsonl", [String]()), ("03-namespaces.jsonl", ["--stage", "namespaces"])] {
+                    let normalized = try box.vitro(["trace", "normalize"] + extra + [path])
+                    #expect(normalized.status == 0, "\(normalized.stderr)")
+                    let want = try Self.perProcess(String(contentsOf: Self.traces.appendingPathComponent(golden), encoding: .utf8))
+                    let got = try Self.perProcess(normalized.stdout)
+                    #expect(got.keys.sorted() == want.keys.sorted(), "\(golden): processes differ")
+                    for pid in want.keys.sorted() {
+                        let (w, g) = (want[pid] ?? [], got[pid] ?? [])
+                        let first = zip(w, g).first { $0 != $1 }
+                        #expect(w == g, "\(golden) drifted (run `make golden` and review): pid \(pid) first difference:\nwant \(first?.0 ?? "(\(w.count) events)")\ngot  \(first?.1 ?? "(\(g.count) events)")")
+                    }
+                }
+            }
+        }
+
+        static let validator = "/usr/bin/python3"
+        static let hasValidator: Bool = {
+            guard let o = try? runProcess(validator, ["-c", "import jsonschema"]) else { return false }
+            return o.status == 0
+        }()
+
+        @Test(.enabled(if: hasValidator, "needs /usr/bin/python3 with jsonschema (apt-get install python3-jsonschema)"))
+        func everyTraceLineFollowsTheSchema() throws {
+            let box = try Sandbox()
+            let fresh = try freshRun(box)
+            // A failing run too: its stage end carries the error.
+            _ = try box.run(["no-such-command"], extra: ["--trace", box.dir + "/fail.jsonl"])
+            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "03-namespaces.jsonl"].map { Self.traces.appendingPathComponent($0).path }
+            let script = """
+                import json, sys, jsonschema
+                schema = json.load(open(sys.argv[1]))
+                v = jsonschema.Draft202012Validator(schema)
+                n = 0
+                for f in sys.argv[2:]:
+                    for i, line in enumerate(open(f)):
+                        for err in v.iter_errors(json.loads(line)):
+                            print(f"{f}:{i+1}: {err.message}"); sys.exit(1)
+                        n += 1
+                print(n)
+                """
+            let o = try runProcess(Self.validator, ["-c", script, Self.traces.appendingPathComponent("trace-event.schema.json").path] + files)
+            #expect(o.status == 0, "\(o.stdout)\(o.stderr)")
+            #expect((Int(o.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 100)
+        }
+    }
+}

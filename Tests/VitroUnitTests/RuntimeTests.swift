@@ -1,0 +1,45 @@
+// VitroRuntime pieces that need no root: environment, ids, trace pruning.
+
+import Foundation
+import Testing
+
+@testable import VitroRuntime
+
+@Suite struct RuntimeBasics {
+    @Test func environmentHasDockersDefaultsAndTheUsersOverrides() {
+        var o = RunOptions(rootfs: "/r", argv: ["x"])
+        o.env = ["PATH=/custom", "A=1", "HOME"]  // HOME: copied from vitro's environment
+        let env = o.environment(hostname: "h")
+        #expect(env.contains("PATH=/custom") && !env.contains { $0.hasPrefix("PATH=/usr") })
+        #expect(env.contains("HOSTNAME=h") && env.contains("A=1"))
+        let home = ProcessInfo.processInfo.environment["HOME"]
+        #expect(env.filter { $0.hasPrefix("HOME=") } == [home.map { "HOME=" + $0 } ?? "HOME=/root"])
+    }
+
+    @Test func containerIDsAre64HexDigits() {
+        let a = ContainerID.make(), b = ContainerID.make()
+        #expect(a.count == 64 && a.allSatisfy(\.isHexDigit))
+        #expect(a != b)
+    }
+
+    @Test func oldTracesArePrunedNewestKept() throws {
+        let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(atPath: dir) }
+        let now = Date()
+        for i in 0..<130 {
+            let p = dir + "/run-\(i).jsonl"
+            _ = fm.createFile(atPath: p, contents: Data())
+            try fm.setAttributes([.modificationDate: now.addingTimeInterval(Double(i - 200))], ofItemAtPath: p)
+        }
+        _ = fm.createFile(atPath: dir + "/other.txt", contents: Data())
+        ContainerRun.pruneTraces(dir, keep: 100)
+        let left = try fm.contentsOfDirectory(atPath: dir)
+        #expect(left.count == 101)
+        #expect(left.contains("other.txt") && left.contains("run-129.jsonl") && !left.contains("run-29.jsonl"))
+        // Under the threshold nothing is touched.
+        ContainerRun.pruneTraces(dir, keep: 100)
+        #expect(try fm.contentsOfDirectory(atPath: dir).count == 101)
+    }
+}
