@@ -27,18 +27,25 @@ let package = Package(
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        // HTTP(S) for registries, SHA-256 with SHA-NI (OpenSSL), and layer decompression.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Chapter 00: the leaf (events, sinks) and the only door to the kernel.
         .target(name: "VitroTrace", swiftSettings: strict),
         .target(name: "VitroSys", dependencies: ["VitroTrace", "CVitroShim"], swiftSettings: strict),
         // Chapter 01: images (for now the built-in busybox image made offline).
-        .target(name: "VitroImage", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
+        .target(name: "VitroImage", dependencies: ["VitroSys", "VitroTrace", "CCrypto", "CCurl"], swiftSettings: strict),
+        // Chapter 02: layers: tar, decompression, whiteouts, snapshots, the overlay rootfs.
+        .target(name: "VitroLayers", dependencies: ["VitroImage", "VitroSys", "VitroTrace", "CZlib", "CZstd"], swiftSettings: strict),
         // Chapter 03: namespaces, the mount namespace and the container's root.
         .target(name: "VitroNamespaces", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 07: exec and pid 1, and the contract between vitro and vitro-init.
         .target(name: "VitroExec", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 08: the composer of the stages.
-        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 12: reading, normalising and (later) replaying traces. VitroTrace only.
         .target(name: "VitroReplay", dependencies: ["VitroTrace"], swiftSettings: strict),
         // Walkthroughs: the pipeline with a pause and an explanation between stages.
@@ -58,7 +65,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroNamespaces", "VitroExec", "VitroRuntime", "VitroLearn", "VitroReplay"],
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroExec", "VitroRuntime", "VitroLearn", "VitroReplay"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",

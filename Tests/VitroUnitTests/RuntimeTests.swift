@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import VitroRuntime
+import VitroImage
 
 @Suite struct RuntimeBasics {
     @Test func environmentHasDockersDefaultsAndTheUsersOverrides() {
@@ -41,5 +42,24 @@ import Testing
         // Under the threshold nothing is touched.
         ContainerRun.pruneTraces(dir, keep: 100)
         #expect(try fm.contentsOfDirectory(atPath: dir).count == 101)
+    }
+}
+
+@Suite struct Digests {
+    @Test func sha256OfKnownInputs() {
+        #expect(VitroImage.Digest.sha256([]).description == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(VitroImage.Digest.sha256(Array("abc".utf8)).hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        var h = SHA256Hasher()
+        h.update(Array("a".utf8))
+        h.update(Array("bc".utf8))
+        #expect(h.count == 3)
+        #expect(h.finish() == VitroImage.Digest.sha256(Array("abc".utf8)))
+    }
+
+    @Test func digestParsing() {
+        #expect(VitroImage.Digest("sha256:" + String(repeating: "a", count: 64)) != nil)
+        #expect(VitroImage.Digest("sha256:" + String(repeating: "A", count: 64)) == nil)
+        #expect(VitroImage.Digest("sha512:" + String(repeating: "a", count: 64)) == nil)
+        #expect(VitroImage.Digest("sha256:abc") == nil)
     }
 }
