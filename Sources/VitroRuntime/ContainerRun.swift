@@ -50,9 +50,7 @@ public final class ContainerRun {
         setUpTrace(epoch: start)
         defer { finishTrace() }
         do {
-            let rootfs = try stageRootfs()
-            context.rootfs = rootfs
-            return try launch(rootfs: rootfs)
+            return try launch(rootfs: try stageRootfs())
         } catch let e as RunError {
             throw e
         } catch {
@@ -128,6 +126,7 @@ public final class ContainerRun {
                 try RootfsPlan.validate(rootfs)
             }
             Tracer.shared.note("rootfs", args: ["path": .string(rootfs)], why: "this directory becomes the container's /")
+            context.rootfs = rootfs
             end(.rootfs)
             return rootfs
         } catch {

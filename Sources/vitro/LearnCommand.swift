@@ -22,7 +22,7 @@ struct LearnRunCommand: ParsableCommand {
         helpNames: [.long])
 
     static let defaultCommand = [
-        "/bin/sh", "-c", "echo \"hello from $(hostname): I am pid $$\"; ps -o pid,comm",
+        "/bin/sh", "-c", "echo \"hello from $(hostname): I am pid $$\"; ps -o pid,comm; echo bye",
     ]
 
     @OptionGroup var global: GlobalOptions
