@@ -42,10 +42,12 @@ let package = Package(
         .target(name: "VitroLayers", dependencies: ["VitroImage", "VitroSys", "VitroTrace", "CZlib", "CZstd"], swiftSettings: strict),
         // Chapter 03: namespaces, the mount namespace and the container's root.
         .target(name: "VitroNamespaces", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 04: cgroups, v1 and v2.
+        .target(name: "VitroCgroups", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 07: exec and pid 1, and the contract between vitro and vitro-init.
         .target(name: "VitroExec", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 08: the composer of the stages.
-        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroCgroups", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 12: reading, normalising and (later) replaying traces. VitroTrace only.
         .target(name: "VitroReplay", dependencies: ["VitroTrace"], swiftSettings: strict),
         // Walkthroughs: the pipeline with a pause and an explanation between stages.
@@ -54,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroLearn", "VitroImage", "VitroReplay", "VitroTrace", "VitroSys",
+                "VitroRuntime", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroTrace", "VitroSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -65,7 +67,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroExec", "VitroRuntime", "VitroLearn", "VitroReplay"],
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroExec", "VitroRuntime", "VitroLearn", "VitroReplay"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",

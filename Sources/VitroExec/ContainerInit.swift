@@ -5,16 +5,16 @@
 //   stage A (the process vitro spawned)
 //     1. read the spec; check there is one thread
 //     2. unshare mount, uts, ipc, pid and net namespaces
-//     3. tell vitro `unshared`; wait for `proceed` (vitro places us in a cgroup and
-//        wires the network namespace meanwhile)
-//     4. unshare the cgroup namespace (now our cgroup is its root)
-//     5. fork: the child is pid 1 of the new pid namespace; tell vitro its host pid and
+//     3. fork: the child is pid 1 of the new pid namespace; tell vitro its host pid and
 //        exit. vitro is a child subreaper, so pid 1 becomes vitro's child.
 //   stage B (pid 1)
-//     6. setsid; build the root (RootfsPlan.apply); set the hostname
-//     7. tell vitro `ready`; wait for `exec`
-//     8. chdir, find the command on PATH, execve. The sync socket and the trace pipe are
-//        close-on-exec, so vitro sees end-of-file on both exactly when execve succeeded.
+//     4. setsid; build the root (RootfsPlan.apply); set the hostname
+//     5. tell vitro `ready`; wait for `exec`. Meanwhile vitro places this process in
+//        the container's cgroup and wires its network namespace.
+//     6. unshare the cgroup namespace (now that we are in the container's cgroup, it
+//        becomes the root the container sees), chdir, find the command on PATH,
+//        execve. The sync socket and the trace pipe are close-on-exec, so vitro sees
+//        end-of-file on both exactly when execve succeeded.
 //
 // Any failure is sent as `error CODE MESSAGE` and the process exits with CODE.
 
@@ -76,11 +76,6 @@ public enum ContainerInit {
         try Sys.setParentDeathSignal(SIGKILL, why: "if vitro dies before the container starts, this helper dies too")
         let first = spec.namespaces.subtracting(.cgroup)
         try Sys.unshare(first, why: "give the container its own mounts, hostname, IPC, process ids and network")
-        try send(.unshared)
-        try expect(.proceed)
-        if spec.namespaces.contains(.cgroup) {
-            try Sys.unshare(.cgroup, why: "now that this process is in the container's cgroup, make that cgroup the root it sees")
-        }
         let child = try Sys.fork(why: "the first child after unshare(CLONE_NEWPID) is pid 1 of the new pid namespace")
         if child > 0 {
             try send(.pid(child))
@@ -96,6 +91,9 @@ public enum ContainerInit {
         try expect(.exec)
 
         Tracer.shared.stage = .exec
+        if spec.namespaces.contains(.cgroup) {
+            try Sys.unshare(.cgroup, why: "vitro has put this process in the container's cgroup; a new cgroup namespace makes that cgroup the root it sees")
+        }
         if Sys.fileKind(spec.cwd) == .missing {
             try Sys.mkdirAll(spec.cwd, why: "the working directory does not exist in the image; Docker creates it")
         }

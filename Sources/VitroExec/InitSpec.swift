@@ -88,24 +88,18 @@ public struct InitError: Error, CustomStringConvertible {
 
 /// The messages on the sync socket, in the order they flow.
 public enum SyncMessage: Sendable, Equatable {
-    /// init → vitro: the namespaces exist (not yet the cgroup one); vitro may place the
-    /// process in its cgroup and wire its network now.
-    case unshared
-    /// vitro → init: go on.
-    case proceed
     /// init → vitro: the host pid of the container's pid 1.
     case pid(Int32)
-    /// pid 1 → vitro: the root is ready; waiting for `exec`.
+    /// pid 1 → vitro: the root is ready; waiting for `exec`. vitro places pid 1 in its
+    /// cgroup and wires its network namespace now, before any user code runs.
     case ready
-    /// vitro → pid 1: exec the command.
+    /// vitro → pid 1: unshare the cgroup namespace and exec the command.
     case exec
     /// init → vitro: a step failed; the process exits with `code`.
     case error(code: Int32, message: String)
 
     public func encode() -> [UInt8] {
         switch self {
-        case .unshared: return Array("unshared".utf8)
-        case .proceed: return Array("proceed".utf8)
         case .pid(let p): return Array("pid \(p)".utf8)
         case .ready: return Array("ready".utf8)
         case .exec: return Array("exec".utf8)
@@ -117,8 +111,6 @@ public enum SyncMessage: Sendable, Equatable {
         let s = String(decoding: bytes, as: UTF8.self)
         let parts = s.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
         switch parts.first {
-        case "unshared": return .unshared
-        case "proceed": return .proceed
         case "ready": return .ready
         case "exec": return .exec
         case "pid": return parts.count == 2 ? Int32(parts[1]).map { .pid($0) } : nil

@@ -18,12 +18,15 @@ enum Lessons {
                 "pid 1 makes every mount private, bind-mounts the rootfs onto itself, mounts /proc, a read-only /sys and a small /dev, and calls pivot_root(2) so the rootfs becomes / and the host's files are out of reach. Then it sets the hostname. Watch each call go by, with why it is made and the command you could type instead.",
             ]
         case .cgroups:
-            return ["A cgroup limits what the container may use: memory, CPU, number of processes."]
+            return [
+                "pid 1 now waits for vitro. Namespaces decide what the container can see; a cgroup decides how much it may use: memory, CPU time, the number of processes. vitro makes a directory for the container in each cgroup hierarchy, writes the limits you gave (-m, --cpus, --pids-limit) into files there, and writes pid 1's number into cgroup.procs. Everything pid 1 starts afterwards is born in the same cgroup.",
+                "The host uses cgroup \(ctx.cgroupVersion ?? "v1 or v2"). Each write below names its file on this version and its counterpart on the other.",
+            ]
         case .network:
             return ["The container gets a veth pair: one end in its network namespace, one on a bridge on the host."]
         case .exec:
             return [
-                "Last, pid 1 changes to the working directory, finds \(ctx.argv.first ?? "the command") on PATH inside the new root, and calls execve(2): the helper's program is replaced by the container's command, which keeps pid 1.",
+                "Last, pid 1 enters a new cgroup namespace (so its own cgroup looks like the root to it), changes to the working directory, finds \(ctx.argv.first ?? "the command") on PATH inside the new root, and calls execve(2): the helper's program is replaced by the container's command, which keeps pid 1.",
             ]
         case .pull, .unpack, .none:
             return []

@@ -89,6 +89,14 @@ public final class Walkthrough: PipelineObserver {
         case .namespaces:
             showNamespaces(ctx)
             showMounts(ctx)
+        case .cgroups:
+            if let pid = ctx.containerPid, let text = try? Sys.readText("/proc/\(pid)/cgroup") {
+                say("")
+                say("  /proc/\(pid)/cgroup, the cgroups pid 1 is in (as the host sees them):")
+                for line in text.split(separator: "\n").prefix(10) { say("    " + String(line.prefix(width - 4))) }
+                say("")
+                paragraph("Inside the container the same file will say / for each: pid 1 enters a new cgroup namespace just before exec, and its own cgroup becomes the root it sees.")
+            }
         case .exec:
             paragraph("pid 1 is now the command itself: vitro-init is gone, and its sync socket and trace pipe closed at execve, which is how vitro knew the exec worked. What follows is the command's own output.")
         default:

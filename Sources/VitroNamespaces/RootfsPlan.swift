@@ -174,6 +174,8 @@ public struct MountTable: Sendable {
         public var source: String
         public var options: String
         public var root: String
+        /// The filesystem's own options (after the dash): a v1 cgroup's controllers.
+        public var superOptions: String = ""
     }
     public var entries: [Entry]
 
@@ -188,7 +190,10 @@ public struct MountTable: Sendable {
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
             guard f.count >= 10, let dash = f.firstIndex(of: "-"), dash + 2 < f.count else { continue }
-            out.append(Entry(mountPoint: unescape(f[4]), fstype: f[dash + 1], source: f[dash + 2], options: f[5], root: unescape(f[3])))
+            out.append(
+                Entry(
+                    mountPoint: unescape(f[4]), fstype: f[dash + 1], source: f[dash + 2], options: f[5], root: unescape(f[3]),
+                    superOptions: dash + 3 < f.count ? f[dash + 3] : ""))
         }
         return MountTable(entries: out)
     }

@@ -64,6 +64,7 @@ extension ContainerRun {
             Sys.close(syncParent)
             Sys.close(tracePipe.read)
         }
+        defer { releaseCgroup() }
         let channel = InitChannel(sync: syncParent, trace: tracePipe.read, signals: signals, initPid: initPid)
         return try follow(channel)
     }
@@ -95,21 +96,21 @@ extension ContainerRun {
 
         func handle(_ m: SyncMessage) throws {
             switch m {
-            case .unshared:
-                // Chapters 04 and 05 place the process in its cgroup and wire its
-                // network namespace here, before the container can run anything.
-                Sys.write(ch.sync, SyncMessage.proceed.encode())
             case .pid(let p):
                 context.containerPid = p
             case .ready:
                 end(.namespaces)
+                if let pid1 = context.containerPid {
+                    stage = .cgroups
+                    try stageCgroups(pid: pid1)
+                }
                 stage = .exec
                 try begin(.exec)
                 phase = .execRequested
                 Sys.write(ch.sync, SyncMessage.exec.encode())
             case .error(let code, let message):
                 failure = (code, message)
-            case .proceed, .exec:
+            case .exec:
                 break
             }
         }
@@ -176,7 +177,8 @@ extension ContainerRun {
             throw RunError(code: failure?.code ?? 125, message)
         }
         let status = containerExit ?? .exited(125)
-        Tracer.shared.note("exit", group: .process, args: ["status": .string(status.text), "code": .int(Int64(status.code))], why: "the container's pid 1 ended; its namespaces go with it")
+        releaseCgroup()
+        Tracer.shared.note("exit", group: .process, args: ["status": .string(status.text), "code": .int(Int64(status.code)), "oom_killed": .bool(oomKilled)], why: oomKilled ? "the kernel's OOM killer ended the container: it reached its memory limit" : "the container's pid 1 ended; its namespaces go with it")
         observer?.containerExited(status, context)
         return status.code
     }

@@ -2,10 +2,12 @@
 //
 //   rootfs      check the root filesystem (or make the built-in busybox one)
 //   namespaces  spawn vitro-init, which unshares, forks pid 1 and builds the root
+//   cgroups     while pid 1 waits at `ready`: create its cgroup, write the limits,
+//               move pid 1 into it
 //   exec        tell pid 1 to exec the command; wait for it; report its exit status
 //
-// Later chapters put pull and unpack before namespaces, and cgroups and network in the
-// pause after `unshared`. The same code runs `learn run`: an observer is called between
+// Later chapters put pull and unpack before namespaces, and network beside cgroups in
+// the pause at `ready`. The same code runs `learn run`: an observer is called between
 // stages and may pause there.
 //
 // vitro is a child subreaper while a container runs: vitro-init's stage A exits once it
@@ -13,6 +15,7 @@
 // Signals (INT, TERM, HUP, QUIT, USR1, USR2) are read from a signalfd and forwarded to
 // pid 1, as `docker run` does.
 
+import VitroCgroups
 import VitroExec
 import VitroImage
 import VitroNamespaces
@@ -31,6 +34,10 @@ public final class ContainerRun {
     var context: StageContext
     var traceSink: JSONLinesSink?
     var traceFD: Int32 = -1
+    var cgroup: (any CgroupDriver)?
+    var cgroupLock: Int32?
+    /// Whether the kernel's OOM killer killed a process of the container.
+    public internal(set) var oomKilled = false
 
     static let forwarded: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
 

@@ -18,6 +18,9 @@ public struct StageContext: Sendable {
     public var initPid: pid_t?
     /// The container's pid 1 (host pid), once forked.
     public var containerPid: pid_t?
+    /// "v1" or "v2" once the cgroup stage has looked, and the container's cgroup dirs.
+    public var cgroupVersion: String?
+    public var cgroupDirectories: [String] = []
 }
 
 public protocol PipelineObserver: AnyObject {

@@ -1,5 +1,6 @@
 // Chapter 08: what `vitro run` was asked to do, in the runtime's own vocabulary.
 
+import VitroCgroups
 import VitroExec
 import VitroSys
 
@@ -27,6 +28,8 @@ public struct RunOptions: Sendable {
     public var narrateFD: Int32 = 2
     public var explain = false
     public var stateRoot = StateRoot()
+    /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
+    public var cgroupLimits = CgroupLimits()
 
     public init(rootfs: String?, argv: [String]) {
         self.rootfs = rootfs

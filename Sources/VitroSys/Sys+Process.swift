@@ -230,3 +230,12 @@ extension Sys {
         vitro_sigmask(1, signals, Int32(signals.count)) == 0
     }
 }
+
+extension Sys {
+    /// Sleeps (nanosleep(2), resumed after signals).
+    public static func sleep(milliseconds: Int) {
+        var req = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+        var rem = timespec()
+        while nanosleep(&req, &rem) < 0 && errno == EINTR { req = rem }
+    }
+}

@@ -180,17 +180,34 @@ public final class NarratedSink: TraceSink {
         return String(s.prefix(keep / 2)) + "…" + String(s.suffix(keep - keep / 2))
     }
 
-    /// Word-wraps `s` to the width, each line starting with `indent`.
+    /// Word-wraps `s` to the width, each line starting with `indent` (continuations two
+    /// spaces deeper); a word longer than a line (a long path) is broken at the edge.
     func wrap(_ s: String, indent: String) -> String {
-        var out = ""
+        let cont = indent + "  "
+        var lines: [String] = []
         var line = indent
-        for word in s.split(separator: " ", omittingEmptySubsequences: false) {
-            if line.count + word.count + 1 > width, line.count > indent.count {
-                out += line + "\n"
-                line = indent + "  "
+        for word in s.split(separator: " ", omittingEmptySubsequences: false).map(String.init) {
+            let fresh = line == indent || line == cont
+            let sep = fresh ? "" : " "
+            if sep.count + word.count <= width - line.count {
+                line += sep + word
+                continue
             }
-            line += (line.hasSuffix(" ") || line == indent ? "" : " ") + word
+            if !fresh {
+                lines.append(line)
+                line = cont
+            }
+            var rest = Substring(word)
+            while rest.count > width - line.count {
+                let room = width - line.count
+                line += rest.prefix(room)
+                rest = rest.dropFirst(room)
+                lines.append(line)
+                line = cont
+            }
+            line += rest
         }
-        return out + line + "\n"
+        lines.append(line)
+        return lines.joined(separator: "\n") + "\n"
     }
 }

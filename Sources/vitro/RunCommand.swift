@@ -2,6 +2,7 @@
 // busybox image.
 
 import ArgumentParser
+import VitroCgroups
 import VitroRuntime
 
 #if canImport(Glibc)
@@ -41,6 +42,8 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "Narrate each kernel call on stderr as it happens.")
     var narrate = false
 
+    @OptionGroup(title: "Resource limits (cgroups)") var limits: LimitOptions
+
     @Argument(parsing: .captureForPassthrough, help: "[IMAGE] COMMAND [ARG...]")
     var words: [String] = []
 
@@ -63,6 +66,11 @@ struct RunCommand: ParsableCommand {
         options.traceOff = traceOff
         options.narrate = narrate
         options.stateRoot = global.stateRoot
+        do {
+            options.cgroupLimits = try limits.parse()
+        } catch {
+            fail(error.message)
+        }
         do {
             let code = try ContainerRun(options: options).run()
             Glibc.exit(code)

@@ -18,7 +18,7 @@ extension Integration {
                 let seqs = events.compactMap { $0["seq"] as? Int }
                 #expect(seqs == Array(0..<seqs.count), "seq must count up with no gap")
                 let stages = events.filter { ($0["ph"] as? String) == "B" }.compactMap { $0["name"] as? String }
-                #expect(stages == ["rootfs", "namespaces", "exec"])
+                #expect(stages == ["rootfs", "namespaces", "cgroups", "exec"])
                 let names = events.compactMap { $0["name"] as? String }
                 for call in ["unshare", "fork", "mount", "pivot_root", "umount2", "sethostname", "execve"] {
                     #expect(names.contains(call), "no \(call) in the trace")
@@ -86,7 +86,7 @@ extension Integration {
                 let box = try Sandbox()
                 let o = try box.vitro(["learn", "run", "--auto"])
                 #expect(o.status == 0, "\(o.stderr)")
-                for heading in ["Stage 1: prepare the root filesystem", "Stage 2: create namespaces", "Stage 3: exec the container's process", "Done"] {
+                for heading in ["Stage 1: prepare the root filesystem", "Stage 2: create namespaces", "Stage 3: apply cgroup limits", "Stage 4: exec the container's process", "Done"] {
                     #expect(o.stdout.contains(heading), "missing \(heading)")
                 }
                 #expect(o.stdout.contains("I am pid 1"))
@@ -100,11 +100,11 @@ extension Integration {
         @Test func pausesWaitForEnterAndQQuitsCleanly() throws {
             try leavesNothing {
                 let box = try Sandbox()
-                // Two Enters get through rootfs and namespaces; q at the exec pause quits
-                // with vitro-init's pid 1 already made, which must be cleaned up.
-                let o = try box.vitro(["learn", "run"], input: "\n\nq\n")
+                // Three Enters get through rootfs, namespaces and cgroups; q at the exec
+                // pause quits with pid 1 made and in its cgroup, which must all go.
+                let o = try box.vitro(["learn", "run"], input: "\n\n\nq\n")
                 #expect(o.status == 125)
-                #expect(o.stdout.contains("Stage 2"))
+                #expect(o.stdout.contains("Stage 3"))
                 #expect(!o.stdout.contains("I am pid 1"))
                 #expect(o.stderr == "vitro: walkthrough stopped\n")
             }

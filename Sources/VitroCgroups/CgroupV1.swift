@@ -1,0 +1,129 @@
+// Chapter 04: the cgroup v1 driver. Each controller is its own hierarchy with its own
+// directory for the container: /sys/fs/cgroup/memory/vitro/ID, /sys/fs/cgroup/cpu/
+// vitro/ID, and so on, and the process is written into cgroup.procs of each.
+//
+// Two v1 traps, as runc handles them: a new cpuset cgroup starts with empty
+// cpuset.cpus and cpuset.mems (unless the parent has cgroup.clone_children), and no
+// process can join it until both are set, so vitro copies them down from the root;
+// and memory.memsw.limit_in_bytes (memory + swap) must never be below
+// memory.limit_in_bytes, so the memory limit is written first.
+
+import VitroSys
+import VitroTrace
+
+public struct CgroupV1: CgroupDriver {
+    public let id: String
+    /// Controller name → mount point of its hierarchy.
+    public let mounts: [String: String]
+    public var version: String { "v1" }
+
+    /// The controllers vitro uses, in the order it writes them.
+    static let controllers = ["cpuset", "cpu", "cpuacct", "memory", "pids", "blkio", "freezer", "devices"]
+
+    public init(id: String, mounts: [String: String]) {
+        self.id = id
+        self.mounts = mounts
+    }
+
+    func parent(_ controller: String) -> String? {
+        mounts[controller].map { $0 + "/" + Cgroup.parentName }
+    }
+
+    func dir(_ controller: String) -> String? {
+        parent(controller).map { $0 + "/" + id }
+    }
+
+    /// One directory per hierarchy (co-mounted controllers share one).
+    public var directories: [String] {
+        var seen = Set<String>()
+        return Self.controllers.compactMap(dir).filter { seen.insert($0).inserted }
+    }
+
+    public func create(_ limits: CgroupLimits) throws {
+        for d in directories {
+            try Sys.mkdirAll(d, mode: 0o755, group: .cgroup, why: "one cgroup per container in each v1 hierarchy, under vitro's own parent")
+        }
+        if let root = mounts["cpuset"], let parent = parent("cpuset"), let mine = dir("cpuset") {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let inherited = (try? Sys.readText(root + "/" + file))?.trimmingNewline ?? ""
+                if ((try? Sys.readText(parent + "/" + file))?.trimmingNewline ?? "").isEmpty {
+                    try Cgroup.write(parent + "/" + file, inherited, "a new v1 cpuset cgroup starts empty and accepts no process until \(file) is set", counterpart: "v2 inherits the parent's \(file).effective")
+                }
+                let value = file == "cpuset.cpus" ? (limits.cpusetCpus ?? inherited) : inherited
+                try Cgroup.write(mine + "/" + file, value, file == "cpuset.cpus" && limits.cpusetCpus != nil ? "--cpuset-cpus: the CPUs the container may run on" : "copy \(file) down so a process may join", counterpart: "v2 \(file)")
+            }
+        }
+        if let m = dir("memory") {
+            if let v = limits.memory {
+                try Cgroup.write(m + "/memory.limit_in_bytes", String(v), "-m: the hard memory limit; above it the OOM killer acts", counterpart: "v2 memory.max")
+            }
+            if let v = limits.memorySwap {
+                if Sys.fileKind(m + "/memory.memsw.limit_in_bytes") == .regular {
+                    try Cgroup.write(m + "/memory.memsw.limit_in_bytes", String(v), "--memory-swap: memory plus swap together", counterpart: "v2 memory.swap.max, which counts swap alone")
+                } else {
+                    Tracer.shared.note("memsw", group: .cgroup, args: ["file": .string("memory.memsw.limit_in_bytes")], why: "swap accounting is off in this kernel (swapaccount=0), so the swap limit cannot be set")
+                }
+            }
+            if let v = limits.memoryReservation {
+                try Cgroup.write(m + "/memory.soft_limit_in_bytes", String(v), "--memory-reservation: the soft limit reclaimed towards under memory pressure", counterpart: "v2 memory.low")
+            }
+        }
+        if let c = dir("cpu") {
+            if let p = limits.cpuPeriod {
+                try Cgroup.write(c + "/cpu.cfs_period_us", String(p), "the CFS bandwidth period, in microseconds", counterpart: "v2 cpu.max, second number")
+            }
+            if let q = limits.cpuQuota {
+                try Cgroup.write(c + "/cpu.cfs_quota_us", String(q), "--cpus/--cpu-quota: CPU time allowed per period, in microseconds", counterpart: "v2 cpu.max, first number")
+            }
+            if let s = limits.cpuShares {
+                try Cgroup.write(c + "/cpu.shares", String(s), "--cpu-shares: relative weight when CPUs are contended (1024 is normal)", counterpart: "v2 cpu.weight, scaled to 1-10000")
+            }
+        }
+        if let p = dir("pids"), let v = limits.pidsLimit {
+            try Cgroup.write(p + "/pids.max", String(v), "--pids-limit: fork fails with EAGAIN beyond this many tasks", counterpart: "v2 pids.max")
+        }
+        if let b = dir("blkio"), let w = limits.blkioWeight {
+            let file = [b + "/blkio.weight", b + "/blkio.bfq.weight"].first { Sys.fileKind($0) == .regular }
+            if let file {
+                try Cgroup.write(file, String(w), "--blkio-weight: relative block I/O weight", counterpart: "v2 io.weight (or io.bfq.weight)")
+            } else {
+                Tracer.shared.note("blkio-weight", group: .cgroup, args: ["weight": .int(Int64(w))], why: "this kernel's blkio controller has no weight file (it needs the BFQ I/O scheduler); the weight is ignored, as Docker does")
+            }
+        }
+    }
+
+    public func add(pid: Int32) throws {
+        for d in directories {
+            try Cgroup.write(d + "/cgroup.procs", String(pid), "move the container's pid 1 in; its children will be born here", counterpart: "v2 cgroup.procs")
+        }
+    }
+
+    public func oomKills() -> Int {
+        dir("memory").flatMap { Cgroup.readKey($0 + "/memory.oom_control", "oom_kill") }.map(Int.init) ?? 0
+    }
+
+    public func stats() -> CgroupStats {
+        var s = CgroupStats()
+        if let m = dir("memory") {
+            let usage = Cgroup.readNumber(m + "/memory.usage_in_bytes") ?? 0
+            // Docker shows usage without the page cache that can be dropped at once.
+            let inactive = Cgroup.readKey(m + "/memory.stat", "total_inactive_file") ?? 0
+            s.memoryUsage = max(0, usage - inactive)
+            s.memoryLimit = Cgroup.readNumber(m + "/memory.limit_in_bytes")
+        }
+        if let c = dir("cpuacct") { s.cpuNanos = UInt64(max(0, Cgroup.readNumber(c + "/cpuacct.usage") ?? 0)) }
+        if let p = dir("pids") { s.pids = Cgroup.readNumber(p + "/pids.current") ?? 0 }
+        return s
+    }
+
+    public func destroy() throws {
+        for d in directories {
+            try Cgroup.remove(d, why: "the container has ended; its cgroup goes with it")
+        }
+        var seen = Set<String>()
+        for c in Self.controllers {
+            guard let p = parent(c), seen.insert(p).inserted, Sys.listDirectory(p).allSatisfy({ !Sys.isDirectory(p + "/" + $0) }) else { continue }
+            try? Sys.rmdir(p, group: .cgroup, why: "no container is left under vitro's parent cgroup")
+        }
+    }
+}

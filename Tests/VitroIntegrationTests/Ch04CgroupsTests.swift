@@ -1,0 +1,125 @@
+// Chapter 04 on the real kernel: limits enforced, OOM reported, cgroups removed.
+
+import Foundation
+import Testing
+
+extension Integration {
+    @Suite struct Ch04Cgroups {
+        static let isV1 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+        @Test(.enabled(if: isV1, "needs a cgroup v1 memory hierarchy (this machine's layout)"))
+        func memoryLimitEndsInAnOOMKillReportedAs137() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let trace = box.dir + "/t.jsonl"
+                let o = try box.run(["/bin/sh", "-c", "a=aaaaaaaaaaaaaaaa; while :; do a=$a$a; done"], extra: ["-m", "16m", "--trace", trace])
+                #expect(o.status == 137)
+                let exit = try readTrace(trace).last { ($0["name"] as? String) == "exit" }
+                #expect(((exit?["args"] as? [String: Any])?["oom_killed"] as? Bool) == true)
+                // A SIGKILL that is not the OOM killer's is not reported as OOM.
+                let o2 = try box.run(["/bin/sh", "-c", "true"], extra: ["-m", "16m", "--trace", trace])
+                #expect(o2.status == 0)
+                let exit2 = try readTrace(trace).last { ($0["name"] as? String) == "exit" }
+                #expect(((exit2?["args"] as? [String: Any])?["oom_killed"] as? Bool) == false)
+            }
+        }
+
+        @Test(.enabled(if: isV1, "needs a cgroup v1 memory hierarchy (this machine's layout)"))
+        func theContainerSeesItsOwnCgroupAsRootAndTheLimitIsWritten() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let trace = box.dir + "/t.jsonl"
+                let o = try box.run(["/bin/sh", "-c", "cat /proc/self/cgroup"], extra: ["-m", "32m", "--trace", trace])
+                #expect(o.status == 0)
+                let lines = o.stdout.split(separator: "\n")
+                #expect(lines.contains("4:memory:/") || lines.contains { $0.hasSuffix(":memory:/") }, "\(o.stdout)")
+                let writes = try readTrace(trace).filter { ($0["group"] as? String) == "cgroup" && ($0["name"] as? String) == "write" }
+                let paths = writes.compactMap { ($0["args"] as? [String: Any])?["path"] as? String }
+                #expect(paths.contains { $0.hasSuffix("/memory.limit_in_bytes") })
+                let limit = writes.first { (($0["args"] as? [String: Any])?["path"] as? String)?.hasSuffix("/memory.limit_in_bytes") == true }
+                #expect(((limit?["args"] as? [String: Any])?["value"] as? String) == String(32 << 20))
+                #expect((limit?["why"] as? String)?.contains("memory.max") == true)
+            }
+        }
+
+        @Test(.enabled(if: FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/cgroup.procs"), "needs the v1 pids controller"))
+        func aForkBombIsContainedByThePidsLimit() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: Binaries.vitro)
+                p.arguments = ["run", "--rootfs", box.rootfs, "--pids-limit", "20", "/bin/sh", "-c", "f(){ f | f & }; f 2>/dev/null; sleep 2"]
+                p.environment = box.env
+                p.standardOutput = FileHandle.nullDevice
+                p.standardError = FileHandle.nullDevice
+                try p.run()
+                // Sample the container's pids cgroup from the host while the bomb runs, and
+                // check the host still starts a process promptly.
+                var most: Int64 = 0
+                var limitHit: Int64 = 0
+                var slowest = 0.0
+                while p.isRunning {
+                    for id in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/pids/vitro")) ?? [] where id.count == 64 {
+                        let dir = "/sys/fs/cgroup/pids/vitro/" + id
+                        if let n = Int64((try? String(contentsOfFile: dir + "/pids.current", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") { most = max(most, n) }
+                        if let ev = try? String(contentsOfFile: dir + "/pids.events", encoding: .utf8), let n = Int64(ev.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") { limitHit = max(limitHit, n) }
+                    }
+                    let t = Date()
+                    _ = try? runProcess("/bin/true", [])
+                    slowest = max(slowest, Date().timeIntervalSince(t))
+                    usleep(20_000)
+                }
+                #expect(most > 1 && most <= 20, "pids.current peaked at \(most)")
+                #expect(limitHit > 0, "the limit was never reached: the bomb did not run")
+                #expect(slowest < 1.0, "the host took \(slowest) s to start /bin/true")
+            }
+        }
+
+        @Test(.enabled(if: isV1, "needs the v1 cpu controller"))
+        func halfACPUHoldsABusyLoopToHalfACore() throws {
+            let box = try Sandbox()
+            let o = try box.run(["/bin/sh", "-c", "time timeout 3 sh -c 'while :; do :; done'"], extra: ["--cpus", "0.5"])
+            // busybox time: "real\t0m 3.00s\nuser\t0m 1.52s\nsys\t0m 0.00s" on stderr.
+            func seconds(_ key: String) -> Double {
+                guard let line = o.stderr.split(separator: "\n").first(where: { $0.hasPrefix(key + "\t") }) else { return 0 }
+                let parts = line.dropFirst(key.count + 1).split(whereSeparator: { $0 == " " || $0 == "m" || $0 == "s" })
+                return (Double(parts.first ?? "0") ?? 0) * 60 + (Double(parts.dropFirst().first ?? "0") ?? 0)
+            }
+            let real = seconds("real"), used = seconds("user") + seconds("sys")
+            #expect(real > 2.5, "\(o.stderr)")
+            let share = used / real
+            #expect(share >= 0.4 && share <= 0.6, "used \(used) s of CPU in \(real) s: \(share) of a core")
+        }
+
+        @Test func badLimitsCreateNothing() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                for (flags, message) in [
+                    (["-m", "1x"], "vitro: --memory 1x: invalid size (use a number with b, k, m, g or t)\n"),
+                    (["--cpus", "-1"], "vitro: --cpus -1: must be a number greater than 0\n"),
+                    (["-m", "1k"], "vitro: --memory 1k: the minimum memory limit is 6MB\n"),
+                    (["--cpuset-cpus", "99"], nil),
+                ] {
+                    let o = try box.run(["/bin/true"], extra: flags)
+                    #expect(o.status == 125, "\(flags)")
+                    if let message { #expect(o.stderr == message) } else { #expect(o.stderr.hasPrefix("vitro: --cpuset-cpus 99: CPU 99 not available")) }
+                }
+                #expect(!FileManager.default.fileExists(atPath: box.root + "/traces"), "a refused run must not even start a trace")
+            }
+        }
+
+        @Test(.enabled(if: isV1, "needs a cgroup v1 memory hierarchy"))
+        func aDeadRunsCgroupIsRemovedByTheNextRun() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                // A cgroup as a killed vitro would leave it: no lock held, no process.
+                let id = String(repeating: "d", count: 64)
+                let dirs = ["memory", "pids", "cpu"].map { "/sys/fs/cgroup/\($0)/vitro/\(id)" }
+                for d in dirs { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+                let o = try box.run(["/bin/true"])
+                #expect(o.status == 0)
+                for d in dirs { #expect(!FileManager.default.fileExists(atPath: d), "\(d) is still there") }
+            }
+        }
+    }
+}
