@@ -31,12 +31,21 @@ extension Integration {
             return path
         }
 
+        /// The same run as scripts/make-golden makes for chapter 04.
+        func limitsRun(_ box: Sandbox) throws -> String {
+            let path = box.dir + "/limits.jsonl"
+            let o = try box.run(["/bin/true"], extra: ["-m", "64m", "--cpus", "0.5", "--pids-limit", "100", "--trace", path])
+            #expect(o.status == 0)
+            return path
+        }
+
         @Test func goldenTracesMatchAFreshRun() throws {
             try leavesNothing {
                 let box = try Sandbox()
                 let path = try freshRun(box)
-                for (golden, extra) in [("00-tour.jsonl", [String]()), ("03-namespaces.jsonl", ["--stage", "namespaces"])] {
-                    let normalized = try box.vitro(["trace", "normalize"] + extra + [path])
+                let limits = try limitsRun(box)
+                for (golden, extra, file) in [("00-tour.jsonl", [String](), path), ("03-namespaces.jsonl", ["--stage", "namespaces"], path), ("04-cgroups.jsonl", ["--stage", "cgroups"], limits)] {
+                    let normalized = try box.vitro(["trace", "normalize"] + extra + [file])
                     #expect(normalized.status == 0, "\(normalized.stderr)")
                     let want = try Self.perProcess(String(contentsOf: Self.traces.appendingPathComponent(golden), encoding: .utf8))
                     let got = try Self.perProcess(normalized.stdout)
@@ -62,7 +71,7 @@ extension Integration {
             let fresh = try freshRun(box)
             // A failing run too: its stage end carries the error.
             _ = try box.run(["no-such-command"], extra: ["--trace", box.dir + "/fail.jsonl"])
-            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "03-namespaces.jsonl"].map { Self.traces.appendingPathComponent($0).path }
+            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl"].map { Self.traces.appendingPathComponent($0).path }
             let script = """
                 import json, sys, jsonschema
                 schema = json.load(open(sys.argv[1]))
