@@ -153,11 +153,11 @@ public struct RootfsPlan: Sendable {
     }
 
     /// The pivot_root(".", ".") idiom (see pivot_root(2), and runc's pivotRoot): the old
-    /// root is stacked under the new one, then detached, so no directory to put it in is
-    /// needed inside the image.
+    /// root ends up mounted on top of the new one at "/", where "." still finds it, and is
+    /// then detached, so no directory to put it in is needed inside the image.
     func pivot() throws {
         try Sys.chdir(rootfs, why: "pivot_root(\".\", \".\") works on the current directory")
-        try Sys.pivotRoot(".", putOld: ".", why: "make the rootfs the root of this mount namespace; the old root now sits beneath it")
+        try Sys.pivotRoot(".", putOld: ".", why: "make the rootfs the root of this mount namespace; the old root is now stacked on top of it at /, to be detached")
         try Sys.mount(
             source: nil, target: ".", fstype: nil, flags: [.recursive, .slave],
             why: "keep the unmount of the old root from propagating anywhere")

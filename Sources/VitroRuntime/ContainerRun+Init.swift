@@ -119,6 +119,8 @@ extension ContainerRun {
             while syncOpen {
                 guard let msg = try Sys.read(ch.sync, max: 4096) else { return }
                 if msg.isEmpty {
+                    // pid 1 wrote its last events before execve closed the socket.
+                    drainTrace()
                     syncOpen = false
                     if phase == .execRequested, failure == nil {
                         // Every copy of the socket is gone: pid 1's closed at execve.
