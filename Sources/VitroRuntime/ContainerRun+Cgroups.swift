@@ -21,7 +21,7 @@ extension ContainerRun {
             let layout = try CgroupLayout.detect()
             context.cgroupVersion = layout.name
             try Sys.mkdirAll(ContainerRun.lockDirectory, mode: 0o700, why: "run-time state of live containers")
-            cgroupLock = try Sys.lockFile(ContainerRun.lockDirectory + "/\(context.containerID).lock", why: "held while this container lives, so a later vitro can tell it from a dead run")
+            cgroupLock = try Sys.lock(ContainerRun.lockDirectory + "/\(context.containerID).lock", group: .cgroup, why: "held while this container lives, so a later vitro can tell it from a dead run")
             ContainerRun.sweepDeadCgroups(layout: layout)
             let cg = Cgroup.make(id: context.containerID, layout: layout)
             cgroup = cg
@@ -43,9 +43,9 @@ extension ContainerRun {
             do { try cg.destroy() } catch { Tracer.shared.note("cgroup-left", group: .cgroup, args: ["error": .string(String(describing: error))], why: "the cgroup could not be removed; the next run will retry") }
             cgroup = nil
         }
-        if let fd = cgroupLock {
-            try? Sys.unlink(ContainerRun.lockDirectory + "/\(context.containerID).lock", why: "this container no longer needs its lock")
-            Sys.close(fd)
+        if let lock = cgroupLock {
+            try? Sys.unlink(lock.path, why: "this container no longer needs its lock")
+            Sys.unlock(lock, group: .cgroup)
             cgroupLock = nil
         }
     }
@@ -62,11 +62,11 @@ extension ContainerRun {
         }
         for id in Sys.listDirectory(parent) where id.count == 64 && Sys.isDirectory(parent + "/" + id) {
             let lockPath = lockDirectory + "/\(id).lock"
-            guard let fd = try? Sys.lockFile(lockPath, wait: false, why: "is the run that made this cgroup still alive?") else { continue }
+            guard let lock = try? Sys.lock(lockPath, wait: false, group: .cgroup, why: "is the run that made this cgroup still alive?") else { continue }
             let cg = Cgroup.make(id: id, layout: layout)
             try? cg.destroy()
             try? Sys.unlink(lockPath, why: "the dead run's lock")
-            Sys.close(fd)
+            Sys.unlock(lock, group: .cgroup)
         }
     }
 }

@@ -35,7 +35,7 @@ public final class ContainerRun {
     var traceSink: JSONLinesSink?
     var traceFD: Int32 = -1
     var cgroup: (any CgroupDriver)?
-    var cgroupLock: Int32?
+    var cgroupLock: FileLock?
     /// Whether the kernel's OOM killer killed a process of the container.
     public internal(set) var oomKilled = false
 
