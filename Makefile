@@ -5,6 +5,7 @@
 #
 # Both run as root (vitro makes namespaces and mounts).
 
+export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 RELEASE_FLAGS = -c release --static-swift-stdlib
 BIN = .build/release
