@@ -9,7 +9,7 @@
 //        exit. vitro is a child subreaper, so pid 1 becomes vitro's child.
 //   stage B (pid 1)
 //     4. setsid; build the root (RootfsPlan.apply); set the hostname
-//     5. tell vitro `ready`; wait for `exec`. Meanwhile vitro places this process in
+//     5. tell vitro `ready` (with our host pid); wait for `exec`. Meanwhile vitro places this process in
 //        the container's cgroup and wires its network namespace.
 //     6. unshare the cgroup namespace (now that we are in the container's cgroup, it
 //        becomes the root the container sees), chdir, find the command on PATH,
@@ -87,7 +87,7 @@ public enum ContainerInit {
         let plan = RootfsPlan(rootfs: spec.rootfs)
         do { try plan.apply() } catch let e as RootfsError { throw InitError(code: 125, e.message) }
         try Sys.sethostname(spec.hostname, why: "the UTS namespace is new; give it the container's name")
-        try send(.ready)
+        try send(.ready(Tracer.shared.pid))
         try expect(.exec)
 
         Tracer.shared.stage = .exec

@@ -91,8 +91,10 @@ public enum SyncMessage: Sendable, Equatable {
     /// init → vitro: the host pid of the container's pid 1.
     case pid(Int32)
     /// pid 1 → vitro: the root is ready; waiting for `exec`. vitro places pid 1 in its
-    /// cgroup and wires its network namespace now, before any user code runs.
-    case ready
+    /// cgroup and wires its network namespace now, before any user code runs. It carries
+    /// pid 1's host pid too: stage A's `pid` message may not have arrived yet, because
+    /// the scheduler can run the child through all its mounts before the parent sends.
+    case ready(Int32)
     /// vitro → pid 1: unshare the cgroup namespace and exec the command.
     case exec
     /// init → vitro: a step failed; the process exits with `code`.
@@ -101,7 +103,7 @@ public enum SyncMessage: Sendable, Equatable {
     public func encode() -> [UInt8] {
         switch self {
         case .pid(let p): return Array("pid \(p)".utf8)
-        case .ready: return Array("ready".utf8)
+        case .ready(let p): return Array("ready \(p)".utf8)
         case .exec: return Array("exec".utf8)
         case .error(let c, let m): return Array("error \(c) \(m)".utf8)
         }
@@ -111,7 +113,7 @@ public enum SyncMessage: Sendable, Equatable {
         let s = String(decoding: bytes, as: UTF8.self)
         let parts = s.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
         switch parts.first {
-        case "ready": return .ready
+        case "ready": return parts.count == 2 ? Int32(parts[1]).map { .ready($0) } : nil
         case "exec": return .exec
         case "pid": return parts.count == 2 ? Int32(parts[1]).map { .pid($0) } : nil
         case "error":

@@ -98,12 +98,12 @@ extension ContainerRun {
             switch m {
             case .pid(let p):
                 context.containerPid = p
-            case .ready:
+            case .ready(let pid1):
+                // The `pid` message from stage A may still be on its way.
+                context.containerPid = pid1
                 end(.namespaces)
-                if let pid1 = context.containerPid {
-                    stage = .cgroups
-                    try stageCgroups(pid: pid1)
-                }
+                stage = .cgroups
+                try stageCgroups(pid: pid1)
                 stage = .exec
                 try begin(.exec)
                 phase = .execRequested

@@ -12,7 +12,9 @@ extension Integration {
             try leavesNothing {
                 let box = try Sandbox()
                 let trace = box.dir + "/t.jsonl"
-                let o = try box.run(["/bin/sh", "-c", "a=aaaaaaaaaaaaaaaa; while :; do a=$a$a; done"], extra: ["-m", "16m", "--trace", trace])
+                                // ulimit -v bounds the shell even if the cgroup were not applied: a bug
+                // must fail this test, not exhaust the host's memory.
+                let o = try box.run(["/bin/sh", "-c", "ulimit -v 262144; a=aaaaaaaaaaaaaaaa; while :; do a=$a$a; done"], extra: ["-m", "16m", "--trace", trace])
                 #expect(o.status == 137)
                 let exit = try readTrace(trace).last { ($0["name"] as? String) == "exit" }
                 #expect(((exit?["args"] as? [String: Any])?["oom_killed"] as? Bool) == true)
@@ -48,7 +50,9 @@ extension Integration {
                 let box = try Sandbox()
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: Binaries.vitro)
-                p.arguments = ["run", "--rootfs", box.rootfs, "--pids-limit", "20", "/bin/sh", "-c", "f(){ f | f & }; f 2>/dev/null; sleep 2"]
+                                // A bounded bomb (at most 2^9 processes even with no limit at all), so that a
+                // bug fails this test instead of taking the host down.
+                p.arguments = ["run", "--rootfs", box.rootfs, "--pids-limit", "20", "/bin/sh", "-c", "f(){ [ $1 -gt 0 ] && { f $(($1-1)) | f $(($1-1)) & }; sleep 1; }; f 8 2>/dev/null; sleep 2"]
                 p.environment = box.env
                 p.standardOutput = FileHandle.nullDevice
                 p.standardError = FileHandle.nullDevice
