@@ -50,9 +50,9 @@ extension Integration {
                 let box = try Sandbox()
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: Binaries.vitro)
-                                // A bounded bomb (at most 2^9 processes even with no limit at all), so that a
+                                // A bounded bomb (at most 2^8 processes even with no limit at all), so that a
                 // bug fails this test instead of taking the host down.
-                p.arguments = ["run", "--rootfs", box.rootfs, "--pids-limit", "20", "/bin/sh", "-c", "f(){ [ $1 -gt 0 ] && { f $(($1-1)) | f $(($1-1)) & }; sleep 1; }; f 8 2>/dev/null; sleep 2"]
+                p.arguments = ["run", "--rootfs", box.rootfs, "--pids-limit", "20", "/bin/sh", "-c", "f(){ if [ $1 -gt 0 ]; then f $(($1-1)) & f $(($1-1)) & fi; sleep 2; }; f 7 2>/dev/null; sleep 1"]
                 p.environment = box.env
                 p.standardOutput = FileHandle.nullDevice
                 p.standardError = FileHandle.nullDevice
