@@ -47,7 +47,7 @@ extension ContainerRun {
         do {
             initPid = try Sys.spawn(
                 ContainerRun.initPath(), argv: ["vitro-init"], env: [],
-                fds: [0, 1, 2, specPipe.read, tracePipe.write, syncChild],
+                fds: options.stdio + [specPipe.read, tracePipe.write, syncChild],
                 why: "a fresh single-threaded process to unshare and fork in; fds 3-5 carry spec, trace and sync")
         } catch {
             for fd in [specPipe.read, specPipe.write, tracePipe.read, tracePipe.write, syncParent, syncChild] { Sys.close(fd) }
@@ -126,6 +126,7 @@ extension ContainerRun {
                         // Every copy of the socket is gone: pid 1's closed at execve.
                         phase = .running
                         end(.exec)
+                        if let pid = context.containerPid { onStarted?(pid) }
                     }
                     return
                 }
@@ -153,7 +154,9 @@ extension ContainerRun {
                 var watch = [ch.signals]
                 if syncOpen { watch.append(ch.sync) }
                 if traceOpen { watch.append(ch.trace) }
+                watch += pumps.keys.sorted()
                 let ready = try Sys.poll(watch)
+                for fd in ready where pumps[fd] != nil { pump(fd) }
                 if ready.contains(ch.trace) { drainTrace() }
                 if ready.contains(ch.sync) { try drainSync() }
                 if ready.contains(ch.signals) {
@@ -173,6 +176,8 @@ extension ContainerRun {
             throw error
         }
         drainTrace()
+        // What the container wrote just before it ended is still in the pipes.
+        for fd in pumps.keys.sorted() { while pump(fd) {} }
         if phase == .execRequested || phase == .starting {
             let message = failure?.message ?? "vitro-init \(initExit?.text ?? containerExit?.text ?? "ended")"
             end(stage, error: message)
@@ -183,6 +188,25 @@ extension ContainerRun {
         Tracer.shared.note("exit", group: .process, args: ["status": .string(status.text), "code": .int(Int64(status.code)), "oom_killed": .bool(oomKilled)], why: oomKilled ? "the kernel's OOM killer ended the container: it reached its memory limit" : "the container's pid 1 ended; its namespaces go with it")
         observer?.containerExited(status, context)
         return status.code
+    }
+
+    /// One read from a pumped (non-blocking) descriptor. Returns true when it got data;
+    /// end of file or an error drops the descriptor.
+    @discardableResult
+    func pump(_ fd: Int32) -> Bool {
+        guard let handler = pumps[fd] else { return false }
+        do {
+            guard let chunk = try Sys.read(fd) else { return false }  // EAGAIN: nothing yet
+            if chunk.isEmpty {
+                pumps[fd] = nil
+                return false
+            }
+            handler(chunk)
+            return true
+        } catch {
+            pumps[fd] = nil
+            return false
+        }
     }
 
     /// On an error of vitro's own: nothing of the container may outlive vitro.

@@ -36,6 +36,11 @@ public final class ContainerRun {
     var traceFD: Int32 = -1
     var cgroup: (any CgroupDriver)?
     var cgroupLock: FileLock?
+    /// Extra descriptors to read while the container runs (a monitor's log pipes): each
+    /// chunk read goes to its handler; end of file removes the descriptor.
+    public var pumps: [Int32: ([UInt8]) -> Void] = [:]
+    /// Called once the command has been exec'd, with pid 1's host pid.
+    public var onStarted: ((Int32) -> Void)?
     /// Whether the kernel's OOM killer killed a process of the container.
     public internal(set) var oomKilled = false
 
@@ -44,7 +49,7 @@ public final class ContainerRun {
     public init(options: RunOptions, observer: (any PipelineObserver)? = nil) {
         self.options = options
         self.observer = observer
-        let id = ContainerID.make()
+        let id = options.containerID ?? ContainerID.make()
         context = StageContext(containerID: id, rootfs: options.rootfs ?? "", argv: options.argv)
     }
 
@@ -126,7 +131,7 @@ public final class ContainerRun {
         do {
             let rootfs: String
             if let given = options.rootfs {
-                rootfs = absolute(given)
+                rootfs = ContainerRun.absolute(given)
                 try RootfsPlan.validate(rootfs)
             } else {
                 rootfs = try BuiltinImage.busyboxRootfs(stateRoot: options.stateRoot.path)
@@ -142,7 +147,7 @@ public final class ContainerRun {
         }
     }
 
-    func absolute(_ path: String) -> String {
+    static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         var buf = [CChar](repeating: 0, count: 4096)
         guard getcwd(&buf, buf.count) != nil else { return path }

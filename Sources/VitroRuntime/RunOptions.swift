@@ -28,6 +28,11 @@ public struct RunOptions: Sendable {
     public var narrateFD: Int32 = 2
     public var explain = false
     public var stateRoot = StateRoot()
+    /// The container's stdin, stdout and stderr (vitro's own by default; a detached
+    /// container's monitor passes /dev/null and its log pipes).
+    public var stdio: [Int32] = [0, 1, 2]
+    /// A container id decided beforehand (a detached run's record exists first).
+    public var containerID: String?
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
     public var cgroupLimits = CgroupLimits()
 

@@ -239,3 +239,15 @@ extension Sys {
         while nanosleep(&req, &rem) < 0 && errno == EINTR { req = rem }
     }
 }
+
+extension Sys {
+    /// dup2(2): make `to` a copy of `from` (a monitor pointing its stdio at /dev/null).
+    public static func dup2(_ from: Int32, _ to: Int32, why: String? = nil) throws(SysError) {
+        try invoke("dup2", .process, object: "fd \(to)", args: ["oldfd": .int(Int64(from)), "newfd": .int(Int64(to))], why: why, shell: nil) {
+            Int(Glibc.dup2(from, to))
+        }
+    }
+
+    /// getpid(2).
+    public static func processID() -> Int32 { getpid() }
+}

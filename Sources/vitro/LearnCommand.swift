@@ -47,9 +47,8 @@ struct LearnRunCommand: ParsableCommand {
         options.narrateFD = 1
         options.explain = true
         let walkthrough = Walkthrough(auto: auto)
-        let run = ContainerRun(options: options, observer: walkthrough)
         do {
-            let code = try run.run()
+            let code = try ContainerLifecycle.runForeground(options, LifecycleOptions(), observer: walkthrough)
             Glibc.exit(code)
         } catch {
             fail(error.message, code: error.code)

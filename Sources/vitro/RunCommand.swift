@@ -24,6 +24,15 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Use this directory as the container's root filesystem.")
     var rootfs: String?
 
+    @Flag(name: [.customShort("d"), .long], help: "Run in the background and print the container id.")
+    var detach = false
+
+    @Option(name: .long, help: "A name for the container.")
+    var name: String?
+
+    @Flag(name: .long, help: "Remove the container when it exits.")
+    var rm = false
+
     @Option(name: [.customShort("h"), .long], help: "Container host name (default: the short container id).")
     var hostname: String?
 
@@ -49,12 +58,13 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         var words = self.words
+        var image = ""
         if rootfs == nil {
-            guard let image = words.first else { fail("\"run\" requires an image or --rootfs DIR, and a command") }
-            guard image == "busybox" || image == "vitro/busybox" else {
-                fail("image \"\(image)\": not found (this build has only the built-in busybox image; use --rootfs DIR for others)")
+            guard let first = words.first else { fail("\"run\" requires an image or --rootfs DIR, and a command") }
+            guard first == "busybox" || first == "vitro/busybox" else {
+                fail("image \"\(first)\": not found (this build has only the built-in busybox image; use --rootfs DIR for others)")
             }
-            words.removeFirst()
+            image = words.removeFirst()
         }
         guard !words.isEmpty else { fail("\"run\" requires a command") }
         guard workdir.hasPrefix("/") else { fail("the working directory \"\(workdir)\" is not an absolute path") }
@@ -71,8 +81,18 @@ struct RunCommand: ParsableCommand {
         } catch {
             fail(error.message)
         }
+        var life = LifecycleOptions()
+        life.name = name
+        life.detach = detach
+        life.autoRemove = rm
+        life.image = image
         do {
-            let code = try ContainerRun(options: options).run()
+            if detach {
+                let id = try ContainerLifecycle.runDetached(options, life)
+                writeStdout(id + "\n")
+                Glibc.exit(0)
+            }
+            let code = try ContainerLifecycle.runForeground(options, life)
             Glibc.exit(code)
         } catch {
             fail(error.message, code: error.code)

@@ -34,6 +34,11 @@ func fail(_ message: String, code: Int32 = 125) -> Never {
     exit(code)
 }
 
+func writeStdout(_ s: String) {
+    var bytes = Array(s.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
+}
+
 func writeStderr(_ s: String) {
     var bytes = Array(s.utf8)
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }

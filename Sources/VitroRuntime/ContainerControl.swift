@@ -1,0 +1,66 @@
+// Chapter 08: acting on a container that runs under a monitor: signals, stop with a
+// grace period, waiting for the exit, removal. A signal goes straight to pid 1's host
+// pid, after checking that the pid still belongs to the container (its start time
+// matches the one recorded), so a recycled pid is never signalled by mistake.
+
+import VitroSys
+import VitroTrace
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum ContainerControl {
+    /// Sends `signal` to the container's pid 1.
+    public static func kill(_ store: ContainerStore, _ r: ContainerRecord, signal: Int32) throws {
+        guard store.liveStatus(r) == .running || store.liveStatus(r) == .paused else {
+            throw RunError("container \(r.id.prefix(12)) is not running")
+        }
+        try Sys.kill(r.state.pid, signal, why: "deliver the signal to the container's pid 1")
+    }
+
+    /// Waits until the container is no longer running; returns its exit code.
+    public static func wait(_ store: ContainerStore, _ id: String, timeoutMillis: Int? = nil) -> Int32? {
+        var waited = 0
+        while true {
+            guard let r = store.load(id) else { return nil }
+            let status = store.liveStatus(r)
+            if status != .running && status != .paused && status != .created && status != .restarting { return r.state.exitCode }
+            // A created container whose monitor is gone will never start.
+            if status == .created, r.state.monitorPid == 0, waited > 2000 { return r.state.exitCode }
+            if let t = timeoutMillis, waited >= t { return nil }
+            Sys.sleep(milliseconds: 20)
+            waited += 20
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `seconds` if it is still running (docker stop).
+    public static func stop(_ store: ContainerStore, _ r: ContainerRecord, seconds: Int) throws {
+        guard store.liveStatus(r) == .running else { return }
+        try? Sys.kill(r.state.pid, SIGTERM, why: "ask the container to stop")
+        if wait(store, r.id, timeoutMillis: seconds * 1000) == nil {
+            try? Sys.kill(r.state.pid, SIGKILL, why: "the grace period is over")
+            _ = wait(store, r.id, timeoutMillis: 10_000)
+        }
+    }
+
+    /// Removes a container (`force` kills a running one first).
+    public static func remove(_ store: ContainerStore, _ r: ContainerRecord, force: Bool) throws {
+        if store.liveStatus(r) == .running || store.liveStatus(r) == .paused {
+            guard force else {
+                throw RunError("you cannot remove a running container \(r.id.prefix(12)); stop the container before attempting removal or force remove")
+            }
+            try? Sys.kill(r.state.pid, SIGKILL, why: "rm -f: the container goes now")
+            _ = wait(store, r.id, timeoutMillis: 10_000)
+        }
+        // Let the monitor finish recording before the directory goes.
+        if r.state.monitorPid > 0 {
+            var n = 0
+            while processStartTime(r.state.monitorPid) != nil, n < 250 {
+                Sys.sleep(milliseconds: 20)
+                n += 1
+            }
+        }
+        try store.remove(r.id)
+    }
+}

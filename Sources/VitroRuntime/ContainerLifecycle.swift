@@ -1,0 +1,178 @@
+// Chapter 08: a container's life around the pipeline. A record is made before the
+// first stage; the state follows the run (running with its pid once exec'd, exited with
+// its code after). A detached container (`run -d`) gets a monitor: vitro forks itself,
+// the child leaves the terminal's session, points its stdio at /dev/null, and runs the
+// pipeline with the container's stdout and stderr on pipes that it copies into the
+// json-file log; it records the exit and cleans up. The parent waits only until the
+// command has been exec'd (or failed), prints the id and returns — there is no daemon.
+//
+// The monitor is vitro forked, not re-executed: the CLI is single-threaded (no
+// Dispatch, no async), so fork is safe, and the child already holds the parsed options.
+
+import VitroNamespaces
+import VitroSys
+import VitroTrace
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct LifecycleOptions: Sendable {
+    public var name: String?
+    public var detach = false
+    public var autoRemove = false
+    public var image = ""
+    public init() {}
+}
+
+public enum ContainerLifecycle {
+    /// Makes the record for a run and returns the options with its id set.
+    static func prepare(_ run: RunOptions, _ life: LifecycleOptions, store: ContainerStore, rootfs: String) throws -> (RunOptions, ContainerConfig) {
+        if let given = run.rootfs {
+            do { try RootfsPlan.validate(ContainerRun.absolute(given)) } catch { throw RunError(error.message) }
+        }
+        var options = run
+        let id = ContainerID.make()
+        options.containerID = id
+        let names = Set(store.list().map(\.config.name))
+        let name: String
+        if let given = life.name {
+            guard ContainerName.isValid(given) else {
+                throw RunError("invalid container name \"\(given)\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            }
+            name = given
+        } else {
+            name = ContainerName.generate(taken: names)
+        }
+        let hostname = run.hostname ?? String(id.prefix(12))
+        let config = ContainerConfig(
+            id: id, name: name, created: WallTime.now(), image: life.image, rootfs: rootfs, argv: run.argv,
+            env: run.environment(hostname: hostname), workdir: run.workdir, hostname: hostname, detached: life.detach,
+            autoRemove: life.autoRemove)
+        try store.create(config)
+        return (options, config)
+    }
+
+    static func started(_ store: ContainerStore, _ id: String, pid: Int32, monitor: Int32) {
+        try? store.update(id) { s in
+            s.status = .running
+            s.pid = pid
+            s.pidStartTime = processStartTime(pid) ?? 0
+            s.monitorPid = monitor
+            s.startedAt = WallTime.now()
+        }
+    }
+
+    static func finished(_ store: ContainerStore, _ id: String, code: Int32, oom: Bool, error: String = "") {
+        try? store.update(id) { s in
+            s.status = .exited
+            s.pid = 0
+            s.exitCode = code
+            s.oomKilled = oom
+            s.error = error
+            s.finishedAt = WallTime.now()
+        }
+    }
+
+    /// `vitro run` in the foreground: the record, the pipeline, the final state.
+    public static func runForeground(_ run: RunOptions, _ life: LifecycleOptions, observer: (any PipelineObserver)? = nil) throws(RunError) -> Int32 {
+        let store = ContainerStore(root: run.stateRoot)
+        let (options, config): (RunOptions, ContainerConfig)
+        do { (options, config) = try prepare(run, life, store: store, rootfs: run.rootfs ?? "") } catch let e as RunError { throw e } catch { throw RunError(String(describing: error)) }
+        let container = ContainerRun(options: options, observer: observer)
+        container.onStarted = { pid in started(store, config.id, pid: pid, monitor: Sys.processID()) }
+        do {
+            let code = try container.run()
+            finished(store, config.id, code: code, oom: container.oomKilled)
+            if life.autoRemove { try? store.remove(config.id) }
+            return code
+        } catch {
+            finished(store, config.id, code: error.code, oom: false, error: error.message)
+            if life.autoRemove { try? store.remove(config.id) }
+            throw error
+        }
+    }
+
+    /// `vitro run -d`: returns the container id once the command is running.
+    public static func runDetached(_ run: RunOptions, _ life: LifecycleOptions) throws(RunError) -> String {
+        let store = ContainerStore(root: run.stateRoot)
+        let ready: (read: Int32, write: Int32)
+        let (options, config): (RunOptions, ContainerConfig)
+        do {
+            (options, config) = try prepare(run, life, store: store, rootfs: run.rootfs ?? "")
+            ready = try Sys.pipe()
+        } catch let e as RunError { throw e } catch { throw RunError(String(describing: error)) }
+        let child: Int32
+        do {
+            child = try Sys.fork(why: "the monitor: a copy of vitro that stays with the container after this command returns")
+        } catch {
+            try? store.remove(config.id)
+            throw RunError(String(describing: error))
+        }
+        if child == 0 {
+            Sys.close(ready.read)
+            monitor(options, config, store: store, ready: ready.write)
+        }
+        Sys.close(ready.write)
+        var message: [UInt8] = []
+        while let chunk = try? Sys.read(ready.read), !chunk.isEmpty { message += chunk }
+        Sys.close(ready.read)
+        let text = String(decoding: message, as: UTF8.self)
+        if text == "started" { return config.id }
+        let parts = text.split(separator: " ", maxSplits: 2).map(String.init)
+        if parts.count == 3, parts[0] == "error", let code = Int32(parts[1]) {
+            if life.autoRemove { try? store.remove(config.id) }
+            throw RunError(code: code, parts[2])
+        }
+        throw RunError("the monitor of container \(config.id.prefix(12)) ended before the container started")
+    }
+
+    /// The monitor's life (a forked vitro). Never returns.
+    static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32) -> Never {
+        var readyFD: Int32? = ready
+        func report(_ s: String) {
+            if let fd = readyFD {
+                Sys.write(fd, Array(s.utf8))
+                Sys.close(fd)
+                readyFD = nil
+            }
+        }
+        var code: Int32 = 125
+        do {
+            try Sys.setsid(why: "leave the terminal's session: the container outlives this command")
+            let null = try Sys.open("/dev/null", flags: O_RDWR | O_CLOEXEC, trace: false)
+            for fd: Int32 in [0, 1, 2] { try Sys.dup2(null, fd, why: "the monitor has no terminal; its own stdio goes nowhere") }
+            let out = try Sys.pipe(), err = try Sys.pipe()
+            try Sys.setNonBlocking(out.read)
+            try Sys.setNonBlocking(err.read)
+            let log = try LogWriter(path: store.logPath(config.id))
+            var options = run
+            options.stdio = [null, out.write, err.write]
+            let container = ContainerRun(options: options)
+            container.pumps[out.read] = { log.write($0, stream: "stdout") }
+            container.pumps[err.read] = { log.write($0, stream: "stderr") }
+            container.onStarted = { pid in
+                // The container holds its own copies of the pipes' write ends now.
+                Sys.close(out.write)
+                Sys.close(err.write)
+                started(store, config.id, pid: pid, monitor: Sys.processID())
+                report("started")
+            }
+            do {
+                code = try container.run()
+                log.flush()
+                finished(store, config.id, code: code, oom: container.oomKilled)
+            } catch {
+                log.flush()
+                finished(store, config.id, code: error.code, oom: false, error: error.message)
+                report("error \(error.code) \(error.message)")
+                code = error.code
+            }
+        } catch {
+            finished(store, config.id, code: 125, oom: false, error: String(describing: error))
+            report("error 125 \(error)")
+        }
+        if config.autoRemove { try? store.remove(config.id) }
+        Sys.exitNow(code)
+    }
+}

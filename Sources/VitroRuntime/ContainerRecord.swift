@@ -1,0 +1,137 @@
+// Chapter 08: what vitro remembers about a container. `config.json` is written once
+// when the container is made (what was asked for); `state.json` changes as it runs
+// (status, pid, exit code). Both are rewritten atomically (temp file, fsync, rename)
+// under the container's lock, so `ps`, `inspect` and the monitor never see half a file.
+
+import VitroSys
+import VitroTrace
+
+public enum ContainerStatus: String, Sendable {
+    case created, running, paused, restarting, exited, dead
+}
+
+public struct ContainerConfig: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var created: WallTime
+    public var image: String
+    public var rootfs: String
+    public var argv: [String]
+    public var env: [String]
+    public var workdir: String
+    public var hostname: String
+    public var detached: Bool
+    public var autoRemove: Bool
+
+    func json() -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("Id"); w.string(id)
+        w.key("Name"); w.string(name)
+        w.key("Created"); w.string(created.rfc3339)
+        w.key("Image"); w.string(image)
+        w.key("Rootfs"); w.string(rootfs)
+        w.key("Args"); w.beginArray(); for a in argv { w.string(a) }; w.endArray()
+        w.key("Env"); w.beginArray(); for e in env { w.string(e) }; w.endArray()
+        w.key("WorkingDir"); w.string(workdir)
+        w.key("Hostname"); w.string(hostname)
+        w.key("Detached"); w.bool(detached)
+        w.key("AutoRemove"); w.bool(autoRemove)
+        w.endObject()
+        return w.bytes
+    }
+
+    init(
+        id: String, name: String, created: WallTime, image: String, rootfs: String, argv: [String], env: [String],
+        workdir: String, hostname: String, detached: Bool, autoRemove: Bool
+    ) {
+        self.id = id
+        self.name = name
+        self.created = created
+        self.image = image
+        self.rootfs = rootfs
+        self.argv = argv
+        self.env = env
+        self.workdir = workdir
+        self.hostname = hostname
+        self.detached = detached
+        self.autoRemove = autoRemove
+    }
+
+    init(json v: JSONValue) throws(RunError) {
+        guard let id = v["Id"]?.string, let name = v["Name"]?.string else { throw RunError("container config: no Id or Name") }
+        self.id = id
+        self.name = name
+        created = v["Created"]?.string.flatMap { WallTime(rfc3339: $0) } ?? WallTime(seconds: 0)
+        image = v["Image"]?.string ?? ""
+        rootfs = v["Rootfs"]?.string ?? ""
+        argv = v["Args"]?.array?.compactMap(\.string) ?? []
+        env = v["Env"]?.array?.compactMap(\.string) ?? []
+        workdir = v["WorkingDir"]?.string ?? "/"
+        hostname = v["Hostname"]?.string ?? ""
+        detached = v["Detached"]?.bool ?? false
+        autoRemove = v["AutoRemove"]?.bool ?? false
+    }
+}
+
+public struct ContainerState: Sendable, Equatable {
+    public var status: ContainerStatus = .created
+    /// Host pid of the container's pid 1 while it runs.
+    public var pid: Int32 = 0
+    /// Its start time in clock ticks since boot (/proc/PID/stat field 22), to tell it
+    /// from a later process that got the same pid.
+    public var pidStartTime: UInt64 = 0
+    public var monitorPid: Int32 = 0
+    public var exitCode: Int32 = 0
+    public var oomKilled = false
+    public var error = ""
+    public var startedAt: WallTime?
+    public var finishedAt: WallTime?
+
+    public init() {}
+
+    func json() -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("Status"); w.string(status.rawValue)
+        w.key("Pid"); w.int(Int64(pid))
+        w.key("PidStartTime"); w.uint(pidStartTime)
+        w.key("MonitorPid"); w.int(Int64(monitorPid))
+        w.key("ExitCode"); w.int(Int64(exitCode))
+        w.key("OOMKilled"); w.bool(oomKilled)
+        w.key("Error"); w.string(error)
+        w.key("StartedAt"); w.string(startedAt?.rfc3339 ?? "0001-01-01T00:00:00Z")
+        w.key("FinishedAt"); w.string(finishedAt?.rfc3339 ?? "0001-01-01T00:00:00Z")
+        w.endObject()
+        return w.bytes
+    }
+
+    init(json v: JSONValue) {
+        status = ContainerStatus(rawValue: v["Status"]?.string ?? "") ?? .dead
+        pid = Int32(v["Pid"]?.int ?? 0)
+        pidStartTime = UInt64(max(0, v["PidStartTime"]?.int ?? 0))
+        monitorPid = Int32(v["MonitorPid"]?.int ?? 0)
+        exitCode = Int32(v["ExitCode"]?.int ?? 0)
+        oomKilled = v["OOMKilled"]?.bool ?? false
+        error = v["Error"]?.string ?? ""
+        startedAt = v["StartedAt"]?.string.flatMap { WallTime(rfc3339: $0) }.flatMap { $0.seconds > 0 ? $0 : nil }
+        finishedAt = v["FinishedAt"]?.string.flatMap { WallTime(rfc3339: $0) }.flatMap { $0.seconds > 0 ? $0 : nil }
+    }
+}
+
+/// A container as the commands see it: its config and its current state.
+public struct ContainerRecord: Sendable {
+    public var config: ContainerConfig
+    public var state: ContainerState
+    public var id: String { config.id }
+}
+
+/// Start time of a process in clock ticks since boot, from /proc/PID/stat; nil when
+/// there is no such process.
+public func processStartTime(_ pid: Int32) -> UInt64? {
+    guard pid > 0, let text = try? Sys.readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // After the command come: state (field 3) … starttime is field 22 overall.
+    guard fields.count > 19 else { return nil }
+    return UInt64(fields[19])
+}

@@ -1,0 +1,109 @@
+// Chapter 08: the containers directory. One directory per container under
+// <root>/containers/ID: config.json, state.json, the json-file log, and a lock file
+// that serialises state changes between vitro processes (a `kill` and the monitor
+// recording an exit, say).
+
+import VitroSys
+import VitroTrace
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct ContainerStore: Sendable {
+    public let root: StateRoot
+    public init(root: StateRoot) { self.root = root }
+
+    public var directory: String { root.path + "/containers" }
+    public func dir(_ id: String) -> String { directory + "/" + id }
+    public func logPath(_ id: String) -> String { dir(id) + "/\(id)-json.log" }
+
+    /// Creates the record of a new container (its name must be free).
+    public func create(_ config: ContainerConfig) throws {
+        try Sys.mkdirAll(directory, mode: 0o700, why: "vitro keeps one directory per container")
+        guard let lock = try Sys.lock(directory + "/.names.lock", why: "names are unique: check and claim under one lock") else { return }
+        defer { Sys.unlock(lock) }
+        if let other = list().first(where: { $0.config.name == config.name }) {
+            throw RunError("the container name \"/\(config.name)\" is already in use by container \"\(other.id)\"; remove (or rename) that container to reuse the name")
+        }
+        try Sys.mkdir(dir(config.id), mode: 0o700, existOK: false, why: "this container's state")
+        try Sys.writeFileAtomically(dir(config.id) + "/config.json", config.json(), why: "what the container was asked to be")
+        try Sys.writeFileAtomically(dir(config.id) + "/state.json", ContainerState().json(), why: "the container starts out created")
+    }
+
+    public func load(_ id: String) -> ContainerRecord? {
+        guard let c = try? Sys.readFile(dir(id) + "/config.json"), let cv = try? JSONReader.parse(c),
+            let config = try? ContainerConfig(json: cv)
+        else { return nil }
+        let state = (try? Sys.readFile(dir(id) + "/state.json")).flatMap { try? JSONReader.parse($0) }.map { ContainerState(json: $0) } ?? ContainerState()
+        return ContainerRecord(config: config, state: state)
+    }
+
+    /// Every container, newest first.
+    public func list() -> [ContainerRecord] {
+        Sys.listDirectory(directory).filter { $0.count == 64 }.compactMap(load).sorted { $0.config.created > $1.config.created }
+    }
+
+    /// Finds a container by full id, unique id prefix or name (with or without "/").
+    public func find(_ ref: String) throws(RunError) -> ContainerRecord {
+        let name = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
+        let all = list()
+        if let byID = all.first(where: { $0.id == ref }) { return byID }
+        if let byName = all.first(where: { $0.config.name == name }) { return byName }
+        let prefixed = all.filter { $0.id.hasPrefix(ref) }
+        if prefixed.count == 1, let only = prefixed.first { return only }
+        if prefixed.count > 1 { throw RunError("multiple containers match \"\(ref)\": give more of the id") }
+        throw RunError("no such container: \(ref)")
+    }
+
+    /// Changes the state under the container's lock.
+    public func update(_ id: String, _ change: (inout ContainerState) -> Void) throws {
+        guard let lock = try Sys.lock(dir(id) + "/lock", why: "one writer of the state at a time") else { return }
+        defer { Sys.unlock(lock) }
+        var state = load(id)?.state ?? ContainerState()
+        change(&state)
+        try Sys.writeFileAtomically(dir(id) + "/state.json", state.json(), why: "the container's state changed to \(state.status.rawValue)")
+    }
+
+    public func remove(_ id: String) throws {
+        try Sys.removeTree(dir(id), why: "the container is removed with its logs and state")
+    }
+
+    /// The status a person should see: a record that says running whose pid 1 is gone
+    /// (vitro and its monitor were killed) is really exited.
+    public func liveStatus(_ r: ContainerRecord) -> ContainerStatus {
+        guard r.state.status == .running || r.state.status == .paused else { return r.state.status }
+        guard let start = processStartTime(r.state.pid), start == r.state.pidStartTime else { return .exited }
+        return r.state.status
+    }
+}
+
+/// Docker-style generated names: adjective_scientist.
+public enum ContainerName {
+    static let adjectives = [
+        "admiring", "bold", "brave", "clever", "dazzling", "eager", "focused", "gifted", "happy", "jolly",
+        "keen", "lucid", "modest", "nifty", "quirky", "serene", "tender", "vibrant", "wizardly", "zealous",
+    ]
+    static let names = [
+        "babbage", "curie", "dijkstra", "einstein", "feynman", "goodall", "hopper", "johnson", "knuth", "lamport",
+        "lovelace", "meitner", "noether", "pike", "ritchie", "shannon", "thompson", "torvalds", "turing", "wozniak",
+    ]
+
+    public static func generate(taken: Set<String>) -> String {
+        var g = SystemRandomNumberGenerator()
+        for attempt in 0..<1000 {
+            let a = adjectives[Int(g.next(upperBound: UInt(adjectives.count)))]
+            let n = names[Int(g.next(upperBound: UInt(names.count)))]
+            let name = attempt < 100 ? "\(a)_\(n)" : "\(a)_\(n)\(attempt)"
+            if !taken.contains(name) { return name }
+        }
+        return "vitro_" + ContainerID.make().prefix(8)
+    }
+
+    /// Docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+
+    public static func isValid(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, s.count >= 2 else { return false }
+        func alnum(_ c: Unicode.Scalar) -> Bool { (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") }
+        return alnum(first) && s.unicodeScalars.dropFirst().allSatisfy { alnum($0) || $0 == "_" || $0 == "." || $0 == "-" }
+    }
+}
