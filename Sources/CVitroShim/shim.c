@@ -7,7 +7,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -186,7 +185,6 @@ ssize_t vitro_lgetxattr(const char *path, const char *name, void *value, size_t 
 ssize_t vitro_llistxattr(const char *path, char *list, size_t size) {
     return llistxattr(path, list, size);
 }
-int vitro_flock_exclusive(int fd) { return flock(fd, LOCK_EX); }
 int vitro_syncfs(int fd) { return syncfs(fd); }
 unsigned int vitro_major(unsigned long dev) { return major((dev_t)dev); }
 unsigned int vitro_minor(unsigned long dev) { return minor((dev_t)dev); }

@@ -391,13 +391,6 @@ extension Sys {
         }
     }
 
-    /// fsync(2): the file's data and metadata are on disk.
-    public static func fsync(_ fd: Int32, object: String, trace: Bool = true, why: String? = nil) throws(SysError) {
-        try layerCall("fsync", object: object, trace: trace, why: why, args: ["path": .string(object)], shell: "sync \(shellQuote(object))") {
-            Int(Glibc.fsync(fd))
-        }
-    }
-
     /// syncfs(2): everything written to the filesystem holding `fd` is on disk. One call
     /// instead of an fsync per file of a layer.
     public static func syncfs(_ fd: Int32, object: String, trace: Bool = true, why: String? = nil) throws(SysError) {
@@ -411,7 +404,7 @@ extension Sys {
         try layerCall(
             "flock", object: object, trace: true, why: why, args: ["path": .string(object), "operation": .flags("LOCK_EX")],
             shell: "flock \(shellQuote(object))"
-        ) { Int(vitro_flock_exclusive(fd)) }
+        ) { Int(flock(fd, LOCK_EX)) }
     }
 
     /// Records one event for a step made of untraced calls: one tar entry (see the top
