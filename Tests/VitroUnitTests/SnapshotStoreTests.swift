@@ -82,8 +82,9 @@ import VitroSys
     @Test func temporariesOfDeadProcessesAreRemoved() throws {
         let s = try Scratch()
         let store = SnapshotStore(root: s.dir + "/state")
-        // A pid above the kernel's limit belongs to no process.
-        let stale = store.directory + "/tmp-2147483-deadbeef"
+        // A pid above the kernel's largest possible pid (PID_MAX_LIMIT, 4194304)
+        // belongs to no process.
+        let stale = store.directory + "/tmp-99999999-deadbeef"
         try FileManager.default.createDirectory(atPath: stale + "/fs/usr", withIntermediateDirectories: true)
         let mine = store.directory + "/tmp-\(getpid())-cafe"
         try FileManager.default.createDirectory(atPath: mine, withIntermediateDirectories: true)
