@@ -126,7 +126,8 @@ public final class LayerUnpacker {
         guard !directoryList.isEmpty else { return }
         let start = MonotonicClock.now()
         var failure: LayerError? = nil
-        for d in directoryList.reversed() {
+        // Deepest first: a parent's mode could otherwise shut the walk to its children.
+        for d in directoryList.sorted(by: { $0.components.count > $1.components.count }) {
             let shown = LayerPath(components: d.components).relative
             do {
                 let fd = try root.openDirectory(d.components)
