@@ -75,7 +75,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "VitroIntegrationTests",
-            dependencies: ["VitroTrace", "VitroReplay", "VitroRuntime", "vitro", "vitro-init"],
+            dependencies: ["VitroTrace", "VitroReplay", "VitroRuntime", "VitroLayers", "VitroImage", "VitroSys", "vitro", "vitro-init"],
             swiftSettings: strict),
     ]
 )

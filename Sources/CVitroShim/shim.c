@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <pthread.h>
 
@@ -166,3 +167,24 @@ pid_t vitro_spawn(const char *path, char *const argv[], char *const envp[],
     }
     return pid;
 }
+
+/* ---- Layers (chapter 02): see the header. ----------------------------------------- */
+
+int vitro_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor) {
+    return mknodat(dirfd, name, (mode_t)mode, makedev(major, minor));
+}
+int vitro_fsetxattr(int fd, const char *name, const void *value, size_t size) {
+    return fsetxattr(fd, name, value, size, 0);
+}
+int vitro_lsetxattr(const char *path, const char *name, const void *value, size_t size) {
+    return lsetxattr(path, name, value, size, 0);
+}
+ssize_t vitro_lgetxattr(const char *path, const char *name, void *value, size_t size) {
+    return lgetxattr(path, name, value, size);
+}
+ssize_t vitro_llistxattr(const char *path, char *list, size_t size) {
+    return llistxattr(path, list, size);
+}
+int vitro_syncfs(int fd) { return syncfs(fd); }
+unsigned int vitro_major(unsigned long dev) { return major((dev_t)dev); }
+unsigned int vitro_minor(unsigned long dev) { return minor((dev_t)dev); }

@@ -83,4 +83,24 @@ int vitro_isatty(int fd);
 pid_t vitro_spawn(const char *path, char *const argv[], char *const envp[],
                   const int *fdmap, int nfds, int *child_errno);
 
+/* ---- Layers (chapter 02) -------------------------------------------------------
+ * Unpacking a layer works relative to directory descriptors (the *at calls), so that
+ * nothing a layer contains can steer a write outside the snapshot. Glibc's Swift
+ * module hides what follows: sys/xattr.h is not in its module map, syncfs(2)
+ * needs _GNU_SOURCE, and major, minor and makedev are macros. */
+
+/* mknodat(2) of a character device, block device or fifo (type is S_IFCHR, S_IFBLK or
+ * S_IFIFO, or-ed into mode). */
+int vitro_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor);
+/* Extended attributes (xattr(7)). The l* calls do not follow a final symlink. */
+int vitro_fsetxattr(int fd, const char *name, const void *value, size_t size);
+int vitro_lsetxattr(const char *path, const char *name, const void *value, size_t size);
+ssize_t vitro_lgetxattr(const char *path, const char *name, void *value, size_t size);
+ssize_t vitro_llistxattr(const char *path, char *list, size_t size);
+/* syncfs(2): flush the filesystem that holds fd. */
+int vitro_syncfs(int fd);
+/* major and minor of a dev_t (the macros of sys/sysmacros.h). */
+unsigned int vitro_major(unsigned long dev);
+unsigned int vitro_minor(unsigned long dev);
+
 #endif
