@@ -129,7 +129,17 @@ public enum ContainerLifecycle {
 
     /// The monitor's life (a forked vitro). Never returns.
     static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32) -> Never {
-        var readyFD: Int32? = ready
+        // Keep only the ready pipe (moved to fd 3) of what this process inherited: a
+        // pipe the caller reads (`JOB=$(vitro run -d …)`) must see its end when the
+        // `run` command exits, not when the container does.
+        var readyFD: Int32? = 3
+        do {
+            if ready != 3 { try Sys.dup2(ready, 3, why: "the monitor keeps one inherited descriptor, the ready pipe") }
+            try Sys.closeDescriptors(from: 4, why: "drop every other inherited descriptor")
+            try Sys.setCloseOnExec(3, true)
+        } catch {
+            Sys.exitNow(125)
+        }
         func report(_ s: String) {
             if let fd = readyFD {
                 Sys.write(fd, Array(s.utf8))

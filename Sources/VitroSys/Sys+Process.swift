@@ -251,3 +251,13 @@ extension Sys {
     /// getpid(2).
     public static func processID() -> Int32 { getpid() }
 }
+
+extension Sys {
+    /// close_range(2) from `lowfd` up: a process that outlives its parent (the monitor)
+    /// must not keep descriptors it inherited, or a pipe's reader never sees its end.
+    public static func closeDescriptors(from lowfd: Int32, why: String? = nil) throws(SysError) {
+        try invoke("close_range", .process, object: "fd \(lowfd)..", args: ["first": .int(Int64(lowfd)), "last": .string("~0")], why: why, shell: nil) {
+            Int(vitro_close_from(lowfd))
+        }
+    }
+}

@@ -16,7 +16,10 @@ struct Vitro: ParsableCommand {
         commandName: "vitro",
         abstract: "A container engine that shows its work.",
         version: "vitro version \(version)",
-        subcommands: [RunCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self])
+        subcommands: [
+            RunCommand.self, PsCommand.self, LogsCommand.self, KillCommand.self, StopCommand.self, RmCommand.self,
+            WaitCommand.self, InspectCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
+        ])
 }
 
 /// Options every command that touches state takes.

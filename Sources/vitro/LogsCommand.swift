@@ -1,0 +1,59 @@
+// vitro logs: what a container wrote, from its json-file log.
+
+import ArgumentParser
+import VitroRuntime
+import VitroSys
+import VitroTrace
+
+struct LogsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Fetch the logs of a container.")
+
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: [.customShort("f"), .long], help: "Follow log output.") var follow = false
+    @Flag(name: [.customShort("t"), .long], help: "Show timestamps.") var timestamps = false
+    @Option(name: .long, help: "Number of lines to show from the end of the logs (or \"all\").") var tail: String = "all"
+    @Option(name: .long, help: "Show logs since a timestamp (RFC 3339) or relative (e.g. 42s, 5m).") var since: String?
+    @Argument(help: "Container name or id.") var container: String
+
+    func run() throws {
+        let store = ContainerStore(root: global.stateRoot)
+        let r: ContainerRecord
+        do { r = try store.find(container) } catch { fail(error.message, code: 1) }
+        guard tail == "all" || Int(tail) != nil else { fail("--tail \(tail): a number or \"all\"", code: 1) }
+        var sinceTime: WallTime?
+        if let since {
+            if let t = WallTime(rfc3339: since) {
+                sinceTime = t
+            } else if let n = Int(since.dropLast()), let unit = since.last, let mult = ["s": 1, "m": 60, "h": 3600][String(unit)] {
+                sinceTime = WallTime(seconds: WallTime.now().seconds - n * mult)
+            } else {
+                fail("--since \(since): an RFC 3339 time or a duration like 42s, 5m, 2h", code: 1)
+            }
+        }
+        let path = store.logPath(r.id)
+        var offset = 0
+        var first = true
+        while true {
+            let bytes = (try? Sys.readFile(path)) ?? []
+            if bytes.count > offset {
+                // Only whole lines; a line being written is read on the next pass.
+                let end = (bytes.lastIndex(of: 10).map { $0 + 1 }) ?? offset
+                var entries = LogEntry.parse(String(decoding: bytes[offset..<max(offset, end)], as: UTF8.self))
+                offset = max(offset, end)
+                if let s = sinceTime { entries = entries.filter { (WallTime(rfc3339: $0.time) ?? s) >= s } }
+                if first, let n = Int(tail) { entries = Array(entries.suffix(n)) }
+                for e in entries {
+                    let text = (timestamps ? e.time + " " : "") + e.log
+                    if e.stream == "stderr" { writeStderr(text) } else { writeStdout(text) }
+                }
+            }
+            first = false
+            guard follow else { return }
+            guard let now = store.load(r.id), store.liveStatus(now) == .running || store.liveStatus(now) == .created else {
+                if (try? Sys.readFile(path))?.count ?? 0 > offset { continue }
+                return
+            }
+            Sys.sleep(milliseconds: 100)
+        }
+    }
+}

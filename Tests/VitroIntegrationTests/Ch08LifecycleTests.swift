@@ -1,0 +1,103 @@
+// Chapter 08: detached containers, their logs and state, and the commands that act on
+// them — the "long-running worker" section of the tutorial, with vitro for docker.
+
+import Foundation
+import Testing
+
+extension Integration {
+    @Suite struct Ch08Lifecycle {
+        @Test func theTutorialsWorker() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let run = try box.vitro(["run", "-d", "--rootfs", box.rootfs, "/bin/sh", "-c", "while true; do echo Hello world; sleep 0.2; done"])
+                #expect(run.status == 0, "\(run.stderr)")
+                let job = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(job.count == 64 && job.allSatisfy(\.isHexDigit))
+                usleep(700_000)
+                let logs = try box.vitro(["logs", job])
+                #expect(logs.status == 0)
+                let lines = logs.stdout.split(separator: "\n")
+                #expect(lines.count >= 2 && lines.allSatisfy { $0 == "Hello world" }, "\(logs.stdout)")
+                let ps = try box.vitro(["ps", "-q"])
+                #expect(ps.stdout == String(job.prefix(12)) + "\n")
+                let pid = try box.vitro(["inspect", "-f", "{{.State.Pid}} {{.State.Running}}", job])
+                let fields = pid.stdout.split(separator: " ")
+                #expect(fields.count == 2 && (Int(fields[0]) ?? 0) > 1 && fields[1] == "true\n", "\(pid.stdout)")
+                let kill = try box.vitro(["kill", job])
+                #expect(kill.status == 0 && kill.stdout == job + "\n")
+                let wait = try box.vitro(["wait", job])
+                #expect(wait.stdout == "137\n")
+                let state = try box.vitro(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{json .State.Running}}", job])
+                #expect(state.stdout == "exited 137 false\n")
+                #expect(try box.vitro(["ps", "-q"]).stdout == "")
+                #expect(try box.vitro(["ps", "-a", "-q"]).stdout == String(job.prefix(12)) + "\n")
+                let rm = try box.vitro(["rm", job])
+                #expect(rm.status == 0)
+                #expect(try box.vitro(["ps", "-a", "-q"]).stdout == "")
+                let gone = try box.vitro(["logs", job])
+                #expect(gone.status == 1 && gone.stderr == "vitro: no such container: \(job)\n")
+            }
+        }
+
+        @Test func namesAreUniqueAndStopUsesSIGTERMFirst() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let a = try box.vitro(["run", "-d", "--name", "web", "--rootfs", box.rootfs, "/bin/sh", "-c", "trap 'echo bye; exit 3' TERM; while :; do sleep 0.1; done"])
+                #expect(a.status == 0)
+                let b = try box.vitro(["run", "-d", "--name", "web", "--rootfs", box.rootfs, "/bin/true"])
+                #expect(b.status == 125)
+                #expect(b.stderr.hasPrefix("vitro: the container name \"/web\" is already in use"))
+                let rmRunning = try box.vitro(["rm", "web"])
+                #expect(rmRunning.status == 1 && rmRunning.stderr.contains("cannot remove a running container"))
+                usleep(300_000)
+                let stop = try box.vitro(["stop", "-t", "5", "web"])
+                #expect(stop.status == 0 && stop.stdout == "web\n")
+                #expect(try box.vitro(["inspect", "-f", "{{.State.ExitCode}}", "web"]).stdout == "3\n")
+                #expect(try box.vitro(["logs", "web"]).stdout == "bye\n")
+                #expect(try box.vitro(["rm", "web"]).status == 0)
+            }
+        }
+
+        @Test func foregroundRunsAreRecordedAndRmRemovesThem() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                _ = try box.run(["/bin/sh", "-c", "exit 4"], extra: ["--name", "once"])
+                #expect(try box.vitro(["inspect", "-f", "{{.State.ExitCode}} {{.Name}}", "once"]).stdout == "4 /once\n")
+                _ = try box.run(["/bin/true"], extra: ["--rm", "--name", "gone"])
+                let o = try box.vitro(["inspect", "gone"])
+                #expect(o.status == 1)
+                let detachedRm = try box.vitro(["run", "-d", "--rm", "--name", "dd", "--rootfs", box.rootfs, "/bin/true"])
+                #expect(detachedRm.status == 0)
+                usleep(500_000)
+                #expect(try box.vitro(["ps", "-a", "-q"]).stdout.split(separator: "\n").count == 1, "only `once` remains")
+            }
+        }
+
+        @Test func aDetachedCommandThatCannotStartIsReported() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let o = try box.vitro(["run", "-d", "--rootfs", box.rootfs, "no-such-command"])
+                #expect(o.status == 127)
+                #expect(o.stderr == "vitro: exec: \"no-such-command\": executable file not found in $PATH\n")
+                #expect(o.stdout == "")
+            }
+        }
+
+        @Test func logsTailAndTimestamps() throws {
+            let box = try Sandbox()
+            _ = try box.run(["/bin/sh", "-c", "echo one; echo two >&2; echo three"], extra: ["--name", "t"])
+            // A foreground run's output went to the terminal, not to a log.
+            let d = try box.vitro(["run", "-d", "--name", "lg", "--rootfs", box.rootfs, "/bin/sh", "-c", "echo one; echo two >&2; echo three"])
+            #expect(d.status == 0)
+            _ = try box.vitro(["wait", "lg"])
+            let all = try box.vitro(["logs", "lg"])
+            #expect(all.stdout == "one\nthree\n" && all.stderr == "two\n")
+            // stdout and stderr are separate pipes, so which of "two" and "three" was
+            // logged last is a race (as in Docker); --tail counts both streams.
+            let last = try box.vitro(["logs", "--tail", "1", "lg"])
+            #expect([last.stdout, last.stderr].sorted() == ["", "three\n"] || [last.stdout, last.stderr].sorted() == ["", "two\n"])
+            let ts = try box.vitro(["logs", "-t", "lg"]).stdout.split(separator: "\n")
+            #expect(ts.count == 2 && ts.allSatisfy { $0.hasPrefix("20") && $0.contains("Z ") })
+        }
+    }
+}
