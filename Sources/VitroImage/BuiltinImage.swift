@@ -16,12 +16,6 @@ import VitroTrace
 import Glibc
 #endif
 
-public struct ImageError: Error, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 public enum BuiltinImage {
     /// Where Debian's busybox-static puts the binary.
     public static let hostBusybox = "/bin/busybox"
