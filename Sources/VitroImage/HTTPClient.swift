@@ -196,9 +196,10 @@ public final class HTTPClient {
         try perform([exchange])
     }
 
-    /// Runs exchanges concurrently until all are over. `tick` runs about every 100 ms.
+    /// Runs exchanges concurrently until all are over. `tick` runs every 100 ms or so.
     public func perform(_ exchanges: [HTTPExchange], tick: () -> Void = {}) throws {
         var waiting = exchanges.filter { !$0.finished }
+        var lastTick = MonotonicClock.now()
         var active: [HTTPExchange] = []
         defer {
             for x in active { stop(x) }
@@ -226,7 +227,11 @@ public final class HTTPClient {
                     try f(x)
                 }
             }
-            tick()
+            if waiting.isEmpty && active.isEmpty { break }
+            if MonotonicClock.now() >= lastTick + 100_000_000 {
+                lastTick = MonotonicClock.now()
+                tick()
+            }
             var timeout: Int32 = 100
             if active.isEmpty, let next = waiting.map(\.notBefore).min() {
                 let now = MonotonicClock.now()
@@ -309,9 +314,10 @@ public final class HTTPClient {
             return finish(x, error: e)
         }
         if failed {
-            let message = "\(x.request.method) \(x.request.url): \(String(cString: curl_easy_strerror(code)))"
+            var message = "\(x.request.method) \(x.request.url): " + String(cString: curl_easy_strerror(code)).lowercasedFirst
+            if osErrno != 0 { message += " (" + Errno.message(Int32(osErrno)) + ")" }
             if Self.transient(code), x.attempts < maxAttempts { return retry(x, because: "the connection failed") }
-            return finish(x, error: ImageError(message.lowercasedFirst))
+            return finish(x, error: ImageError(message))
         }
         if (300..<400).contains(r.status), r.status != 304, let location = redirect {
             x.redirects += 1

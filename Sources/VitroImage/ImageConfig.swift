@@ -41,6 +41,14 @@ public struct ImageConfig: Sendable, Equatable {
         public var author: String?
         /// A step that made no layer (ENV, CMD …): it has no entry in diff_ids.
         public var emptyLayer = false
+
+        public init(created: String? = nil, createdBy: String? = nil, comment: String? = nil, author: String? = nil, emptyLayer: Bool = false) {
+            self.created = created
+            self.createdBy = createdBy
+            self.comment = comment
+            self.author = author
+            self.emptyLayer = emptyLayer
+        }
     }
 
     public init() {}

@@ -85,7 +85,7 @@ public final class ImagePuller {
 
         // The manifest (or index) for the tag or digest.
         let top = try client.fetchManifest(
-            repository: ref.path, reference: ref.digest?.description ?? ref.tag ?? Reference.defaultTag,
+            repository: ref.path, reference: ref.digest?.description ?? ref.tag ?? Reference.defaultTag, name: ref.familiar,
             why: "fetch the manifest for \(ref.familiar), accepting Docker and OCI manifests and indexes")
         try content.write(top.bytes, as: top.descriptor)
         let manifest: Manifest
@@ -104,7 +104,7 @@ public final class ImagePuller {
                 args: ["wanted": .string(options.platform.description), "chosen": .string(chosen.platform?.description ?? ""), "manifest": .string(chosen.digest.description)],
                 why: "the index lists one manifest per platform; take the one for this machine (or --platform)")
             let fetched = try client.fetchManifest(
-                repository: ref.path, reference: chosen.digest.description, expected: chosen,
+                repository: ref.path, reference: chosen.digest.description, name: ref.familiar, expected: chosen,
                 why: "fetch the \(chosen.platform?.description ?? "") manifest the index points at")
             guard case .manifest(let m) = fetched.document else { throw ImageError("manifest \(chosen.digest): an index inside an index is not supported") }
             try content.write(fetched.bytes, as: fetched.descriptor)

@@ -118,10 +118,12 @@ public enum ManifestDocument: Sendable, Equatable {
 
 extension String {
     /// Without leading and trailing spaces and tabs (no Foundation here).
+    /// (By bytes: "\r\n" is one Character in Swift, so a Character test would miss it.)
     var trimmed: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\r" || f == "\n" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" || l == "\n" { s = s.dropLast() }
-        return String(s)
+        var s = Substring(self).utf8[...]
+        func space(_ c: UInt8) -> Bool { c == 32 || c == 9 || c == 13 || c == 10 }
+        while let f = s.first, space(f) { s = s.dropFirst() }
+        while let l = s.last, space(l) { s = s.dropLast() }
+        return String(decoding: s, as: UTF8.self)
     }
 }

@@ -61,7 +61,7 @@ public final class RegistryClient {
     public func ping() throws {
         let x = HTTPExchange(HTTPRequest(url: base + "/v2/", why: "ask whether this is a registry (distribution API v2) and how it wants clients to authenticate"))
         try http.perform(x)
-        guard let r = x.response else { throw ImageError("\(domain): \(x.error.map { String(describing: $0) } ?? "no answer")") }
+        guard let r = x.response else { throw x.error ?? ImageError("\(domain): no answer") }
         switch r.status {
         case 200..<300:
             challenge = nil
@@ -172,17 +172,18 @@ public final class RegistryClient {
 
     /// GET of a manifest or index by tag or digest, verified. `expected` (from an index)
     /// pins digest and size.
-    public func fetchManifest(repository: String, reference: String, expected: Descriptor? = nil, why: String) throws -> FetchedManifest {
+    /// `name` is how messages call the image (`busybox:latest`).
+    public func fetchManifest(repository: String, reference: String, name: String, expected: Descriptor? = nil, why: String) throws -> FetchedManifest {
         let x = try manifestRequest("GET", repository: repository, reference: reference, why: why)
         try http.perform(x)
-        let r = try Self.success(x, what: "manifest for \(reference)")
+        let r = try Self.success(x, what: "manifest for \(name)")
         let bytes = (x.sink as? BufferSink)?.bytes ?? []
         let got = Digest.sha256(bytes)
         if let want = expected?.digest ?? Digest(reference), got != want {
             throw ImageError("manifest \(want): digest mismatch (got \(got))")
         }
         if let stated = r.header("Docker-Content-Digest").flatMap(Digest.init), stated != got {
-            throw ImageError("manifest for \(reference): digest mismatch (registry says \(stated), got \(got))")
+            throw ImageError("manifest for \(name): digest mismatch (registry says \(stated), got \(got))")
         }
         if let size = expected?.size, size != Int64(bytes.count) {
             throw ImageError("manifest \(got): size mismatch (got \(bytes.count) bytes, expected \(size))")

@@ -16,7 +16,10 @@ struct Vitro: ParsableCommand {
         commandName: "vitro",
         abstract: "A container engine that shows its work.",
         version: "vitro version \(version)",
-        subcommands: [RunCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self])
+        subcommands: [
+            RunCommand.self, PullCommand.self, ImagesCommand.self, TagCommand.self, RmiCommand.self,
+            InspectCommand.self, HistoryCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
+        ])
 }
 
 /// Options every command that touches state takes.
