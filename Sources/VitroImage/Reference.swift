@@ -83,6 +83,7 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
     /// are normalised, `latest` is the default tag, and a reference with both a tag and
     /// a digest keeps only the digest (the digest is what gets pulled).
     public static func parse(_ text: String) throws(ReferenceError) -> Reference {
+        if text.isEmpty { throw .nameEmpty }
         if text.utf8.count == 64, text.utf8.allSatisfy(isLowerHex) {
             throw ReferenceError("invalid repository name (\(text)), cannot specify 64-byte hexadecimal strings")
         }
