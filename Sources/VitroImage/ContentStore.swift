@@ -39,8 +39,21 @@ public struct ContentStore: Sendable {
     /// Makes the directories (once; later calls find them and do nothing).
     public func prepare() throws(SysError) {
         if Sys.isDirectory(blobsDir), Sys.isDirectory(ingestDir) { return }
-        try Sys.mkdirAll(blobsDir, mode: 0o700, why: "the content store: blobs filed by digest")
-        try Sys.mkdirAll(ingestDir, mode: 0o700, why: "downloads in progress, on the same filesystem as the blobs")
+        try Self.makeDirectories(blobsDir, why: "the content store: blobs filed by digest")
+        try Self.makeDirectories(ingestDir, why: "downloads in progress, on the same filesystem as the blobs")
+    }
+
+    /// mkdir -p that two vitro processes may run at once: one that loses the race to
+    /// create a directory (EEXIST) looks again and goes on.
+    static func makeDirectories(_ path: String, why: String) throws(SysError) {
+        var tries = 0
+        while true {
+            do {
+                return try Sys.mkdirAll(path, mode: 0o700, why: why)
+            } catch let e where e.errno == EEXIST && tries < 3 {
+                tries += 1
+            }
+        }
     }
 
     /// Reads a small blob (manifest, config) and checks it still has its digest.
@@ -53,6 +66,10 @@ public struct ContentStore: Sendable {
 
     /// Stores bytes already in memory (a manifest) through the same checked path.
     public func write(_ bytes: [UInt8], as descriptor: Descriptor) throws {
+        if contains(descriptor.digest) { return }
+        // The temporary file is named after the blob, so writers take turns.
+        guard let lock = try lock(descriptor.digest, wait: true) else { return }
+        defer { Sys.unlock(lock, group: .registry, why: "the blob is stored") }
         if contains(descriptor.digest) { return }
         let w = BlobWriter(store: self, descriptor: descriptor)
         do {

@@ -75,9 +75,8 @@ public final class ImagePuller {
         defer { Sys.unlock(collecting, group: .registry, why: "the pull is recorded") }
 
         let existing = try store.records().first { $0.name == ref.name && $0.tag == ref.tag && ref.tag != nil }
-        if let existing, let tag = ref.tag, try client.headManifest(repository: ref.path, tag: tag) == existing.digest,
-            let manifest = try? store.manifest(existing.manifest),
-            ([manifest.config] + manifest.layers).allSatisfy({ content.contains($0.digest) })
+        if let existing, isComplete(existing), let tag = ref.tag,
+            try client.headManifest(repository: ref.path, tag: tag) == existing.digest
         {
             observer?.pulling(ref, layers: [])
             return PullResult(record: existing, downloaded: false)
@@ -131,6 +130,17 @@ public final class ImagePuller {
         let changed = existing.map { $0.digest != record.digest || $0.manifest != record.manifest } ?? true
         try store.record(record)
         return PullResult(record: record, downloaded: downloaded > 0 || changed)
+    }
+
+    /// Whether a record's blobs are all stored and it is the one this pull's platform
+    /// would choose (a record from an index may be another platform's manifest).
+    func isComplete(_ r: ImageRecord) -> Bool {
+        guard let manifest = try? store.manifest(r.manifest),
+            ([manifest.config] + manifest.layers).allSatisfy({ content.contains($0.digest) })
+        else { return false }
+        if r.digest == r.manifest { return true }
+        guard let top = try? content.read(r.digest), case .index(let index) = try? ManifestDocument.parse(top) else { return false }
+        return options.platform.select(from: index.manifests)?.digest == r.manifest
     }
 
     /// Stores the blobs that are missing; returns how many this process downloaded.

@@ -100,7 +100,7 @@ public final class ImageStore: Sendable {
     /// Changes the index under its lock and writes it back atomically.
     @discardableResult
     public func update<T>(why: String, _ change: (inout [ImageRecord]) throws -> T) throws -> T {
-        try Sys.mkdirAll(dir, mode: 0o700, why: "the image index")
+        try ContentStore.makeDirectories(dir, why: "the image index")
         guard let lock = try Sys.lock(lockPath, why: "one writer of the image index at a time") else {
             throw ImageError("\(lockPath): could not be locked")
         }

@@ -21,9 +21,27 @@ struct CommandTrace {
         self.fd = fd
         self.stage = stage
         let sink = JSONLinesSink(fd: fd, epochNanos: MonotonicClock.now(), buffered: true)
-        sink.writeHeader(argv: CommandLine.arguments)
+        sink.writeHeader(argv: Self.redacted(CommandLine.arguments))
         Tracer.shared.addSink(sink)
         Tracer.shared.beginStage(stage)
+    }
+
+    /// The command line without the value of --password: a trace is shared, a password not.
+    static func redacted(_ argv: [String]) -> [String] {
+        var out: [String] = []
+        var hideNext = false
+        for a in argv {
+            if hideNext {
+                out.append("***")
+                hideNext = false
+            } else if a.hasPrefix("--password=") {
+                out.append("--password=***")
+            } else {
+                hideNext = a == "--password"
+                out.append(a)
+            }
+        }
+        return out
     }
 
     func finish(error: String? = nil) {
