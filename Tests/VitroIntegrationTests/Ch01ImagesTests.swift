@@ -263,6 +263,33 @@ extension Integration {
             }
         }
 
+        @Test func retriesAndRedirectsWithoutLeakingTheToken() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let layout = try OCILayout(dir: box.dir + "/oci")
+                let image = try layout.addImage(rootfs: box.rootfs, architecture: "amd64")
+                let fake = try FakeRegistry(layout: layout, image: image)
+                defer { fake.stop() }
+                let trace = box.dir + "/retry.jsonl"
+                let o = try box.vitro(["pull", "--trace", trace, "\(fake.host)/x"])
+                #expect(o.status == 0, "\(o.stderr)")
+                #expect(try StoreContents(root: box.root).corruptBlobs().isEmpty)
+                let requests = fake.requests()
+                let statuses = requests.filter { ($0["path"] as? String) == "/v2/x/manifests/latest" }.map { $0["status"] as? Int }
+                #expect(statuses == [503, 200], "the 503 is retried")
+                let layer = requests.filter { ($0["path"] as? String)?.hasSuffix(image.layerDigest) == true }.map { $0["status"] as? Int }
+                #expect(layer == [429, 307], "the 429 is retried, then redirected")
+                let storage = requests.filter { $0["server"] as? String == "storage" }
+                #expect(storage.count == 2, "config and layer come from storage")
+                #expect(storage.allSatisfy { ($0["authorization"] as? String)?.isEmpty == true }, "no token for another host")
+                #expect(requests.filter { $0["server"] as? String == "registry" && ($0["path"] as? String)?.hasPrefix("/v2/x/") == true }
+                    .allSatisfy { $0["authorization"] as? String == "Bearer fake-token" })
+                let whys = try readTrace(trace).compactMap { $0["why"] as? String }
+                #expect(whys.contains { $0.contains("(retry 1 of 3: the registry answered 503") })
+                #expect(whys.contains { $0.contains("redirected to another host: no Authorization header") })
+            }
+        }
+
         @Test func badReferencesAndMissingImagesSayOneLineAndLeaveNothing() throws {
             try leavesNothing {
                 let box = try Sandbox()

@@ -343,3 +343,101 @@ struct StoreContents {
         try blobs.filter { try sha256Hex(root + "/blobs/sha256/" + $0) != $0 }
     }
 }
+
+/// A scripted registry for what a real one will not do on demand: it answers the first
+/// manifest request with 503 and the first layer request with 429, and redirects blob
+/// requests to a "storage" server on another port, which records whether the
+/// Authorization header came along. Bearer auth with a fixed token. It serves the
+/// blobs of an OCI layout's image.
+final class FakeRegistry {
+    let dir: String
+    let port: Int
+    let storagePort: Int
+    private var process: Process?
+    var host: String { "127.0.0.1:\(port)" }
+    var requestLog: String { dir + "/requests.jsonl" }
+
+    static let program = #"""
+        import json, sys, threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        blobs, manifest, port, storage_port, log = sys.argv[1:6]
+        counts = {}
+        def note(server, handler, status):
+            with open(log, "a") as f:
+                f.write(json.dumps({"server": server, "path": handler.path, "status": status,
+                                    "authorization": handler.headers.get("Authorization", "")}) + "\n")
+        class Registry(BaseHTTPRequestHandler):
+            def log_message(self, *a): pass
+            def send(self, status, body=b"", headers={}):
+                note("registry", self, status)
+                self.send_response(status)
+                for k, v in headers.items(): self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            def do_GET(self):
+                key = self.path.split("/")[-2] if "/v2/x/" in self.path else self.path
+                counts[key] = counts.get(key, 0) + 1
+                if self.path.startswith("/token"):
+                    return self.send(200, b'{"token": "fake-token"}')
+                if self.headers.get("Authorization") != "Bearer fake-token":
+                    return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
+                        {"WWW-Authenticate": 'Bearer realm="http://127.0.0.1:%s/token",service="fake"' % port})
+                if self.path == "/v2/":
+                    return self.send(200, b"{}")
+                if self.path == "/v2/x/manifests/latest":
+                    if counts[key] == 1:
+                        return self.send(503)
+                    body = open(blobs + "/" + manifest, "rb").read()
+                    return self.send(200, body, {"Content-Type": "application/vnd.oci.image.manifest.v1+json",
+                                                 "Docker-Content-Digest": "sha256:" + manifest})
+                if self.path.startswith("/v2/x/blobs/sha256:"):
+                    hexd = self.path.split(":")[-1]
+                    if counts.setdefault("blob-" + hexd, 0) == 0 and hexd == sys.argv[6]:
+                        counts["blob-" + hexd] = 1
+                        return self.send(429, b"", {"Retry-After": "0"})
+                    return self.send(307, b"", {"Location": "http://127.0.0.1:%s/storage/%s?signature=abc" % (storage_port, hexd)})
+                self.send(404)
+        class Storage(BaseHTTPRequestHandler):
+            def log_message(self, *a): pass
+            def do_GET(self):
+                hexd = self.path.split("/")[-1].split("?")[0]
+                body = open(blobs + "/" + hexd, "rb").read()
+                note("storage", self, 200)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        storage = ThreadingHTTPServer(("127.0.0.1", int(storage_port)), Storage)
+        threading.Thread(target=storage.serve_forever, daemon=True).start()
+        ThreadingHTTPServer(("127.0.0.1", int(port)), Registry).serve_forever()
+        """#
+
+    /// Serves `image` from the layout; the layer's first request gets a 429.
+    init(layout: OCILayout, image: OCILayout.Image) throws {
+        dir = NSTemporaryDirectory() + "vitro-fake-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Self.program.write(toFile: dir + "/fake.py", atomically: true, encoding: .utf8)
+        port = freeLoopbackPort()
+        storagePort = freeLoopbackPort()
+        process = try startBackground("/usr/bin/python3", [
+            dir + "/fake.py", layout.dir + "/blobs/sha256", String(image.manifestDigest.dropFirst(7)), String(port),
+            String(storagePort), requestLog, String(image.layerDigest.dropFirst(7)),
+        ], log: dir + "/server.log")
+        try waitForHTTP("http://\(host)/v2/", what: "the fake registry")
+        try? FileManager.default.removeItem(atPath: requestLog)
+    }
+
+    func requests() -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: requestLog, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    func stop() {
+        stopBackground(process)
+        process = nil
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    deinit { stop() }
+}
