@@ -68,7 +68,7 @@ public struct ContentStore: Sendable {
     public func write(_ bytes: [UInt8], as descriptor: Descriptor) throws {
         if contains(descriptor.digest) { return }
         // The temporary file is named after the blob, so writers take turns.
-        guard let lock = try lock(descriptor.digest, wait: true) else { return }
+        guard let lock = try lock(descriptor.digest, wait: true, why: "one writer per blob: its temporary file is named after it") else { return }
         defer { Sys.unlock(lock, group: .registry, why: "the blob is stored") }
         if contains(descriptor.digest) { return }
         let w = BlobWriter(store: self, descriptor: descriptor)
@@ -83,10 +83,10 @@ public struct ContentStore: Sendable {
     }
 
     /// The download lock of one blob; nil when another process holds it and `wait` is false.
-    public func lock(_ digest: Digest, wait: Bool) throws(SysError) -> FileLock? {
+    public func lock(_ digest: Digest, wait: Bool, why: String? = nil) throws(SysError) -> FileLock? {
         try Sys.lock(
             ingestDir + "/" + digest.hex + ".lock", wait: wait, removeOnRelease: true, group: .registry,
-            why: wait ? "wait for the process that is downloading this blob" : "download this blob in one process only")
+            why: why ?? (wait ? "wait for the process that is downloading this blob" : "download this blob in one process only"))
     }
 
     /// Every blob in the store.
