@@ -273,7 +273,6 @@ public final class HTTPClient {
         _ = ccurl_setopt_pointer(h, CURLOPT_WRITEDATA, me)
         _ = ccurl_setopt_callback(h, CURLOPT_HEADERFUNCTION, onHeader)
         _ = ccurl_setopt_pointer(h, CURLOPT_HEADERDATA, me)
-        _ = ccurl_setopt_pointer(h, CURLOPT_PRIVATE, me)
         _ = curl_multi_add_handle(multi, h)
     }
 

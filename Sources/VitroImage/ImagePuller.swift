@@ -69,10 +69,6 @@ public final class ImagePuller {
         let credentials = options.credentials ?? DockerConfig.credentials(for: ref.domain, path: options.dockerConfig)
         let client = RegistryClient(domain: ref.domain, insecureRegistries: options.insecureRegistries, credentials: credentials)
         try client.ping()
-        try content.prepare()
-        guard let collecting = try Sys.lock(content.collectLock, exclusive: false, group: .registry, why: "keep garbage collection away while blobs are stored but not yet recorded")
-        else { throw ImageError("\(content.collectLock): could not be locked") }
-        defer { Sys.unlock(collecting, group: .registry, why: "the pull is recorded") }
 
         let existing = try store.records().first { $0.name == ref.name && $0.tag == ref.tag && ref.tag != nil }
         if let existing, isComplete(existing), let tag = ref.tag,
@@ -86,6 +82,11 @@ public final class ImagePuller {
         let top = try client.fetchManifest(
             repository: ref.path, reference: ref.digest?.description ?? ref.tag ?? Reference.defaultTag, name: ref.familiar,
             why: "fetch the manifest for \(ref.familiar), accepting Docker and OCI manifests and indexes")
+        // Only now, with something to store, does the pull touch the store.
+        try content.prepare()
+        guard let collecting = try Sys.lock(content.collectLock, exclusive: false, group: .registry, why: "keep garbage collection away while blobs are stored but not yet recorded")
+        else { throw ImageError("\(content.collectLock): could not be locked") }
+        defer { Sys.unlock(collecting, group: .registry, why: "the pull is recorded") }
         try content.write(top.bytes, as: top.descriptor)
         let manifest: Manifest
         let manifestDigest: Digest
