@@ -5,6 +5,7 @@
 //     <root>/images/index.json   {"schema":1,"images":[{"name":"docker.io/library/busybox",
 //                                 "tag":"latest","digest":"sha256:…","manifest":"sha256:…",
 //                                 "config":"sha256:…","tagged":1714567890}, …]}
+//                                 ("local":true marks a name made by `vitro tag`)
 //     <root>/images/lock         flock(2)ed while the index is rewritten
 //
 // One record per name: a repository with a tag, or with no tag when pulled by digest.
@@ -32,14 +33,18 @@ public struct ImageRecord: Sendable, Equatable {
     public var config: Digest
     /// When the tag was set (seconds since the epoch).
     public var tagged: Int64
+    /// Made by `vitro tag`, not by a pull: no registry knows this name, so it has no
+    /// repository digest to show (`digest` still names the image's top blob).
+    public var local: Bool
 
-    public init(name: String, tag: String?, digest: Digest, manifest: Digest, config: Digest, tagged: Int64) {
+    public init(name: String, tag: String?, digest: Digest, manifest: Digest, config: Digest, tagged: Int64, local: Bool = false) {
         self.name = name
         self.tag = tag
         self.digest = digest
         self.manifest = manifest
         self.config = config
         self.tagged = tagged
+        self.local = local
     }
 
     public var reference: Reference {
@@ -50,8 +55,8 @@ public struct ImageRecord: Sendable, Equatable {
 
     /// `busybox:latest`, as `RepoTags` shows it; nil for a digest-only record.
     public var repoTag: String? { tag.map { reference.familiarName + ":" + $0 } }
-    /// `busybox@sha256:…`, as `RepoDigests` shows it.
-    public var repoDigest: String { reference.familiarName + "@" + digest.description }
+    /// `busybox@sha256:…`, as `RepoDigests` shows it; nil for a name only vitro knows.
+    public var repoDigest: String? { local ? nil : reference.familiarName + "@" + digest.description }
 }
 
 /// An image: one config, and every record that names it.
@@ -92,7 +97,7 @@ public final class ImageStore: Sendable {
             guard let name = r["name"]?.string, let d = r["digest"]?.string.flatMap(Digest.init),
                 let m = r["manifest"]?.string.flatMap(Digest.init), let c = r["config"]?.string.flatMap(Digest.init)
             else { throw ImageError("\(indexPath): a record is incomplete") }
-            out.append(ImageRecord(name: name, tag: r["tag"]?.string, digest: d, manifest: m, config: c, tagged: r["tagged"]?.int ?? 0))
+            out.append(ImageRecord(name: name, tag: r["tag"]?.string, digest: d, manifest: m, config: c, tagged: r["tagged"]?.int ?? 0, local: r["local"]?.bool ?? false))
         }
         return out
     }
@@ -126,6 +131,7 @@ public final class ImageStore: Sendable {
             w.key("manifest"); w.string(r.manifest.description)
             w.key("config"); w.string(r.config.description)
             w.key("tagged"); w.int(r.tagged)
+            if r.local { w.key("local"); w.bool(true) }
             w.endObject()
         }
         w.endArray()

@@ -36,7 +36,7 @@ struct ImagesCommand: ParsableCommand {
         }
         var images: [Digest: StoredImage] = [:]
         for r in records where images[r.config] == nil {
-            do { images[r.config] = try store.image(id: r.config) } catch { fail("images: \(r.repoTag ?? r.repoDigest): \(error)") }
+            do { images[r.config] = try store.image(id: r.config) } catch { fail("images: \(r.repoTag ?? r.name): \(error)") }
         }
         let now = Int64(MonotonicClock.wallSeconds())
         func created(_ r: ImageRecord) -> Int64 { images[r.config]?.config.created.flatMap(parseRFC3339) ?? 0 }
@@ -50,7 +50,7 @@ struct ImagesCommand: ParsableCommand {
         for r in records {
             let image = images[r.config]
             var row = [r.reference.familiarName, r.tag ?? "<none>"]
-            if digests { row.append(r.digest.description) }
+            if digests { row.append(r.local ? "<none>" : r.digest.description) }
             row += [r.config.short, Human.age(image?.config.created, now: now), Human.size(image?.size ?? 0)]
             table.add(row)
         }

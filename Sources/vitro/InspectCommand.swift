@@ -61,7 +61,7 @@ struct InspectCommand: ParsableCommand {
         var fields: [(String, JSONValue)] = [
             ("Id", .string(image.id.description)),
             ("RepoTags", .array(image.records.compactMap(\.repoTag).map(JSONValue.string))),
-            ("RepoDigests", .array(unique(image.records.map(\.repoDigest)).map(JSONValue.string))),
+            ("RepoDigests", .array(unique(image.records.compactMap(\.repoDigest)).map(JSONValue.string))),
             ("Parent", .string("")),
             ("Comment", .string(raw?["comment"]?.string ?? "")),
             ("Created", .string(c.created ?? "")),

@@ -63,7 +63,7 @@ struct RmiCommand: ParsableCommand {
         let gone = try store.remove(victims)
         for v in victims { if let t = v.repoTag { print("Untagged: " + t) } }
         // A repository digest goes with the image, or with a record that had only it.
-        let digests = Set(victims.filter { goesAway || $0.tag == nil }.map(\.repoDigest))
+        let digests = Set(victims.filter { goesAway || $0.tag == nil }.compactMap(\.repoDigest))
         for d in digests.sorted() { print("Untagged: " + d) }
         for g in gone { print("Deleted: \(g)") }
     }

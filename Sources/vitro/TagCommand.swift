@@ -27,7 +27,7 @@ struct TagCommand: ParsableCommand {
             try store.record(
                 ImageRecord(
                     name: dst.name, tag: dst.tag, digest: src.digest, manifest: src.manifest, config: src.config,
-                    tagged: Int64(MonotonicClock.wallSeconds())))
+                    tagged: Int64(MonotonicClock.wallSeconds()), local: true))
         } catch {
             fail("tag \(source) \(target): \(error)")
         }

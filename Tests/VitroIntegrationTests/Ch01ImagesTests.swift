@@ -76,6 +76,9 @@ extension Integration {
                 #expect(history.stdout.split(separator: "\n").count == 3)
 
                 #expect(try box.vitro(["tag", name, "mine:1"]).status == 0)
+                let tagged = try JSONSerialization.jsonObject(with: Data(try box.vitro(["inspect", "mine:1"]).stdout.utf8)) as? [[String: Any]]
+                #expect(tagged?.first?["RepoTags"] as? [String] == ["\(name):latest", "mine:1"])
+                #expect(tagged?.first?["RepoDigests"] as? [String] == ["\(name)@\(image.manifestDigest)"], "no registry knows mine:1")
                 let rmiTag = try box.vitro(["rmi", "mine:1"])
                 #expect(rmiTag.stdout == "Untagged: mine:1\n")
                 #expect(store.blobs.count == 3, "the image still has a name")
