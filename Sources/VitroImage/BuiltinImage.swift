@@ -16,12 +16,6 @@ import VitroTrace
 import Glibc
 #endif
 
-public struct ImageError: Error, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 public enum BuiltinImage {
     /// Where Debian's busybox-static puts the binary.
     public static let hostBusybox = "/bin/busybox"
@@ -43,7 +37,11 @@ public enum BuiltinImage {
         }
         guard Sys.fileKind(path) == .missing else { throw ImageError("\(path): already exists") }
         let applets = try listApplets(busybox)
-        let tmp = path + ".tmp-\(getpid())"
+        // A short hidden sibling rather than `rootfs.tmp-PID`: every symlink made in it is
+        // narrated with its full path, and a long one pushed `learn run` past 80 columns
+        // once pids reached five digits.
+        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let tmp = parent + "/.tmp-\(getpid())"
         try? Sys.removeTree(tmp, why: "a leftover from an earlier attempt")
         do {
             try populate(tmp, busybox: busybox, applets: applets)

@@ -17,11 +17,14 @@ public struct TraceNormalizer {
     }
 
     /// Finds what to replace from the trace itself: the rootfs (the `rootfs` note), the
-    /// directory vitro-init was spawned from, and the state root of the trace file.
+    /// directory vitro-init was spawned from, and the state root (the header's `root`).
     public static func detecting(_ events: [TraceEvent]) -> TraceNormalizer {
         var r: [(String, String)] = []
         if let rootfs = events.first(where: { $0.name == "rootfs" && $0.phase == .instant })?.args["path"]?.text {
             r.append((rootfs, "<rootfs>"))
+        }
+        if let root = events.first(where: { $0.phase == .metadata })?.args["root"]?.text, !root.isEmpty {
+            r.append((root, "<root>"))
         }
         if let spawn = events.first(where: { $0.name == "execve" && $0.args["via"] != nil })?.args["path"]?.text,
             let slash = spawn.lastIndex(of: "/")

@@ -90,7 +90,7 @@ public final class ContainerRun {
         }
         traceFD = fd
         let sink = JSONLinesSink(fd: fd, epochNanos: epoch, buffered: true)
-        sink.writeHeader(argv: options.argv, extra: ["container": .string(context.containerID)])
+        sink.writeHeader(argv: options.argv, extra: ["container": .string(context.containerID), "root": .string(options.stateRoot.path)])
         tracer.addSink(sink)
         traceSink = sink
     }

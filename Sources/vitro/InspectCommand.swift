@@ -1,24 +1,34 @@
-// vitro inspect: a container's record as the Docker-compatible JSON people template on.
+// vitro inspect: containers (Docker-compatible JSON people template on) and images,
+// as `docker inspect` takes either; `-f` formats with a Go template.
 
 import ArgumentParser
+import VitroImage
 import VitroRuntime
 import VitroTrace
 
 struct InspectCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Return low-level information on containers.")
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Return low-level information on containers or images.")
     @OptionGroup var global: GlobalOptions
     @Option(name: [.customShort("f"), .long], help: "Format the output using a Go template.") var format: String?
-    @Argument(help: "Containers.") var names: [String]
+    @Argument(help: "Containers or images: names or ids.") var names: [String]
+
+    func validate() throws {
+        if names.isEmpty { throw ValidationError("\"inspect\" requires at least 1 argument") }
+    }
 
     func run() throws {
-        let store = ContainerStore(root: global.stateRoot)
+        let containers = ContainerStore(root: global.stateRoot)
+        let images = ImageStore(root: global.stateRoot.path)
         var docs: [JSONValue] = []
         var failed = false
         for ref in names {
-            do {
-                docs.append(ContainerInspect.json(try store.find(ref), store: store))
-            } catch {
-                writeStderr("vitro: \(error.message)\n")
+            if let r = try? containers.find(ref) {
+                docs.append(ContainerInspect.json(r, store: containers))
+            } else if let image = try? images.image(ref) {
+                docs.append(ImageInspect.json(image))
+            } else {
+                writeStderr("vitro: no such object: \(ref)\n")
                 failed = true
             }
         }

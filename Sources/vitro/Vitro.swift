@@ -18,7 +18,8 @@ struct Vitro: ParsableCommand {
         version: "vitro version \(version)",
         subcommands: [
             RunCommand.self, PsCommand.self, LogsCommand.self, KillCommand.self, StopCommand.self, RmCommand.self,
-            WaitCommand.self, InspectCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
+            WaitCommand.self, InspectCommand.self, PullCommand.self, ImagesCommand.self, TagCommand.self,
+            RmiCommand.self, HistoryCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
         ])
 }
 

@@ -50,9 +50,13 @@ extension Integration {
                 let box = try Sandbox()
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: Binaries.vitro)
-                                // A bounded bomb (at most 2^8 processes even with no limit at all), so that a
-                // bug fails this test instead of taking the host down.
-                p.arguments = ["run", "--rootfs", box.rootfs, "--pids-limit", "20", "/bin/sh", "-c", "f(){ if [ $1 -gt 0 ]; then f $(($1-1)) & f $(($1-1)) & fi; sleep 2; }; f 7 2>/dev/null; sleep 1"]
+                                // A bounded bomb (at most 2^9 processes even with no limit at all), so that a
+                // bug fails this test instead of taking the host down. pid 1 forks only the
+                // bomb's root and then counts with builtins: busybox sh exits when a fork
+                // fails, and pid 1 must outlive the bomb.
+                let bomb = "f(){ if [ $1 -gt 0 ]; then f $(($1-1)) & f $(($1-1)) & fi; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; }; "
+                    + "(f 8) 2>/dev/null & i=0; while [ $i -lt 1000000 ]; do i=$((i+1)); done"
+                p.arguments = ["run", "--rootfs", box.rootfs, "--pids-limit", "20", "/bin/sh", "-c", bomb]
                 p.environment = box.env
                 p.standardOutput = FileHandle.nullDevice
                 p.standardError = FileHandle.nullDevice

@@ -1,0 +1,65 @@
+// vitro pull: fetch an image from a registry into the content store.
+
+import ArgumentParser
+import VitroImage
+import VitroRuntime
+
+struct PullCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pull",
+        abstract: "Download an image from a registry.",
+        discussion: """
+            NAME is a reference as Docker reads it: busybox, user/repo:tag, \
+            host:port/repo@sha256:…. Registries on loopback addresses and localhost, and \
+            those named with --insecure-registry, are reached over plain HTTP.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, help: "Platform to pull from a multi-platform image (os/arch[/variant]; default: this machine's).")
+    var platform: String?
+
+    @Option(name: .long, help: "Reach this registry (host[:port]) over plain HTTP. Repeatable.")
+    var insecureRegistry: [String] = []
+
+    @Option(name: .long, help: "User name for the registry (default: from ~/.docker/config.json).")
+    var username: String?
+
+    @Option(name: .long, help: "Password for the registry.")
+    var password: String?
+
+    @Option(name: .long, help: "Write the trace (JSON Lines) to this file.")
+    var trace: String?
+
+    @Argument(help: "The image to pull.")
+    var name: String
+
+    func run() throws {
+        let ref: Reference
+        do { ref = try Reference.parse(name) } catch { fail("pull \(name): \(error)") }
+        var options = PullOptions()
+        if let platform {
+            do { options.platform = try Platform.parse(platform) } catch { fail("pull \(name): \(error)") }
+        }
+        options.insecureRegistries = insecureRegistry
+        if username != nil || password != nil {
+            guard let username, let password else { fail("pull \(name): --username and --password go together") }
+            options.credentials = Credentials(username: username, password: password)
+        }
+        let progress = PullProgressPrinter()
+        if !Reference.hasExplicitTagOrDigest(name) { progress.say("Using default tag: \(Reference.defaultTag)") }
+        let traced = CommandTrace(path: trace, stage: .pull)
+        let puller = ImagePuller(store: ImageStore(root: global.stateRoot.path), options: options, observer: progress)
+        let result: PullResult
+        do {
+            result = try puller.pull(ref)
+        } catch {
+            traced?.finish(error: String(describing: error))
+            fail("pull \(name): \(error)")
+        }
+        traced?.finish()
+        print("Digest: \(result.record.digest)")
+        print("Status: " + (result.downloaded ? "Downloaded newer image for " : "Image is up to date for ") + ref.familiar)
+        print(ref.description)
+    }
+}
