@@ -20,6 +20,9 @@ public struct InitSpec: Sendable, Equatable {
     public var cwd: String
     public var hostname: String
     public var namespaces: NamespaceSet
+    /// overlayfs mount data (`lowerdir=…,upperdir=…,workdir=…`) when the root is an
+    /// image's layers; empty when `rootfs` is a plain directory to bind-mount.
+    public var overlay = ""
     /// learn run: wait for the parent's word before each stage, even when it has no
     /// work of its own to do in between.
     public var learn: Bool
@@ -50,6 +53,7 @@ public struct InitSpec: Sendable, Equatable {
         put("hostname", hostname)
         put("namespaces", String(namespaces.rawValue))
         put("learn", learn ? "1" : "0")
+        if !overlay.isEmpty { put("overlay", overlay) }
         return out
     }
 
@@ -67,9 +71,11 @@ public struct InitSpec: Sendable, Equatable {
         guard let ns = Int32(try one("namespaces")) else { throw InitError(code: 125, "spec: bad namespaces") }
         let argv = fields["arg"] ?? []
         guard !argv.isEmpty else { throw InitError(code: 125, "spec: no command") }
-        return InitSpec(
+        var spec = InitSpec(
             rootfs: try one("rootfs"), argv: argv, env: fields["env"] ?? [], cwd: try one("cwd"),
             hostname: try one("hostname"), namespaces: NamespaceSet(rawValue: ns), learn: try one("learn") == "1")
+        spec.overlay = fields["overlay"]?.first ?? ""
+        return spec
     }
 }
 

@@ -17,6 +17,9 @@ import Glibc
 #endif
 
 public enum BuiltinImage {
+    /// The name `vitro run` knows the built-in image by.
+    public static let name = "vitro/busybox"
+
     /// Where Debian's busybox-static puts the binary.
     public static let hostBusybox = "/bin/busybox"
 

@@ -51,6 +51,9 @@ public struct RootfsPlan: Sendable {
     /// Absolute path of the directory that becomes "/".
     public var rootfs: String
     public var devices: [DeviceNode] = DeviceNode.defaults
+    /// overlayfs mount data when the root is an image's layers (chapter 02); nil binds
+    /// the rootfs directory onto itself instead.
+    public var overlay: String?
 
     public init(rootfs: String) {
         self.rootfs = rootfs
@@ -101,9 +104,15 @@ public struct RootfsPlan: Sendable {
         try Sys.mount(
             source: nil, target: "/", fstype: nil, flags: [.recursive, .private],
             why: "stop mounts made here from propagating to the host (and the host's from reaching in)")
-        try Sys.mount(
-            source: rootfs, target: rootfs, fstype: nil, flags: [.bind, .recursive],
-            why: "pivot_root needs the new root to be a mount point, so bind the rootfs onto itself")
+        if let overlay {
+            try Sys.mount(
+                source: "overlay", target: rootfs, fstype: "overlay", flags: [], data: overlay,
+                why: "stack the image's layers read-only under the container's own writable layer; pivot_root needs this mount point")
+        } else {
+            try Sys.mount(
+                source: rootfs, target: rootfs, fstype: nil, flags: [.bind, .recursive],
+                why: "pivot_root needs the new root to be a mount point, so bind the rootfs onto itself")
+        }
         try mountKernelFilesystems()
         try populateDev()
         try pivot()

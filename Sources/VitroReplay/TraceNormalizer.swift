@@ -51,12 +51,16 @@ public struct TraceNormalizer {
             if e.durNanos != nil { e.durNanos = 0 }
             e.pid = Int32(pid(Int64(e.pid)))
             e.tid = e.tid == 1 ? 1 : Int32(pid(Int64(e.tid)))
+            // A write's size follows the ids, names and paths in what it wrote.
+            let sizedWrite = e.name == "write" && e.args["bytes"] != nil
+            if sizedWrite, e.ret.map({ $0 > 0 }) == true { e.ret = 0 }
             let returnsPid = e.name == "fork" || (e.name == "execve" && e.args["via"] != nil) || e.name == "waitpid"
             if returnsPid, let r = e.ret, r > 0 { e.ret = pid(r) }
             var args = Args()
             for (k, v) in e.args.items {
                 switch v {
                 case .int(let i) where k == "pid": args.append(k, .int(pid(i)))
+                case .int where k == "bytes" && sizedWrite: args.append(k, .int(0))
                 case .string(let s) where k == "wall_clock_start": args.append(k, .string(s.isEmpty ? s : "<time>"))
                 case .string(let s): args.append(k, .string(text(s, known: known)))
                 case .flags(let s): args.append(k, .flags(text(s, known: known)))

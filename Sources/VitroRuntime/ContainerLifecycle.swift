@@ -9,6 +9,7 @@
 // The monitor is vitro forked, not re-executed: the CLI is single-threaded (no
 // Dispatch, no async), so fork is safe, and the child already holds the parsed options.
 
+import VitroImage
 import VitroNamespaces
 import VitroSys
 import VitroTrace
@@ -47,10 +48,31 @@ public enum ContainerLifecycle {
         let hostname = run.hostname ?? String(id.prefix(12))
         let config = ContainerConfig(
             id: id, name: name, created: WallTime.now(), image: life.image, rootfs: rootfs, argv: run.argv,
-            env: run.environment(hostname: hostname), workdir: run.workdir, hostname: hostname, detached: life.detach,
+            env: run.environment(hostname: hostname), workdir: run.workdir ?? "/", hostname: hostname, detached: life.detach,
             autoRemove: life.autoRemove)
         try store.create(config)
         return (options, config)
+    }
+
+    /// The record shows what really runs once the image's config has been applied.
+    static func resolved(_ store: ContainerStore, _ config: ContainerConfig, argv: [String], env: [String], workdir: String) {
+        var c = config
+        c.argv = argv
+        c.env = env
+        c.workdir = workdir
+        try? Sys.writeFileAtomically(store.dir(c.id) + "/config.json", c.json(), why: "the image's command, environment and directory are now known")
+    }
+
+    /// Pulls `image` unless the store has it.
+    public static func ensureImage(_ image: String, _ run: RunOptions, observer: (any PullObserver)? = nil) throws(RunError) {
+        let store = ImageStore(root: run.stateRoot.path)
+        if (try? store.image(image)) != nil { return }
+        do {
+            let ref = try Reference.parse(image)
+            _ = try ImagePuller(store: store, options: run.pull, observer: observer).pull(ref)
+        } catch {
+            throw RunError("pull \(image): \(error)")
+        }
     }
 
     static func started(_ store: ContainerStore, _ id: String, pid: Int32, monitor: Int32) {
@@ -75,11 +97,15 @@ public enum ContainerLifecycle {
     }
 
     /// `vitro run` in the foreground: the record, the pipeline, the final state.
-    public static func runForeground(_ run: RunOptions, _ life: LifecycleOptions, observer: (any PipelineObserver)? = nil) throws(RunError) -> Int32 {
+    public static func runForeground(
+        _ run: RunOptions, _ life: LifecycleOptions, observer: (any PipelineObserver)? = nil, pullObserver: (any PullObserver)? = nil
+    ) throws(RunError) -> Int32 {
         let store = ContainerStore(root: run.stateRoot)
         let (options, config): (RunOptions, ContainerConfig)
         do { (options, config) = try prepare(run, life, store: store, rootfs: run.rootfs ?? "") } catch let e as RunError { throw e } catch { throw RunError(String(describing: error)) }
         let container = ContainerRun(options: options, observer: observer)
+        container.pullObserver = pullObserver
+        container.onResolved = { argv, env, dir in resolved(store, config, argv: argv, env: env, workdir: dir) }
         container.onStarted = { pid in started(store, config.id, pid: pid, monitor: Sys.processID()) }
         do {
             let code = try container.run()
@@ -95,6 +121,11 @@ public enum ContainerLifecycle {
 
     /// `vitro run -d`: returns the container id once the command is running.
     public static func runDetached(_ run: RunOptions, _ life: LifecycleOptions) throws(RunError) -> String {
+        // Pull before detaching, so progress shows on the terminal and a pull error is
+        // an error of this command.
+        if run.rootfs == nil, let image = run.image, image != BuiltinImage.name {
+            try ensureImage(image, run)
+        }
         let store = ContainerStore(root: run.stateRoot)
         let ready: (read: Int32, write: Int32)
         let (options, config): (RunOptions, ContainerConfig)
@@ -159,6 +190,7 @@ public enum ContainerLifecycle {
             var options = run
             options.stdio = [null, out.write, err.write]
             let container = ContainerRun(options: options)
+            container.onResolved = { argv, env, dir in resolved(store, config, argv: argv, env: env, workdir: dir) }
             container.pumps[out.read] = { log.write($0, stream: "stdout") }
             container.pumps[err.read] = { log.write($0, stream: "stderr") }
             container.onStarted = { pid in

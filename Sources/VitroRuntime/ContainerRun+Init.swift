@@ -30,9 +30,17 @@ extension ContainerRun {
     func launch(rootfs: String) throws -> Int32 {
         try begin(.namespaces)
         let hostname = options.hostname ?? String(context.containerID.prefix(12))
-        let spec = InitSpec(
-            rootfs: rootfs, argv: options.argv, env: options.environment(hostname: hostname), cwd: options.workdir,
-            hostname: hostname, learn: observer != nil)
+        let resolved: Resolved
+        do { resolved = try resolve(hostname: hostname) } catch {
+            end(.namespaces, error: String(describing: error))
+            throw error
+        }
+        context.argv = resolved.argv
+        onResolved?(resolved.argv, resolved.env, resolved.workdir)
+        var spec = InitSpec(
+            rootfs: rootfs, argv: resolved.argv, env: resolved.env, cwd: resolved.workdir, hostname: hostname,
+            learn: observer != nil)
+        spec.overlay = overlayData
 
         let signals = try Sys.signalDescriptor([SIGCHLD] + ContainerRun.forwarded)
         defer {

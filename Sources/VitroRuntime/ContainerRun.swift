@@ -17,6 +17,7 @@
 
 import VitroCgroups
 import VitroExec
+import VitroLayers
 import VitroImage
 import VitroNamespaces
 import VitroSys
@@ -39,6 +40,14 @@ public final class ContainerRun {
     /// Extra descriptors to read while the container runs (a monitor's log pipes): each
     /// chunk read goes to its handler; end of file removes the descriptor.
     public var pumps: [Int32: ([UInt8]) -> Void] = [:]
+    /// Receives pull progress when the image has to be pulled (the CLI's progress bars).
+    public var pullObserver: (any PullObserver)?
+    /// The image's config, once resolved; the overlay mount data for pid 1.
+    var imageConfig: ImageConfig?
+    var overlayData = ""
+    /// Called with the command, environment and directory the container will really
+    /// run (the image's config applied), before it starts.
+    public var onResolved: (([String], [String], String) -> Void)?
     /// Called once the command has been exec'd, with pid 1's host pid.
     public var onStarted: ((Int32) -> Void)?
     /// Whether the kernel's OOM killer killed a process of the container.
@@ -127,6 +136,12 @@ public final class ContainerRun {
     // MARK: stage: rootfs
 
     func stageRootfs() throws -> String {
+        // An image from the store (or a registry) has stages of its own: pull, unpack.
+        if options.rootfs == nil, let image = options.image, image != BuiltinImage.name {
+            let merged = try stageImage(image)
+            context.rootfs = merged
+            return merged
+        }
         try begin(.rootfs)
         do {
             let rootfs: String
@@ -141,6 +156,8 @@ public final class ContainerRun {
             context.rootfs = rootfs
             end(.rootfs)
             return rootfs
+        } catch let e as RunError {
+            throw e
         } catch {
             end(.rootfs, error: String(describing: error))
             throw RunError(String(describing: error))

@@ -2,6 +2,7 @@
 
 import VitroCgroups
 import VitroExec
+import VitroImage
 import VitroSys
 
 #if canImport(Glibc)
@@ -15,7 +16,13 @@ public struct RunOptions: Sendable {
     public var argv: [String]
     /// `-e K=V` (or `-e K`, taken from vitro's own environment when set).
     public var env: [String] = []
-    public var workdir: String = "/"
+    /// `-w`; nil takes the image's WorkingDir, or "/".
+    public var workdir: String?
+    /// The image to run (`busybox`, `host:port/repo:tag`) when there is no rootfs; the
+    /// built-in busybox image is `vitro/busybox`.
+    public var image: String?
+    /// How to pull the image when it is not in the store.
+    public var pull = PullOptions()
     public var hostname: String?
     /// `--trace FILE`; nil writes to the state root's traces directory.
     public var traceFile: String?
@@ -42,8 +49,13 @@ public struct RunOptions: Sendable {
     }
 
     /// The container's environment: Docker's defaults, then the user's -e.
-    func environment(hostname: String) -> [String] {
+    func environment(hostname: String, image: [String] = []) -> [String] {
         var env = ["PATH=\(CommandLookup.defaultPath)", "HOSTNAME=\(hostname)", "HOME=/root"]
+        for e in image {
+            let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e
+            env.removeAll { $0.hasPrefix(key + "=") }
+            env.append(e)
+        }
         for e in self.env {
             if let eq = e.firstIndex(of: "=") {
                 let key = e[..<eq]

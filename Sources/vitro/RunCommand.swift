@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import VitroCgroups
+import VitroImage
 import VitroRuntime
 
 #if canImport(Glibc)
@@ -40,7 +41,10 @@ struct RunCommand: ParsableCommand {
     var env: [String] = []
 
     @Option(name: [.customShort("w"), .long], help: "Working directory inside the container.")
-    var workdir: String = "/"
+    var workdir: String?
+
+    @Option(name: .long, help: "Reach this registry (host[:port]) over plain HTTP when pulling. Repeatable.")
+    var insecureRegistry: [String] = []
 
     @Option(name: .long, help: "Write the trace (JSON Lines) to this file.")
     var trace: String?
@@ -60,15 +64,16 @@ struct RunCommand: ParsableCommand {
         var words = self.words
         var image = ""
         if rootfs == nil {
-            guard let first = words.first else { fail("\"run\" requires an image or --rootfs DIR, and a command") }
-            guard first == "busybox" || first == "vitro/busybox" else {
-                fail("image \"\(first)\": not found (this build has only the built-in busybox image; use --rootfs DIR for others)")
-            }
+            guard !words.isEmpty else { fail("\"run\" requires an image (or --rootfs DIR) and, unless the image has one, a command") }
             image = words.removeFirst()
+            do { _ = try Reference.parse(image) } catch { fail("\(error)") }
+        } else if words.isEmpty {
+            fail("\"run --rootfs\" requires a command")
         }
-        guard !words.isEmpty else { fail("\"run\" requires a command") }
-        guard workdir.hasPrefix("/") else { fail("the working directory \"\(workdir)\" is not an absolute path") }
+        if let workdir, !workdir.hasPrefix("/") { fail("the working directory \"\(workdir)\" is not an absolute path") }
         var options = RunOptions(rootfs: rootfs, argv: words)
+        options.image = rootfs == nil ? image : nil
+        options.pull.insecureRegistries = insecureRegistry
         options.env = env
         options.workdir = workdir
         options.hostname = hostname
@@ -86,13 +91,17 @@ struct RunCommand: ParsableCommand {
         life.detach = detach
         life.autoRemove = rm
         life.image = image
+        let progress = PullProgressPrinter()
+        let needsPull = options.image.map { $0 != BuiltinImage.name && (try? ImageStore(root: global.stateRoot.path).image($0)) == nil } ?? false
+        if needsPull { progress.say("Unable to find image '\(image)' locally") }
         do {
             if detach {
+                if needsPull { try ContainerLifecycle.ensureImage(image, options, observer: progress) }
                 let id = try ContainerLifecycle.runDetached(options, life)
                 writeStdout(id + "\n")
                 Glibc.exit(0)
             }
-            let code = try ContainerLifecycle.runForeground(options, life)
+            let code = try ContainerLifecycle.runForeground(options, life, pullObserver: progress)
             Glibc.exit(code)
         } catch {
             fail(error.message, code: error.code)
