@@ -28,7 +28,15 @@ enum Lessons {
             return [
                 "Last, pid 1 enters a new cgroup namespace (so its own cgroup looks like the root to it), changes to the working directory, finds \(ctx.argv.first ?? "the command") on PATH inside the new root, and calls execve(2): the helper's program is replaced by the container's command, which keeps pid 1.",
             ]
-        case .pull, .unpack, .none:
+        case .pull:
+            return [
+                "The image is not in vitro's store yet, so vitro pulls it. It asks the registry for the image's manifest (a list of the layers and the config, each named by the SHA-256 of its bytes), then downloads each blob, hashing it as it arrives: a blob whose hash is not its name is refused. Watch the HTTP requests go by, each with the curl command that would make it.",
+            ]
+        case .unpack:
+            return [
+                "Each layer is a tar archive of the files it adds or changes; a file named .wh.NAME in it means NAME was deleted. vitro unpacks each layer once into a snapshot directory keyed by its chain ID, turning whiteouts into what overlayfs understands. The container will see the snapshots stacked read-only, with a writable directory of its own on top.",
+            ]
+        case .none:
             return []
         }
     }

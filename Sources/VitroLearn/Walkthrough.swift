@@ -89,6 +89,10 @@ public final class Walkthrough: PipelineObserver {
         case .namespaces:
             showNamespaces(ctx)
             showMounts(ctx)
+        case .pull:
+            paragraph("The image's blobs are now in vitro's content store, each under the name of its own hash; the tag points at the manifest.")
+        case .unpack:
+            paragraph("The layers are snapshots now. The container's root will be an overlay mount of them with its own upper directory on top: what it writes lands there, and the snapshots stay as the image made them.")
         case .cgroups:
             if let pid = ctx.containerPid, let text = try? Sys.readText("/proc/\(pid)/cgroup") {
                 say("")

@@ -33,6 +33,9 @@ struct LearnRunCommand: ParsableCommand {
     @Option(name: .long, help: "Use this directory as the root filesystem instead of the built-in busybox image.")
     var rootfs: String?
 
+    @Option(name: .long, help: "Run this image (pulled if needed) instead of the built-in busybox image.")
+    var image: String?
+
     @Option(name: .long, help: "Write the trace (JSON Lines) to this file.")
     var trace: String?
 
@@ -40,7 +43,8 @@ struct LearnRunCommand: ParsableCommand {
     var command: [String] = []
 
     func run() throws {
-        var options = RunOptions(rootfs: rootfs, argv: command.isEmpty ? Self.defaultCommand : command)
+        var options = RunOptions(rootfs: rootfs, argv: command.isEmpty && image == nil ? Self.defaultCommand : command)
+        options.image = rootfs == nil ? image : nil
         options.stateRoot = global.stateRoot
         options.traceFile = trace
         options.narrate = true

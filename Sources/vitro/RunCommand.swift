@@ -5,6 +5,7 @@ import ArgumentParser
 import VitroCgroups
 import VitroImage
 import VitroRuntime
+import VitroSys
 
 #if canImport(Glibc)
 import Glibc
@@ -27,6 +28,12 @@ struct RunCommand: ParsableCommand {
 
     @Flag(name: [.customShort("d"), .long], help: "Run in the background and print the container id.")
     var detach = false
+
+    @Flag(name: [.customShort("i"), .long], help: "Keep stdin open: the container reads vitro's stdin.")
+    var interactive = false
+
+    @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-terminal (not built yet: warns and runs without one).")
+    var tty = false
 
     @Option(name: .long, help: "A name for the container.")
     var name: String?
@@ -91,6 +98,12 @@ struct RunCommand: ParsableCommand {
         life.detach = detach
         life.autoRemove = rm
         life.image = image
+        if tty { writeStderr("vitro: -t: pseudo-terminals are not built yet; running with plain stdin and stdout\n") }
+        // As docker run: without -i the container's stdin is empty.
+        if !interactive && !detach {
+            guard let null = try? Sys.open("/dev/null", flags: O_RDONLY | O_CLOEXEC, trace: false) else { fail("cannot open /dev/null") }
+            options.stdio = [null, 1, 2]
+        }
         let progress = PullProgressPrinter()
         let needsPull = options.image.map { $0 != BuiltinImage.name && (try? ImageStore(root: global.stateRoot.path).image($0)) == nil } ?? false
         if needsPull { progress.say("Unable to find image '\(image)' locally") }

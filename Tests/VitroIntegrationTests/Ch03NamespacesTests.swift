@@ -66,11 +66,17 @@ extension Integration {
 
         @Test func stdinEnvAndWorkdirPassThrough() throws {
             let box = try Sandbox()
-            let o = try box.run(["/bin/sh", "-c", "cat; echo \"$GREETING\"; pwd"], extra: ["-e", "GREETING=hi there", "-w", "/tmp/work"], input: "from stdin\n")
+            let o = try box.run(["/bin/sh", "-c", "cat; echo \"$GREETING\"; pwd"], extra: ["-i", "-e", "GREETING=hi there", "-w", "/tmp/work"], input: "from stdin\n")
             #expect(o.status == 0, "\(o.stderr)")
             #expect(o.stdout == "from stdin\nhi there\n/tmp/work\n")
             // Docker creates a missing working directory in the container's root.
             #expect(FileManager.default.fileExists(atPath: box.rootfs + "/tmp/work"))
+        }
+
+        @Test func withoutDashIStdinIsEmpty() throws {
+            let box = try Sandbox()
+            let o = try box.run(["/bin/cat"], input: "not for the container\n")
+            #expect(o.status == 0 && o.stdout == "")
         }
 
         @Test func sigtermIsForwardedToTheContainer() throws {

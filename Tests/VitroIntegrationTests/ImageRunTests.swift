@@ -21,7 +21,7 @@ extension Integration {
                 let trace = box.dir + "/t.jsonl"
 
                 // Not in the store: pulled, then run with the image's Cmd (sh) reading stdin.
-                let first = try box.vitro(["run", "--trace", trace, name], input: "echo from-image; echo $PATH; pwd; touch /made-here\n")
+                let first = try box.vitro(["run", "-i", "--trace", trace, name], input: "echo from-image; echo $PATH; pwd; touch /made-here\n")
                 #expect(first.status == 0, "\(first.stderr)")
                 #expect(first.stdout == "from-image\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/\n")
                 #expect(first.stderr.contains("Unable to find image '\(name)' locally"))
