@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import VitroImage
+import VitroRuntime
 
 #if canImport(Glibc)
 import Glibc
@@ -21,10 +22,13 @@ struct RmiCommand: ParsableCommand {
     @Argument(help: "Images: names or ids.")
     var images: [String]
 
-    /// The containers whose records name `image`. TODO(chapter 08, lifecycle): there are
-    /// no container records yet; when VitroRuntime keeps them, ask it here, so that
-    /// `rmi` refuses an image a container uses unless -f is given, as Docker does.
-    func containersUsing(_ image: Digest) -> [String] { [] }
+    /// The containers (short ids) whose records name an image that resolves to `image`:
+    /// `rmi` refuses to remove an image a container uses unless -f is given, as Docker does.
+    func containersUsing(_ image: Digest, store: ImageStore) -> [String] {
+        ContainerStore(root: global.stateRoot).list().filter { r in
+            !r.config.image.isEmpty && (try? store.image(r.config.image))?.id == image
+        }.map { String($0.id.prefix(12)) }
+    }
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("\"rmi\" requires at least 1 argument") }
@@ -57,8 +61,8 @@ struct RmiCommand: ParsableCommand {
         // Removing the last tag removes the image, and with it its digest-only names.
         if !all.contains(where: { $0.tag != nil && !victims.contains($0) }) { victims = all }
         let goesAway = victims.count == all.count
-        if goesAway, !force, let c = containersUsing(id).first {
-            throw ImageStoreMessage("conflict: unable to delete \(id.short) (cannot be forced) - image is being used by container \(c)")
+        if goesAway, !force, let c = containersUsing(id, store: store).first {
+            throw ImageStoreMessage("conflict: unable to delete \(id.short) (must force) - image is being used by container \(c)")
         }
         let gone = try store.remove(victims)
         for v in victims { if let t = v.repoTag { print("Untagged: " + t) } }

@@ -52,7 +52,14 @@ extension Integration {
                 #expect(try box.vitro(["wait", "img"]).stdout == "0\n")
                 #expect(try box.vitro(["logs", "img"]).stdout.hasPrefix("detached\n"))
                 #expect(try box.vitro(["inspect", "-f", "{{.Config.Image}} {{json .Config.Cmd}}", "img"]).stdout == "\(name) [\"/bin/sh\",\"-c\",\"echo detached; cat /etc/hostname 2>/dev/null; hostname\"]\n")
+                // An image a container uses is not removed without -f.
+                let refused = try box.vitro(["rmi", name])
+                #expect(refused.status != 0 && refused.stderr.contains("image is being used by container"), "\(refused.stderr)")
                 _ = try box.vitro(["rm", "img"])
+                let containers = try box.vitro(["ps", "-a", "-q"]).stdout.split(separator: "\n").map(String.init)
+                if !containers.isEmpty { _ = try box.vitro(["rm"] + containers) }
+                let removed = try box.vitro(["rmi", name])
+                #expect(removed.status == 0, "\(removed.stderr)")
             }
         }
 
