@@ -138,20 +138,12 @@ extension Sys {
         ) {
             let fd = Glibc.open(path, flags, mode)
             if fd < 0 { return -1 }
-            var off = 0
-            while off < bytes.count {
-                let n = bytes.withUnsafeBufferPointer { p -> Int in
-                    guard let base = p.baseAddress else { return 0 }
-                    return Glibc.write(fd, base + off, bytes.count - off)
-                }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    let e = errno
-                    _ = Glibc.close(fd)
-                    errno = e
-                    return -1
-                }
-                off += n
+            // One write(2) for what fits: kernel interfaces read a value per write.
+            guard writeAll(fd, bytes) else {
+                let e = errno
+                _ = Glibc.close(fd)
+                errno = e
+                return -1
             }
             return Int(Glibc.close(fd))
         }
