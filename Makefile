@@ -2,15 +2,17 @@
 #
 #   make learn   install what vitro needs, build it, and run the walkthrough
 #   make test    install what vitro needs, build it, and run every test
+#   make bench   install what vitro needs, build a release, run the start-up benchmark
+#                (BENCH_ARGS=--quick for a short run)
 #
-# Both run as root (vitro makes namespaces and mounts).
+# All three run as root (vitro makes namespaces and mounts).
 
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 RELEASE_FLAGS = -c release --static-swift-stdlib
 BIN = .build/release
 
-.PHONY: deps build release learn test unit golden clean
+.PHONY: deps build release learn test unit golden bench clean
 
 deps:
 	./scripts/install-deps
@@ -34,6 +36,10 @@ unit: build
 # Regenerate the golden traces in Traces/ from a fresh run (review the diff!).
 golden: build
 	./scripts/make-golden .build/debug/vitro
+
+# The start-up benchmark (Benchmarks/README.md): vitro beside runc and a C floor.
+bench: deps release
+	./Benchmarks/run $(BENCH_ARGS)
 
 clean:
 	rm -rf .build
