@@ -28,7 +28,8 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // HTTP(S) for registries, SHA-256 with SHA-NI (OpenSSL), and layer decompression.
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl is opened with dlopen on first use (see Sources/CCurl/shim.h), not linked.
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
@@ -37,7 +38,7 @@ let package = Package(
         .target(name: "VitroTrace", swiftSettings: strict),
         .target(name: "VitroSys", dependencies: ["VitroTrace", "CVitroShim"], swiftSettings: strict),
         // Chapter 01: images (for now the built-in busybox image made offline).
-        .target(name: "VitroImage", dependencies: ["VitroSys", "VitroTrace", "CCrypto", "CCurl"], swiftSettings: strict),
+        .target(name: "VitroImage", dependencies: ["VitroSys", "VitroTrace", "CVitroShim", "CCrypto", "CCurl"], swiftSettings: strict),
         // Chapter 02: layers: tar, decompression, whiteouts, snapshots, the overlay rootfs.
         .target(name: "VitroLayers", dependencies: ["VitroImage", "VitroSys", "VitroTrace", "CZlib", "CZstd"], swiftSettings: strict),
         // Chapter 03: namespaces, the mount namespace and the container's root.

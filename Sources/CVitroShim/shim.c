@@ -188,3 +188,6 @@ ssize_t vitro_llistxattr(const char *path, char *list, size_t size) {
 int vitro_syncfs(int fd) { return syncfs(fd); }
 unsigned int vitro_major(unsigned long dev) { return major((dev_t)dev); }
 unsigned int vitro_minor(unsigned long dev) { return minor((dev_t)dev); }
+
+/* The function table of the dlopen'd libcurl (Sources/CCurl/shim.h fills and uses it). */
+void *vitro_ccurl_storage[32];

@@ -179,17 +179,21 @@ public final class HTTPClient {
     public var backoffMillis: UInt64 = 250
     let multi: UnsafeMutableRawPointer?
 
-    private static let global: Void = { _ = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+    /// Whether libcurl could be opened (it is loaded on first use, not linked).
+    public static let available: Bool = ccurl_load() == 1
 
     public init() {
-        _ = Self.global
-        multi = curl_multi_init()
+        guard Self.available else {
+            multi = nil
+            return
+        }
+        multi = ccurl_multi_init()
         precondition(multi != nil, "bug: libcurl could not make a multi handle")
         // Many layers from one registry share a few connections rather than opening one each.
         _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 6)
     }
 
-    deinit { curl_multi_cleanup(multi) }
+    deinit { if multi != nil { ccurl_multi_cleanup(multi) } }
 
     /// Runs one exchange to its end.
     public func perform(_ exchange: HTTPExchange) throws {
@@ -198,6 +202,7 @@ public final class HTTPClient {
 
     /// Runs exchanges concurrently until all are over. `tick` runs every 100 ms or so.
     public func perform(_ exchanges: [HTTPExchange], tick: () -> Void = {}) throws {
+        guard multi != nil else { throw ImageError("libcurl.so.4 could not be loaded (apt-get install libcurl4)") }
         var waiting = exchanges.filter { !$0.finished }
         var lastTick = MonotonicClock.now()
         var active: [HTTPExchange] = []
@@ -212,9 +217,9 @@ public final class HTTPClient {
             }
             waiting.removeAll { x in active.contains { $0 === x } }
             var running: Int32 = 0
-            _ = curl_multi_perform(multi, &running)
+            _ = ccurl_multi_perform(multi, &running)
             var left: Int32 = 0
-            while let msg = curl_multi_info_read(multi, &left) {
+            while let msg = ccurl_multi_info_read(multi, &left) {
                 guard msg.pointee.msg == CURLMSG_DONE,
                     let x = active.first(where: { $0.handle == msg.pointee.easy_handle })
                 else { continue }
@@ -237,14 +242,14 @@ public final class HTTPClient {
                 let now = MonotonicClock.now()
                 timeout = next > now ? Int32(min((next - now) / 1_000_000 + 1, 100)) : 0
             }
-            _ = curl_multi_poll(multi, nil, 0, timeout, nil)
+            _ = ccurl_multi_poll(multi, nil, 0, timeout, nil)
         }
     }
 
     // MARK: one attempt
 
     private func start(_ x: HTTPExchange) throws {
-        guard let h = curl_easy_init() else { throw ImageError("\(x.request.url): libcurl could not make a handle") }
+        guard let h = ccurl_easy_init() else { throw ImageError("\(x.request.url): libcurl could not make a handle") }
         x.handle = h
         x.current = HTTPResponse()
         x.current.url = x.request.url
@@ -255,8 +260,8 @@ public final class HTTPClient {
         x.attempts += 1
         x.attemptStart = MonotonicClock.now()
         var list: UnsafeMutablePointer<curl_slist>?
-        for header in x.request.headers { list = curl_slist_append(list, header) }
-        if let a = x.request.authorization { list = curl_slist_append(list, "Authorization: " + a) }
+        for header in x.request.headers { list = ccurl_slist_append(list, header) }
+        if let a = x.request.authorization { list = ccurl_slist_append(list, "Authorization: " + a) }
         x.headerList = list
         let me = Unmanaged.passUnretained(x).toOpaque()
         _ = ccurl_setopt_string(h, CURLOPT_URL, x.request.url)
@@ -273,15 +278,15 @@ public final class HTTPClient {
         _ = ccurl_setopt_pointer(h, CURLOPT_WRITEDATA, me)
         _ = ccurl_setopt_callback(h, CURLOPT_HEADERFUNCTION, onHeader)
         _ = ccurl_setopt_pointer(h, CURLOPT_HEADERDATA, me)
-        _ = curl_multi_add_handle(multi, h)
+        _ = ccurl_multi_add_handle(multi, h)
     }
 
     private func stop(_ x: HTTPExchange) {
         if let h = x.handle {
-            _ = curl_multi_remove_handle(multi, h)
-            curl_easy_cleanup(h)
+            _ = ccurl_multi_remove_handle(multi, h)
+            ccurl_easy_cleanup(h)
         }
-        curl_slist_free_all(x.headerList)
+        ccurl_slist_free_all(x.headerList)
         x.handle = nil
         x.headerList = nil
     }
@@ -301,7 +306,7 @@ public final class HTTPClient {
         var args: Args = ["url": .string(x.request.url)]
         if !failed { args.append("status", .int(Int64(r.status))) }
         args.append("bytes", .int(r.bytes))
-        if failed { args.append("error", .string(String(cString: curl_easy_strerror(code)))) }
+        if failed { args.append("error", .string(String(cString: ccurl_easy_strerror(code)))) }
         let errnoName: String? =
             failed ? (osErrno != 0 ? Errno.name(Int32(osErrno)) : code == CURLE_OPERATION_TIMEDOUT ? "ETIMEDOUT" : "EIO") : nil
         Tracer.shared.call(
@@ -313,7 +318,7 @@ public final class HTTPClient {
             return finish(x, error: e)
         }
         if failed {
-            var message = "\(x.request.method) \(x.request.url): " + String(cString: curl_easy_strerror(code)).lowercasedFirst
+            var message = "\(x.request.method) \(x.request.url): " + String(cString: ccurl_easy_strerror(code)).lowercasedFirst
             if osErrno != 0 { message += " (" + Errno.message(Int32(osErrno)) + ")" }
             if Self.transient(code), x.attempts < maxAttempts { return retry(x, because: "the connection failed") }
             return finish(x, error: ImageError(message))

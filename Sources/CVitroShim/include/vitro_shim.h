@@ -103,4 +103,7 @@ int vitro_syncfs(int fd);
 unsigned int vitro_major(unsigned long dev);
 unsigned int vitro_minor(unsigned long dev);
 
+/* Storage for the libcurl function table of Sources/CCurl/shim.h. */
+extern void *vitro_ccurl_storage[32];
+
 #endif
