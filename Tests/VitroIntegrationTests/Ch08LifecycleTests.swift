@@ -58,6 +58,38 @@ extension Integration {
             }
         }
 
+        @Test func concurrentRunsWithDuplicateNamesHaveOneWinnerEach() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                // All twenty start at once (Process.run does not wait), so the names overlap.
+                var procs: [(Process, Pipe)] = []
+                for i in 0..<20 {
+                    let p = Process()
+                    p.executableURL = URL(fileURLWithPath: Binaries.vitro)
+                    p.arguments = ["run", "--rm", "--name", "n\(i % 5)", "--rootfs", box.rootfs, "/bin/sleep", "3"]
+                    p.environment = box.env
+                    let err = Pipe()
+                    p.standardError = err
+                    p.standardOutput = FileHandle.nullDevice
+                    p.standardInput = FileHandle.nullDevice
+                    try p.run()
+                    procs.append((p, err))
+                }
+                var codes: [Int32] = []
+                var errors: [String] = []
+                for (p, err) in procs {
+                    errors.append(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+                    p.waitUntilExit()
+                    codes.append(p.terminationStatus)
+                }
+                #expect(codes.filter { $0 == 0 }.count == 5, "exit codes \(codes)")
+                #expect(errors.filter { $0.contains("is already in use") }.count == 15, "\(errors)")
+                #expect(try box.vitro(["ps", "-a", "-q"]).stdout == "")
+                let locks = (try? FileManager.default.contentsOfDirectory(atPath: box.root + "/containers")) ?? []
+                #expect(locks.allSatisfy { $0.hasPrefix(".") }, "left in the store: \(locks)")
+            }
+        }
+
         @Test func foregroundRunsAreRecordedAndRmRemovesThem() throws {
             try leavesNothing {
                 let box = try Sandbox()
@@ -101,3 +133,4 @@ extension Integration {
         }
     }
 }
+
