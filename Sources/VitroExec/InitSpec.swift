@@ -23,6 +23,8 @@ public struct InitSpec: Sendable, Equatable {
     /// learn run: wait for the parent's word before each stage, even when it has no
     /// work of its own to do in between.
     public var learn: Bool
+    /// Files bind-mounted over the image's before pivot_root (/etc/hosts and friends).
+    public var files: [FileMount] = []
 
     public init(
         rootfs: String, argv: [String], env: [String], cwd: String = "/", hostname: String,
@@ -50,6 +52,7 @@ public struct InitSpec: Sendable, Equatable {
         put("hostname", hostname)
         put("namespaces", String(namespaces.rawValue))
         put("learn", learn ? "1" : "0")
+        for f in files { put("file", f.source + "\t" + f.target) }
         return out
     }
 
@@ -67,9 +70,15 @@ public struct InitSpec: Sendable, Equatable {
         guard let ns = Int32(try one("namespaces")) else { throw InitError(code: 125, "spec: bad namespaces") }
         let argv = fields["arg"] ?? []
         guard !argv.isEmpty else { throw InitError(code: 125, "spec: no command") }
-        return InitSpec(
+        var spec = InitSpec(
             rootfs: try one("rootfs"), argv: argv, env: fields["env"] ?? [], cwd: try one("cwd"),
             hostname: try one("hostname"), namespaces: NamespaceSet(rawValue: ns), learn: try one("learn") == "1")
+        for f in fields["file"] ?? [] {
+            let parts = f.split(separator: "\t", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw InitError(code: 125, "spec: bad file record") }
+            spec.files.append(FileMount(source: parts[0], target: parts[1]))
+        }
+        return spec
     }
 }
 

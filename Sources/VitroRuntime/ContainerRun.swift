@@ -6,8 +6,9 @@
 //               move pid 1 into it
 //   exec        tell pid 1 to exec the command; wait for it; report its exit status
 //
-// Later chapters put pull and unpack before namespaces, and network beside cgroups in
-// the pause at `ready`. The same code runs `learn run`: an observer is called between
+//   network     still at `ready`: bridge, veth, address, NAT, published ports
+//
+// Later chapters put pull and unpack before namespaces. The same code runs `learn run`: an observer is called between
 // stages and may pause there.
 //
 // vitro is a child subreaper while a container runs: vitro-init's stage A exits once it
@@ -19,6 +20,7 @@ import VitroCgroups
 import VitroExec
 import VitroImage
 import VitroNamespaces
+import VitroNetwork
 import VitroSys
 import VitroTrace
 
@@ -36,6 +38,11 @@ public final class ContainerRun {
     var traceFD: Int32 = -1
     var cgroup: (any CgroupDriver)?
     var cgroupLock: Int32?
+    /// The network stage's state, for the release after the container ends.
+    var proxy: PortProxy?
+    var ipamAllocated = false
+    var natRules = false
+    var containerDirectoryMade = false
     /// Whether the kernel's OOM killer killed a process of the container.
     public internal(set) var oomKilled = false
 

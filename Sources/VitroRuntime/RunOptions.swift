@@ -2,6 +2,7 @@
 
 import VitroCgroups
 import VitroExec
+import VitroNetwork
 import VitroSys
 
 #if canImport(Glibc)
@@ -30,6 +31,8 @@ public struct RunOptions: Sendable {
     public var stateRoot = StateRoot()
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
     public var cgroupLimits = CgroupLimits()
+    /// `--net`, `-p`, `--dns` and the rest, already validated.
+    public var network = NetworkSettings()
 
     public init(rootfs: String?, argv: [String]) {
         self.rootfs = rootfs

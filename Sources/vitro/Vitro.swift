@@ -16,7 +16,7 @@ struct Vitro: ParsableCommand {
         commandName: "vitro",
         abstract: "A container engine that shows its work.",
         version: "vitro version \(version)",
-        subcommands: [RunCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self])
+        subcommands: [RunCommand.self, PortCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self])
 }
 
 /// Options every command that touches state takes.
