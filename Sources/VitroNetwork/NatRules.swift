@@ -22,8 +22,11 @@
 // the host (and its conntrack entry) rather than straight across the bridge.
 //
 // The setup script is idempotent (add is a no-op for what exists; vitro's own base
-// chains are flushed and refilled in the same transaction), so it can go in front of
-// a container's rules: one transaction per container.
+// chains are flushed and refilled in the same transaction). It runs with the first
+// container on a new bridge, in that container's transaction, or when a container's
+// transaction finds vitro's table gone. Otherwise a container's NAT is one small
+// transaction in (its rules, echoed back with their handles) and one out (delete by
+// handle).
 
 import VitroSys
 
@@ -57,15 +60,40 @@ public enum NatRules {
         """
     }
 
-    /// Whether vitro's table has `bridge` in its set (read with `nft list set`).
-    public static func isSetUp(_ bridge: BridgeConfig) -> Bool {
-        Sys.nftList("list set ip vitro bridges")?.contains("\(bridge.gateway.cidr) . \"\(bridge.name)\"") == true
+    /// Whether vitro's table exists, asked with one NFT_MSG_GETTABLE on a
+    /// NETLINK_NETFILTER socket (about 0.1 ms; libnftables would first load itself and
+    /// its cache, about 2 ms). A container without published ports uses it to check
+    /// that its bridge's masquerade is still in place.
+    public static func tableExists() throws -> Bool {
+        let fd = try Sys.netlinkSocket(protocol: 12, why: "ask nf_tables directly whether vitro's table is there")
+        defer { Sys.close(fd) }
+        do {
+            _ = try Sys.netlink(fd, request: getTableRequest(seq: 1), name: "NFT_MSG_GETTABLE", object: "table ip vitro", args: ["family": .string("ip"), "name": .string("vitro")], why: "is vitro's NAT table still there (an `nft flush ruleset` removes it)?", shell: "nft list table ip vitro", group: .netfilter)
+        } catch {
+            if error.errno == 2 { return false }  // ENOENT
+            throw error
+        }
+        return true
     }
 
-    /// One DNAT rule per published port. Ports bound to a 127.x address get none: the
-    /// proxy carries them.
-    public static func containerScript(id: String, address: IPv4Address, ports: [PortMapping]) -> String {
-        var s = ""
+    /// NFT_MSG_GETTABLE for `ip vitro`: type (NFNL_SUBSYS_NFTABLES << 8) | 1, then a
+    /// `struct nfgenmsg` (family NFPROTO_IPV4, version 0, resource id 0), then
+    /// NFTA_TABLE_NAME.
+    public static func getTableRequest(seq: UInt32) -> [UInt8] {
+        var m = NetlinkMessage(type: 0x0a01, flags: 0x1 | 0x4, seq: seq, header: [2, 0, 0, 0])
+        m.attribute(1, string: "vitro")
+        return m.finished
+    }
+
+    /// A container's transaction: its bridge's two set elements (a no-op when there,
+    /// and a cheap check that vitro's table still exists: the script fails if it does
+    /// not), then one DNAT rule per published port. Ports bound to a 127.x address get
+    /// none: the proxy carries them. Making tables and chains costs about 15 ms a
+    /// transaction here (the kernel waits for a grace period), adding rules and
+    /// elements a fraction of one, so the setup script runs only when needed.
+    public static func containerScript(id: String, address: IPv4Address, ports: [PortMapping], bridge: BridgeConfig) -> String {
+        var s = "add element ip vitro subnets { \(bridge.gateway.cidr) }\n"
+        s += "add element ip vitro bridges { \(bridge.gateway.cidr) . \"\(bridge.name)\" }\n"
         for p in ports where p.hostIP.value >> 24 != 127 {
             let daddr = p.hostIP == .any ? "" : "ip daddr \(p.hostIP) "
             s += "add rule ip vitro ports \(daddr)\(p.proto.rawValue) dport \(p.hostPort) dnat to \(address):\(p.containerPort) comment \"\(comment(id))\"\n"
@@ -73,17 +101,28 @@ public enum NatRules {
         return s
     }
 
+    /// The handles of a container's rules in the echo of its transaction or in a
+    /// listing of the ports chain made with handles (`nft -a list chain ip vitro ports`).
+    public static func handles(in text: String, ids: [String]) -> [String] {
+        let marks = ids.map { "comment \"\(comment($0))\"" }
+        var out: [String] = []
+        for line in text.split(separator: "\n") where marks.contains(where: { line.contains($0) }) {
+            guard let h = line.firstRange(of: "# handle ") else { continue }
+            let handle = line[h.upperBound...].prefix { $0.isNumber }
+            if !handle.isEmpty { out.append(String(handle)) }
+        }
+        return out
+    }
+
+    /// `delete rule` lines for the given handles of the ports chain.
+    public static func deleteScript(handles: [String]) -> String {
+        handles.map { "delete rule ip vitro ports handle \($0)\n" }.joined()
+    }
+
     /// `delete rule` lines for every rule of the given containers in a listing of the
     /// ports chain made with handles (`nft -a list chain ip vitro ports`).
     public static func deleteScript(listing: String, ids: [String]) -> String {
-        let marks = ids.map { "comment \"\(comment($0))\"" }
-        var s = ""
-        for line in listing.split(separator: "\n") where marks.contains(where: { line.contains($0) }) {
-            guard let h = line.firstRange(of: "# handle ") else { continue }
-            let handle = line[h.upperBound...].prefix { $0.isNumber }
-            if !handle.isEmpty { s += "delete rule ip vitro ports handle \(handle)\n" }
-        }
-        return s
+        deleteScript(handles: handles(in: listing, ids: ids))
     }
 
     /// The ids (12 characters) that have rules in a listing of the ports chain.

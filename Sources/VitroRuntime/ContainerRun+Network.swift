@@ -11,8 +11,8 @@
 //   3. the veth pair, made with its peer inside the container's namespace; lo, eth0's
 //      address and the default route inside
 //   4. one nft transaction: vitro's table and the bridge's masquerade (when the bridge
-//      is new or ports are published), the dead runs' rules out, this container's
-//      DNAT rules in
+//      is new), this container's DNAT rules in; without ports and on an existing
+//      bridge, one netlink question instead (is vitro's table still there?)
 //   5. /etc/hosts gets the container's address; the proxy starts carrying 127.0.0.1
 //
 // When the container ends: its namespace (and so its veth) goes with pid 1; vitro
@@ -100,21 +100,32 @@ extension ContainerRun {
         Tracer.shared.note("address", group: .netlink, args: ["address": .string("\(address)/\(net.bridge.gateway.prefix)"), "bridge": .string(net.bridge.name), "gateway": .string(net.bridge.gateway.address.description)], why: "IPAM gave the container the next free address of the bridge's subnet")
         try ContainerNetwork.attach(pid: pid, veth: veth, bridge: bridge, config: net.bridge, address: address, host: host)
 
-        var script = ""
         if !dead.isEmpty, let listing = Sys.nftList("list chain ip vitro ports") {
-            script += NatRules.deleteScript(listing: listing, ids: dead)
+            let stale = NatRules.deleteScript(listing: listing, ids: dead)
+            if !stale.isEmpty {
+                do {
+                    try Sys.nft(stale, object: "table ip vitro", why: "published ports of runs that died without removing them")
+                } catch {
+                    Tracer.shared.note("nat-left", group: .netfilter, args: ["error": .string(String(describing: error))], why: "a dead run's rules could not be removed")
+                }
+            }
         }
-        // The table is made with the bridge; a later start checks it is still there (an
-        // `nft flush ruleset` removes it) unless it sends the setup anyway for its ports.
-        if created || !proxy.mappings.isEmpty || !NatRules.isSetUp(net.bridge) { script += NatRules.setupScript(net.bridge) }
-        let rules = NatRules.containerScript(id: id, address: address, ports: proxy.mappings)
-        script += rules
-        if !script.isEmpty {
-            try Sys.nft(
-                script, object: "table ip vitro",
-                args: ["table": .string("ip vitro"), "container": .string(String(id.prefix(12))), "ports": .list(proxy.mappings.map(\.description))],
-                why: "one transaction: vitro's own table and the bridge's masquerade, then this container's published ports (DNAT)")
-            natRules = !rules.isEmpty
+        if created || !proxy.mappings.isEmpty {
+            var script = created ? NatRules.setupScript(net.bridge) : ""
+            script += NatRules.containerScript(id: id, address: address, ports: proxy.mappings, bridge: net.bridge)
+            let args: Args = ["table": .string("ip vitro"), "container": .string(String(id.prefix(12))), "ports": .list(proxy.mappings.map(\.description))]
+            let why = "one transaction: \(created ? "vitro's table and chains for the new bridge, " : "")the bridge's subnet in vitro's sets (masquerade), this container's published ports (DNAT)"
+            let echo: String
+            do {
+                echo = try Sys.nft(script, object: "table ip vitro", args: args, why: why)
+            } catch {
+                guard !created else { throw error }
+                // vitro's table is gone (an `nft flush ruleset`?): make it, then try again.
+                echo = try Sys.nft(NatRules.setupScript(net.bridge) + script, object: "table ip vitro", args: args, why: "vitro's table was missing: make it and the bridge's NAT, then this container's ports, in one transaction")
+            }
+            natHandles = NatRules.handles(in: echo, ids: [id])
+        } else if try !NatRules.tableExists() {
+            try Sys.nft(NatRules.setupScript(net.bridge), object: "table ip vitro", why: "vitro's table was missing: make it and the bridge's masquerade")
         }
         try Sys.writeFile(containerDirectory + "/hosts", etcFiles.hostsFile(address: address, gateway: net.bridge.gateway.address), why: "now that the container has an address, /etc/hosts names it")
         if !proxy.mappings.isEmpty {
@@ -129,17 +140,14 @@ extension ContainerRun {
         proxy?.close()
         proxy = nil
         let id = context.containerID
-        if natRules, let listing = Sys.nftList("list chain ip vitro ports") {
-            let script = NatRules.deleteScript(listing: listing, ids: [id])
-            if !script.isEmpty {
-                do {
-                    try Sys.nft(script, object: "table ip vitro", args: ["container": .string(String(id.prefix(12)))], why: "the container has ended: its published ports go, in one transaction")
-                } catch {
-                    Tracer.shared.note("nat-left", group: .netfilter, args: ["error": .string(String(describing: error))], why: "the rules could not be removed; the next run will retry")
-                }
+        if !natHandles.isEmpty {
+            do {
+                try Sys.nft(NatRules.deleteScript(handles: natHandles), object: "table ip vitro", args: ["container": .string(String(id.prefix(12)))], why: "the container has ended: its published ports go, by handle, in one transaction")
+            } catch {
+                Tracer.shared.note("nat-left", group: .netfilter, args: ["error": .string(String(describing: error))], why: "the rules could not be removed; the next run will retry")
             }
         }
-        natRules = false
+        natHandles = []
         if ipamAllocated {
             do {
                 _ = try ipamStore.update { $0.release(id: id) }

@@ -41,7 +41,8 @@ public final class ContainerRun {
     /// The network stage's state, for the release after the container ends.
     var proxy: PortProxy?
     var ipamAllocated = false
-    var natRules = false
+    /// Handles of the container's DNAT rules in `ip vitro ports`.
+    var natHandles: [String] = []
     var containerDirectoryMade = false
     /// Whether the kernel's OOM killer killed a process of the container.
     public internal(set) var oomKilled = false

@@ -278,19 +278,21 @@ extension Sys {
 }
 
 extension Sys {
-    /// Replaces `path` atomically: the contents go to `path.tmp-PID`, are fsync'ed, and
-    /// the temporary file is renamed over `path`. A reader sees the old file or the new
-    /// one, never half of one, and a crash leaves one of the two on disk.
-    public static func writeFileAtomically(_ path: String, _ contents: String, mode: mode_t = 0o600, group: Group = .file, why: String? = nil) throws(SysError) {
+    /// Replaces `path` atomically: the contents go to `path.tmp-PID`, are fsync'ed
+    /// (with `durable`), and the temporary file is renamed over `path`. A reader sees
+    /// the old file or the new one, never half of one, and a vitro that dies leaves one
+    /// of the two. Without `durable` a crash of the whole machine may lose the latest
+    /// version: right for state that a reboot makes stale anyway.
+    public static func writeFileAtomically(_ path: String, _ contents: String, mode: mode_t = 0o600, durable: Bool = true, group: Group = .file, why: String? = nil) throws(SysError) {
         let tmp = path + ".tmp-\(getpid())"
         let bytes = Array(contents.utf8)
         try invoke(
             "write", group, object: path, args: ["path": .string(path), "bytes": .int(Int64(bytes.count)), "atomic": .bool(true)],
-            why: why, shell: "cat > \(shellQuote(tmp)) && sync \(shellQuote(tmp)) && mv \(shellQuote(tmp)) \(shellQuote(path))"
+            why: why, shell: "cat > \(shellQuote(tmp)) && \(durable ? "sync \(shellQuote(tmp)) && " : "")mv \(shellQuote(tmp)) \(shellQuote(path))"
         ) {
             let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
             if fd < 0 { return -1 }
-            let ok = writeAll(fd, bytes) && fsync(fd) == 0
+            let ok = writeAll(fd, bytes) && (!durable || fsync(fd) == 0)
             let e = errno
             _ = Glibc.close(fd)
             if !ok || Glibc.rename(tmp, path) != 0 {

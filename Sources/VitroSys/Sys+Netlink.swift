@@ -78,7 +78,8 @@ extension Sys {
         let type = Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         let fd = Int32(
             try invoke(
-                "socket", .netlink, object: "NETLINK_ROUTE", args: ["domain": .string("AF_NETLINK"), "type": .flags("SOCK_RAW|SOCK_CLOEXEC"), "protocol": .string(proto == 0 ? "NETLINK_ROUTE" : String(proto))],
+                "socket", proto == 12 ? .netfilter : .netlink, object: proto == 12 ? "NETLINK_NETFILTER" : "NETLINK_ROUTE",
+                args: ["domain": .string("AF_NETLINK"), "type": .flags("SOCK_RAW|SOCK_CLOEXEC"), "protocol": .string(proto == 0 ? "NETLINK_ROUTE" : proto == 12 ? "NETLINK_NETFILTER" : String(proto))],
                 why: why, shell: nil
             ) { Int(Glibc.socket(afNetlink, type, proto)) })
         // struct sockaddr_nl { u16 family; u16 pad; u32 pid (0: the kernel picks); u32 groups }
@@ -103,7 +104,7 @@ extension Sys {
     /// named after the request (`RTM_NEWLINK "vx1a2b": file exists`) when the kernel
     /// answers with an error.
     public static func netlink(
-        _ fd: Int32, request: [UInt8], name: String, object: String, args: Args, why: String?, shell: String?
+        _ fd: Int32, request: [UInt8], name: String, object: String, args: Args, why: String?, shell: String?, group: Group = .netlink
     ) throws(SysError) -> [NetlinkReply] {
         precondition(request.count >= 16, "bug: a netlink message is at least its 16-byte header")
         let seq = readU32(request, 8)
@@ -154,7 +155,7 @@ extension Sys {
             }
         }
         Tracer.shared.call(
-            name, group: .netlink, start: start, args: args, ret: failure == nil ? 0 : -1,
+            name, group: group, start: start, args: args, ret: failure == nil ? 0 : -1,
             errno: failure.map { Errno.name($0.0) }, why: why, shell: shell, tid: threadID())
         if let (e, message) = failure {
             throw SysError(operation: name, object: object, errno: e, hint: message)

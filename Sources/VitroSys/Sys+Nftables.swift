@@ -38,6 +38,9 @@ final class NftablesLibrary: @unchecked Sendable {
 
     /// NFT_CTX_OUTPUT_HANDLE: listings show `# handle N`.
     static let outputHandle: UInt32 = 1 << 3
+    /// NFT_CTX_OUTPUT_ECHO: print each command back, as the kernel applied it (with
+    /// HANDLE, a new rule's handle).
+    static let outputEcho: UInt32 = 1 << 5
 
     init?() {
         guard let h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL) else { return nil }
@@ -56,12 +59,12 @@ final class NftablesLibrary: @unchecked Sendable {
     static let shared = NftablesLibrary()
 
     /// Runs `script`; returns (ok, output, error text).
-    func execute(_ script: String, handles: Bool) -> (Bool, String, String) {
+    func execute(_ script: String, handles: Bool, echo: Bool = false) -> (Bool, String, String) {
         guard let ctx = ctxNew(0) else { return (false, "", "nft_ctx_new failed") }
         defer { ctxFree(ctx) }
         _ = bufferOutput(ctx)
         _ = bufferError(ctx)
-        if handles { setOutputFlags(ctx, NftablesLibrary.outputHandle) }
+        if handles { setOutputFlags(ctx, NftablesLibrary.outputHandle | (echo ? NftablesLibrary.outputEcho : 0)) }
         let r = script.withCString { run(ctx, $0) }
         let out = outputBuffer(ctx).map { String(cString: $0) } ?? ""
         let err = errorBuffer(ctx).map { String(cString: $0) } ?? ""
@@ -71,13 +74,16 @@ final class NftablesLibrary: @unchecked Sendable {
 
 extension Sys {
     /// Runs an nft script as one transaction. `object` names what it changes
-    /// (`table ip vitro`) for the error message.
-    public static func nft(_ script: String, object: String, args: Args = [:], why: String? = nil) throws(SysError) {
+    /// (`table ip vitro`) for the error message. Returns the commands echoed back with
+    /// their handles (`add rule … # handle 7`), so rules can later be deleted by handle
+    /// without listing the chain.
+    @discardableResult
+    public static func nft(_ script: String, object: String, args: Args = [:], why: String? = nil) throws(SysError) -> String {
         let start = MonotonicClock.now()
         guard let lib = NftablesLibrary.shared else {
             throw SysError(operation: "nft", object: object, errno: ENOENT, hint: "libnftables.so.1 not found: install libnftables1")
         }
-        let (ok, _, err) = lib.execute(script, handles: false)
+        let (ok, out, err) = lib.execute(script, handles: true, echo: true)
         var a = args
         a.append("commands", .int(Int64(script.split(separator: "\n").count)))
         Tracer.shared.call(
@@ -90,6 +96,7 @@ extension Sys {
             if let r = first.firstRange(of: "Error: ") { first = String(first[r.lowerBound...]) }
             throw SysError(operation: "nft", object: object, errno: 0, hint: lines.count > 1 ? "\(first), in: \(lines[1])" : first)
         }
+        return out
     }
 
     /// Runs a read-only nft command (`list chain ip vitro ports`) with handles shown and
