@@ -35,9 +35,9 @@ public struct NetworkSettings: Sendable, Equatable {
 }
 
 public enum ContainerNetwork {
-    /// The host end's name: `vx` and the first 10 characters of the id (15 is the most
-    /// an interface name may have).
-    public static func vethName(_ id: String) -> String { "vx" + id.prefix(10) }
+    /// The host end's name: `vx` and the short id, its first 12 characters (15 is the
+    /// most an interface name may have), so `ip link` shows whose it is.
+    public static func vethName(_ id: String) -> String { "vx" + id.prefix(12) }
 
     /// The container's end, as Docker names it.
     public static let peerName = "eth0"

@@ -17,11 +17,18 @@ public struct TraceNormalizer {
     }
 
     /// Finds what to replace from the trace itself: the rootfs (the `rootfs` note), the
-    /// directory vitro-init was spawned from, and the state root of the trace file.
+    /// directory vitro-init was spawned from, and the state root (from the
+    /// `container-files` note).
     public static func detecting(_ events: [TraceEvent]) -> TraceNormalizer {
         var r: [(String, String)] = []
         if let rootfs = events.first(where: { $0.name == "rootfs" && $0.phase == .instant })?.args["path"]?.text {
             r.append((rootfs, "<rootfs>"))
+        }
+        // The state root: the directory holding containers/ID (chapter 05's files).
+        if let dir = events.first(where: { $0.name == "container-files" && $0.phase == .instant })?.args["dir"]?.text,
+            let at = dir.firstRange(of: "/containers/"), at.lowerBound != dir.startIndex
+        {
+            r.append((String(dir[..<at.lowerBound]), "<state>"))
         }
         if let spawn = events.first(where: { $0.name == "execve" && $0.args["via"] != nil })?.args["path"]?.text,
             let slash = spawn.lastIndex(of: "/")

@@ -43,6 +43,7 @@ extension ContainerRun {
         let dir = containerDirectory
         try Sys.mkdirAll(dir, mode: 0o700, why: "the container's own files: hostname, hosts, resolv.conf")
         containerDirectoryMade = true
+        Tracer.shared.note("container-files", group: .file, args: ["dir": .string(dir)], why: "the files vitro writes for this container live here, and are bound into its /etc")
         let etc = etcFiles
         let hostNetwork = options.network.mode == .host
         var hosts = etc.hostsFile(address: nil, gateway: nil)
