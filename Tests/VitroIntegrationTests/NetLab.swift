@@ -24,7 +24,9 @@ final class NetLab {
     static let ip = "/usr/sbin/ip"
     static let nsenter = "/usr/bin/nsenter"
 
-    init() throws {
+    /// `golden`: the fixed bridge and subnet scripts/make-golden uses for chapter 05's
+    /// golden trace (the namespaces are new either way).
+    init(golden: Bool = false) throws {
         box = try Sandbox()
         tag = String(UUID().uuidString.lowercased().filter(\.isHexDigit).prefix(6))
         let n = Int.random(in: 1...250)
@@ -32,9 +34,9 @@ final class NetLab {
         outside = "vtest-o-" + tag
         hostAddress = "10.201.\(n).1"
         outsideAddress = "10.201.\(n).2"
-        bridge = "vb" + tag
-        bip = "10.202.\(n).1/24"
-        containerNet = "10.202.\(n)."
+        bridge = golden ? "vgold0" : "vb" + tag
+        bip = golden ? "10.203.0.1/24" : "10.202.\(n).1/24"
+        containerNet = golden ? "10.203.0." : "10.202.\(n)."
         let steps: [[String]] = [
             ["netns", "add", host], ["netns", "add", outside],
             ["link", "add", "vth" + tag, "netns", host, "type", "veth", "peer", "name", "vto" + tag, "netns", outside],
@@ -50,7 +52,7 @@ final class NetLab {
                 throw SandboxError(message: "ip \(s.joined(separator: " ")): \(o.stderr)")
             }
         }
-        try Self.installUDPEcho(into: box)
+        if !golden { try Self.installUDPEcho(into: box) }
     }
 
     func close() {
