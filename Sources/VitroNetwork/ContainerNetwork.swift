@@ -34,6 +34,21 @@ public struct NetworkSettings: Sendable, Equatable {
     }
 }
 
+extension NetworkSettings {
+    /// The defaults a run starts from: bridge mode on vitro0 (172.18.0.1/16), unless
+    /// VITRO_NETWORK, VITRO_BRIDGE or VITRO_BIP say otherwise. Every way of starting a
+    /// container (`run`, `learn run`) starts here, so `VITRO_NETWORK=none` keeps a test
+    /// machine's own network untouched whichever command a test uses.
+    public static func fromEnvironment() throws(NetworkError) -> NetworkSettings {
+        func env(_ name: String) -> String? {
+            guard let v = getenv(name), v.pointee != 0 else { return nil }
+            return String(cString: v)
+        }
+        let mode = try NetworkMode.parse(env("VITRO_NETWORK") ?? "bridge")
+        return NetworkSettings(mode: mode, bridge: try BridgeConfig.parse(name: env("VITRO_BRIDGE"), bip: env("VITRO_BIP"), mtu: nil))
+    }
+}
+
 public enum ContainerNetwork {
     /// The host end's name: `vx` and the short id, its first 12 characters (15 is the
     /// most an interface name may have), so `ip link` shows whose it is.

@@ -91,9 +91,13 @@ public enum NatRules {
     /// none: the proxy carries them. Making tables and chains costs about 15 ms a
     /// transaction here (the kernel waits for a grace period), adding rules and
     /// elements a fraction of one, so the setup script runs only when needed.
-    public static func containerScript(id: String, address: IPv4Address, ports: [PortMapping], bridge: BridgeConfig) -> String {
-        var s = "add element ip vitro subnets { \(bridge.gateway.cidr) }\n"
-        s += "add element ip vitro bridges { \(bridge.gateway.cidr) . \"\(bridge.name)\" }\n"
+    /// `registerBridge: false` when the setup script (which has the elements) goes first.
+    public static func containerScript(id: String, address: IPv4Address, ports: [PortMapping], bridge: BridgeConfig, registerBridge: Bool = true) -> String {
+        var s = ""
+        if registerBridge {
+            s += "add element ip vitro subnets { \(bridge.gateway.cidr) }\n"
+            s += "add element ip vitro bridges { \(bridge.gateway.cidr) . \"\(bridge.name)\" }\n"
+        }
         for p in ports where p.hostIP.value >> 24 != 127 {
             let daddr = p.hostIP == .any ? "" : "ip daddr \(p.hostIP) "
             s += "add rule ip vitro ports \(daddr)\(p.proto.rawValue) dport \(p.hostPort) dnat to \(address):\(p.containerPort) comment \"\(comment(id))\"\n"

@@ -57,6 +57,8 @@ public struct TraceNormalizer {
             e.tid = e.tid == 1 ? 1 : Int32(pid(Int64(e.tid)))
             let returnsPid = e.name == "fork" || (e.name == "execve" && e.args["via"] != nil) || e.name == "waitpid"
             if returnsPid, let r = e.ret, r > 0 { e.ret = pid(r) }
+            // A new descriptor's number depends on what else the process had open.
+            if e.name == "socket" || e.name == "bind", let r = e.ret, r > 0 { e.ret = 3 }
             var args = Args()
             for (k, v) in e.args.items {
                 switch v {

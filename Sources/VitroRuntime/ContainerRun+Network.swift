@@ -113,7 +113,7 @@ extension ContainerRun {
         }
         if created || !proxy.mappings.isEmpty {
             var script = created ? NatRules.setupScript(net.bridge) : ""
-            script += NatRules.containerScript(id: id, address: address, ports: proxy.mappings, bridge: net.bridge)
+            script += NatRules.containerScript(id: id, address: address, ports: proxy.mappings, bridge: net.bridge, registerBridge: !created)
             let args: Args = ["table": .string("ip vitro"), "container": .string(String(id.prefix(12))), "ports": .list(proxy.mappings.map(\.description))]
             let why = "one transaction: \(created ? "vitro's table and chains for the new bridge, " : "")the bridge's subnet in vitro's sets (masquerade), this container's published ports (DNAT)"
             let echo: String
@@ -122,7 +122,8 @@ extension ContainerRun {
             } catch {
                 guard !created else { throw error }
                 // vitro's table is gone (an `nft flush ruleset`?): make it, then try again.
-                echo = try Sys.nft(NatRules.setupScript(net.bridge) + script, object: "table ip vitro", args: args, why: "vitro's table was missing: make it and the bridge's NAT, then this container's ports, in one transaction")
+                let again = NatRules.containerScript(id: id, address: address, ports: proxy.mappings, bridge: net.bridge, registerBridge: false)
+                echo = try Sys.nft(NatRules.setupScript(net.bridge) + again, object: "table ip vitro", args: args, why: "vitro's table was missing: make it and the bridge's NAT, then this container's ports, in one transaction")
             }
             natHandles = NatRules.handles(in: echo, ids: [id])
         } else if try !NatRules.tableExists() {

@@ -51,9 +51,10 @@ struct NetworkOptions: ParsableArguments {
 
     /// Validates everything before anything is made. `warn` prints a warning line.
     func parse(warn: (String) -> Void) throws(NetworkError) -> NetworkSettings {
-        let mode = try NetworkMode.parse(net ?? Self.env("VITRO_NETWORK") ?? "bridge")
-        let bridgeConfig = try BridgeConfig.parse(name: bridge ?? Self.env("VITRO_BRIDGE"), bip: bip ?? Self.env("VITRO_BIP"), mtu: mtu)
-        var s = NetworkSettings(mode: mode, bridge: bridgeConfig)
+        var s = try NetworkSettings.fromEnvironment()
+        let mode = try net.map { n throws(NetworkError) in try NetworkMode.parse(n) } ?? s.mode
+        s.mode = mode
+        s.bridge = try BridgeConfig.parse(name: bridge ?? Self.env("VITRO_BRIDGE"), bip: bip ?? Self.env("VITRO_BIP"), mtu: mtu)
         if case .container = mode, !publish.isEmpty || publishAll {
             throw NetworkError("conflicting options: -p and --net \(mode) (the ports belong to the other container)")
         }
