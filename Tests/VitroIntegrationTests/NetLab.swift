@@ -27,6 +27,9 @@ final class NetLab {
     /// `golden`: the fixed bridge and subnet scripts/make-golden uses for chapter 05's
     /// golden trace (the namespaces are new either way).
     init(golden: Bool = false) throws {
+        // A child that exits before reading what a test writes to it must not kill the
+        // test runner with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         box = try Sandbox()
         tag = String(UUID().uuidString.lowercased().filter(\.isHexDigit).prefix(6))
         let n = Int.random(in: 1...250)
@@ -89,7 +92,9 @@ final class NetLab {
     /// server is not up yet. Returns what came back.
     func tcp(from ns: String, _ address: String, _ port: Int, attempts: Int = 30) throws -> String {
         for _ in 0..<attempts {
-            let o = try runProcess(Self.nsenter, ["--net=/run/netns/" + ns, "/bin/busybox", "nc", "-w", "2", address, String(port)], input: "ping\n", timeout: 10)
+            // The request is piped inside the child: a refused connection ends nc before
+            // it reads, and a write from this process would then raise SIGPIPE here.
+            let o = try runProcess(Self.nsenter, ["--net=/run/netns/" + ns, "/bin/sh", "-c", "echo ping | /bin/busybox nc -w 2 \(address) \(port)"], timeout: 10)
             let text = o.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             if !text.isEmpty { return text }
             usleep(100_000)
