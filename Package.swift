@@ -33,6 +33,10 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // nftables (chapter 05). VitroSys opens libnftables with dlopen so that vitro-init
+        // does not load it; this module is its header, checked against VitroSys's
+        // declarations by a native-library test.
+        .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
 
         // Chapter 00: the leaf (events, sinks) and the only door to the kernel.
         .target(name: "VitroTrace", swiftSettings: strict),
@@ -45,10 +49,12 @@ let package = Package(
         .target(name: "VitroNamespaces", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 04: cgroups, v1 and v2.
         .target(name: "VitroCgroups", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 05: network: rtnetlink, the bridge, veths, IPAM, NAT, published ports.
+        .target(name: "VitroNetwork", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 07: exec and pid 1, and the contract between vitro and vitro-init.
         .target(name: "VitroExec", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 08: the composer of the stages.
-        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroCgroups", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroCgroups", "VitroNetwork", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 12: reading, normalising and (later) replaying traces. VitroTrace only.
         .target(name: "VitroReplay", dependencies: ["VitroTrace"], swiftSettings: strict),
         // Walkthroughs: the pipeline with a pause and an explanation between stages.
@@ -57,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroTrace", "VitroSys",
+                "VitroRuntime", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroNetwork", "VitroTrace", "VitroSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -68,11 +74,11 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroExec", "VitroRuntime", "VitroLearn", "VitroReplay"],
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroExec", "VitroRuntime", "VitroLearn", "VitroReplay"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",
-            dependencies: ["CCap", "CSeccomp", "CPcap"],
+            dependencies: ["CCap", "CSeccomp", "CPcap", "CNftables"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroIntegrationTests",

@@ -84,7 +84,7 @@ public enum ContainerInit {
 
         // Stage B: pid 1 (Sys.fork has stamped our trace events with our host pid).
         try Sys.setsid(why: "a session of its own: the terminal's signals go to vitro, which forwards them")
-        var plan = RootfsPlan(rootfs: spec.rootfs)
+        var plan = RootfsPlan(rootfs: spec.rootfs, files: spec.files)
         plan.overlay = spec.overlay.isEmpty ? nil : spec.overlay
         do { try plan.apply() } catch let e as RootfsError { throw InitError(code: 125, e.message) }
         try Sys.sethostname(spec.hostname, why: "the UTS namespace is new; give it the container's name")

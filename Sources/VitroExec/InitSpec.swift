@@ -26,6 +26,8 @@ public struct InitSpec: Sendable, Equatable {
     /// learn run: wait for the parent's word before each stage, even when it has no
     /// work of its own to do in between.
     public var learn: Bool
+    /// Files bind-mounted over the image's before pivot_root (/etc/hosts and friends).
+    public var files: [FileMount] = []
 
     public init(
         rootfs: String, argv: [String], env: [String], cwd: String = "/", hostname: String,
@@ -54,6 +56,7 @@ public struct InitSpec: Sendable, Equatable {
         put("namespaces", String(namespaces.rawValue))
         put("learn", learn ? "1" : "0")
         if !overlay.isEmpty { put("overlay", overlay) }
+        for f in files { put("file", f.source + "\t" + f.target) }
         return out
     }
 
@@ -75,6 +78,11 @@ public struct InitSpec: Sendable, Equatable {
             rootfs: try one("rootfs"), argv: argv, env: fields["env"] ?? [], cwd: try one("cwd"),
             hostname: try one("hostname"), namespaces: NamespaceSet(rawValue: ns), learn: try one("learn") == "1")
         spec.overlay = fields["overlay"]?.first ?? ""
+        for f in fields["file"] ?? [] {
+            let parts = f.split(separator: "\t", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw InitError(code: 125, "spec: bad file record") }
+            spec.files.append(FileMount(source: parts[0], target: parts[1]))
+        }
         return spec
     }
 }

@@ -23,7 +23,10 @@ enum Lessons {
                 "The host uses cgroup \(ctx.cgroupVersion ?? "v1 or v2"). Each write below names its file on this version and its counterpart on the other.",
             ]
         case .network:
-            return ["The container gets a veth pair: one end in its network namespace, one on a bridge on the host."]
+            return [
+                "pid 1 still waits. Its network namespace has only lo, and lo is down. On the default bridge network vitro now makes a veth pair, a virtual cable: one end on the host's bridge (vitro0, the containers' switch), the other made directly inside the container's namespace as eth0. Through a netlink socket made in that namespace it brings lo and eth0 up, gives eth0 the address IPAM chose and adds a default route via the bridge.",
+                "Published ports (-p) become DNAT rules in vitro's own nftables table, one transaction per container; traffic leaving the host is masqueraded. With --net none only lo is brought up. Each netlink message shows the ip command that sends the same message.",
+            ]
         case .exec:
             return [
                 "Last, pid 1 enters a new cgroup namespace (so its own cgroup looks like the root to it), changes to the working directory, finds \(ctx.argv.first ?? "the command") on PATH inside the new root, and calls execve(2): the helper's program is replaced by the container's command, which keeps pid 1.",

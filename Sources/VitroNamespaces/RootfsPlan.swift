@@ -40,6 +40,18 @@ public struct DeviceNode: Sendable {
     ]
 }
 
+/// A file of vitro's bind-mounted over a path inside the rootfs (`etc/hosts`).
+public struct FileMount: Sendable, Equatable {
+    /// Absolute path on the host.
+    public var source: String
+    /// Path relative to the rootfs.
+    public var target: String
+    public init(source: String, target: String) {
+        self.source = source
+        self.target = target
+    }
+}
+
 public struct RootfsError: Error, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
@@ -54,9 +66,12 @@ public struct RootfsPlan: Sendable {
     /// overlayfs mount data when the root is an image's layers (chapter 02); nil binds
     /// the rootfs directory onto itself instead.
     public var overlay: String?
+    /// Files to bind over the image's (step 3b below).
+    public var files: [FileMount] = []
 
-    public init(rootfs: String) {
+    public init(rootfs: String, files: [FileMount] = []) {
         self.rootfs = rootfs
+        self.files = files
     }
 
     /// Checks, before anything is created, that `rootfs` can be a container's root: an
@@ -115,7 +130,35 @@ public struct RootfsPlan: Sendable {
         }
         try mountKernelFilesystems()
         try populateDev()
+        try bindFiles()
         try pivot()
+    }
+
+    /// Step 3b: /etc/hosts, /etc/hostname and /etc/resolv.conf (chapter 05), bound from
+    /// the container's state directory over the image's, as Docker does. The parent
+    /// directories are checked like every mount target, and the file itself must not
+    /// be a symlink: the bind would land wherever it points. A missing file is created
+    /// empty, as a mount point.
+    func bindFiles() throws {
+        for f in files {
+            let parent = f.target.split(separator: "/").dropLast().joined(separator: "/")
+            if !parent.isEmpty {
+                let dir = try RootfsPlan.containedPath(rootfs, parent)
+                if Sys.fileKind(dir) == .missing { try Sys.mkdirAll(dir, group: .mount, why: "the mount point's directory") }
+            }
+            let path = rootfs + "/" + f.target
+            switch Sys.fileKind(path) {
+            case .regular: break
+            case .missing:
+                let fd = try Sys.open(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o644, why: "an empty file to mount /\(f.target) on")
+                Sys.close(fd)
+            case .symlink:
+                throw RootfsError("rootfs \"\(rootfs)\": /\(f.target) is a symlink (-> \(Sys.readlink(path) ?? "?")); refusing to mount through it")
+            default:
+                throw RootfsError("rootfs \"\(rootfs)\": /\(f.target) is not a regular file")
+            }
+            try Sys.mount(source: f.source, target: path, fstype: nil, flags: [.bind], why: "vitro's /\(f.target) for this container, over the image's")
+        }
     }
 
     func target(_ relative: String) throws -> String {

@@ -56,6 +56,8 @@ public struct TraceNormalizer {
             if sizedWrite, e.ret.map({ $0 > 0 }) == true { e.ret = 0 }
             let returnsPid = e.name == "fork" || (e.name == "execve" && e.args["via"] != nil) || e.name == "waitpid"
             if returnsPid, let r = e.ret, r > 0 { e.ret = pid(r) }
+            // A new descriptor's number depends on what else the process had open.
+            if ["socket", "bind", "open", "openat"].contains(e.name), let r = e.ret, r > 0 { e.ret = 3 }
             var args = Args()
             for (k, v) in e.args.items {
                 switch v {

@@ -28,6 +28,7 @@ extension ContainerRun {
     }
 
     func launch(rootfs: String) throws -> Int32 {
+        defer { releaseNetwork() }
         try begin(.namespaces)
         let hostname = options.hostname ?? String(context.containerID.prefix(12))
         let resolved: Resolved
@@ -39,8 +40,15 @@ extension ContainerRun {
         onResolved?(resolved.argv, resolved.env, resolved.workdir)
         var spec = InitSpec(
             rootfs: rootfs, argv: resolved.argv, env: resolved.env, cwd: resolved.workdir, hostname: hostname,
+            namespaces: options.network.mode.ownNamespace ? .container : NamespaceSet.container.subtracting(.net),
             learn: observer != nil)
         spec.overlay = overlayData
+        do {
+            spec.files = try prepareEtcFiles()
+        } catch {
+            end(.namespaces, error: String(describing: error))
+            throw RunError(String(describing: error))
+        }
 
         let signals = try Sys.signalDescriptor([SIGCHLD] + ContainerRun.forwarded)
         defer {
@@ -72,7 +80,10 @@ extension ContainerRun {
             Sys.close(syncParent)
             Sys.close(tracePipe.read)
         }
-        defer { releaseCgroup() }
+        defer {
+            releaseNetwork()
+            releaseCgroup()
+        }
         let channel = InitChannel(sync: syncParent, trace: tracePipe.read, signals: signals, initPid: initPid)
         return try follow(channel)
     }
@@ -112,6 +123,8 @@ extension ContainerRun {
                 end(.namespaces)
                 stage = .cgroups
                 try stageCgroups(pid: pid1)
+                stage = .network
+                try stageNetwork(pid: pid1)
                 stage = .exec
                 try begin(.exec)
                 phase = .execRequested
@@ -163,8 +176,11 @@ extension ContainerRun {
                 if syncOpen { watch.append(ch.sync) }
                 if traceOpen { watch.append(ch.trace) }
                 watch += pumps.keys.sorted()
+                // Published ports reached through 127.0.0.1 are carried by this loop too.
+                if let proxy { watch += proxy.descriptors }
                 let ready = try Sys.poll(watch)
                 for fd in ready where pumps[fd] != nil { pump(fd) }
+                proxy?.service(ready)
                 if ready.contains(ch.trace) { drainTrace() }
                 if ready.contains(ch.sync) { try drainSync() }
                 if ready.contains(ch.signals) {
@@ -192,6 +208,7 @@ extension ContainerRun {
             throw RunError(code: failure?.code ?? 125, message)
         }
         let status = containerExit ?? .exited(125)
+        releaseNetwork()
         releaseCgroup()
         Tracer.shared.note("exit", group: .process, args: ["status": .string(status.text), "code": .int(Int64(status.code)), "oom_killed": .bool(oomKilled)], why: oomKilled ? "the kernel's OOM killer ended the container: it reached its memory limit" : "the container's pid 1 ended; its namespaces go with it")
         observer?.containerExited(status, context)

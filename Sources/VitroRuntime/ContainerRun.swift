@@ -6,8 +6,9 @@
 //               move pid 1 into it
 //   exec        tell pid 1 to exec the command; wait for it; report its exit status
 //
-// Later chapters put pull and unpack before namespaces, and network beside cgroups in
-// the pause at `ready`. The same code runs `learn run`: an observer is called between
+//   network     still at `ready`: bridge, veth, address, NAT, published ports
+//
+// Later chapters put pull and unpack before namespaces. The same code runs `learn run`: an observer is called between
 // stages and may pause there.
 //
 // vitro is a child subreaper while a container runs: vitro-init's stage A exits once it
@@ -20,6 +21,7 @@ import VitroExec
 import VitroLayers
 import VitroImage
 import VitroNamespaces
+import VitroNetwork
 import VitroSys
 import VitroTrace
 
@@ -50,6 +52,12 @@ public final class ContainerRun {
     public var onResolved: (([String], [String], String) -> Void)?
     /// Called once the command has been exec'd, with pid 1's host pid.
     public var onStarted: ((Int32) -> Void)?
+    /// The network stage's state, for the release after the container ends.
+    var proxy: PortProxy?
+    var ipamAllocated = false
+    /// Handles of the container's DNAT rules in `ip vitro ports`.
+    var natHandles: [String] = []
+    var containerDirectoryMade = false
     /// Whether the kernel's OOM killer killed a process of the container.
     public internal(set) var oomKilled = false
 

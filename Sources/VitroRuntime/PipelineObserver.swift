@@ -21,6 +21,8 @@ public struct StageContext: Sendable {
     /// "v1" or "v2" once the cgroup stage has looked, and the container's cgroup dirs.
     public var cgroupVersion: String?
     public var cgroupDirectories: [String] = []
+    /// The container's address on the bridge, once the network stage has one.
+    public var containerAddress: String?
 }
 
 public protocol PipelineObserver: AnyObject {

@@ -3,6 +3,7 @@
 import VitroCgroups
 import VitroExec
 import VitroImage
+import VitroNetwork
 import VitroSys
 
 #if canImport(Glibc)
@@ -42,6 +43,10 @@ public struct RunOptions: Sendable {
     public var containerID: String?
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
     public var cgroupLimits = CgroupLimits()
+    /// `--net`, `-p`, `--dns` and the rest, already validated. The default comes from
+    /// VITRO_NETWORK, VITRO_BRIDGE and VITRO_BIP (bridge mode on vitro0 without them);
+    /// when those are not valid, the container gets no network rather than a guess.
+    public var network = (try? NetworkSettings.fromEnvironment()) ?? NetworkSettings(mode: .none)
 
     public init(rootfs: String?, argv: [String]) {
         self.rootfs = rootfs

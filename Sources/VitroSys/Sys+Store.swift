@@ -116,8 +116,10 @@ extension Sys {
 
     /// Replaces `path` with `bytes` atomically: temporary file, write, fsync, rename,
     /// fsync of the directory. A reader sees the old file or the new one, never a part.
+    /// Without `durable` the fsyncs are skipped: a crash of the whole machine may then
+    /// lose the newest version, which is right for state a reboot makes stale anyway.
     public static func writeFileAtomically(
-        _ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, group: Group = .file, why: String? = nil
+        _ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true, group: Group = .file, why: String? = nil
     ) throws(SysError) {
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) } ?? "."
@@ -133,7 +135,7 @@ extension Sys {
                 let ok = writeAll(fd, bytes)
                 return ok ? bytes.count : -1
             }
-            try fsync(fd, path: tmp, group: group, why: "the bytes reach the disk before the name does")
+            if durable { try fsync(fd, path: tmp, group: group, why: "the bytes reach the disk before the name does") }
         } catch {
             _ = Glibc.unlink(tmp)
             throw error
@@ -144,7 +146,7 @@ extension Sys {
             _ = Glibc.unlink(tmp)
             throw error
         }
-        try? fsyncDirectory(dir, group: group, why: "make the rename durable")
+        if durable { try? fsyncDirectory(dir, group: group, why: "make the rename durable") }
     }
 
     /// Size of a regular file (lstat), or nil when there is none.

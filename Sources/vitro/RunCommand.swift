@@ -4,6 +4,7 @@
 import ArgumentParser
 import VitroCgroups
 import VitroImage
+import VitroNetwork
 import VitroRuntime
 import VitroSys
 
@@ -64,6 +65,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup(title: "Resource limits (cgroups)") var limits: LimitOptions
 
+    @OptionGroup(title: "Network") var network: NetworkOptions
+
     @Argument(parsing: .captureForPassthrough, help: "[IMAGE] COMMAND [ARG...]")
     var words: [String] = []
 
@@ -90,6 +93,11 @@ struct RunCommand: ParsableCommand {
         options.stateRoot = global.stateRoot
         do {
             options.cgroupLimits = try limits.parse()
+        } catch {
+            fail(error.message)
+        }
+        do {
+            options.network = try network.parse(warn: { writeStderr("vitro: warning: \($0)\n") })
         } catch {
             fail(error.message)
         }

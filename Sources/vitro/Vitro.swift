@@ -19,7 +19,7 @@ struct Vitro: ParsableCommand {
         subcommands: [
             RunCommand.self, PsCommand.self, LogsCommand.self, KillCommand.self, StopCommand.self, RmCommand.self,
             WaitCommand.self, InspectCommand.self, PullCommand.self, ImagesCommand.self, TagCommand.self,
-            RmiCommand.self, HistoryCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
+            RmiCommand.self, HistoryCommand.self, PortCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
         ])
 }
 

@@ -18,7 +18,7 @@ extension Integration {
                 let seqs = events.compactMap { $0["seq"] as? Int }
                 #expect(seqs == Array(0..<seqs.count), "seq must count up with no gap")
                 let stages = events.filter { ($0["ph"] as? String) == "B" }.compactMap { $0["name"] as? String }
-                #expect(stages == ["rootfs", "namespaces", "cgroups", "exec"])
+                #expect(stages == ["rootfs", "namespaces", "cgroups", "network", "exec"])
                 let names = events.compactMap { $0["name"] as? String }
                 for call in ["unshare", "fork", "mount", "pivot_root", "umount2", "sethostname", "execve"] {
                     #expect(names.contains(call), "no \(call) in the trace")
@@ -86,7 +86,7 @@ extension Integration {
                 let box = try Sandbox()
                 let o = try box.vitro(["learn", "run", "--auto"])
                 #expect(o.status == 0, "\(o.stderr)")
-                for heading in ["Stage 1: prepare the root filesystem", "Stage 2: create namespaces", "Stage 3: apply cgroup limits", "Stage 4: exec the container's process", "Done"] {
+                for heading in ["Stage 1: prepare the root filesystem", "Stage 2: create namespaces", "Stage 3: apply cgroup limits", "Stage 4: wire the network", "Stage 5: exec the container's process", "Done"] {
                     #expect(o.stdout.contains(heading), "missing \(heading)")
                 }
                 #expect(o.stdout.contains("I am pid 1"))

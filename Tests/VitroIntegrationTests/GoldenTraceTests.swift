@@ -59,6 +59,28 @@ extension Integration {
             }
         }
 
+        /// Chapter 05's golden trace: the network stage of the run scripts/make-golden
+        /// makes, in a network namespace of the test's own.
+        @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/nsenter"), "needs nsenter"))
+        func networkGoldenTraceMatchesAFreshRun() throws {
+            try leavesNothing {
+                let lab = try NetLab(golden: true)
+                defer { lab.close() }
+                let path = lab.box.dir + "/net.jsonl"
+                let o = try lab.run(["/bin/true"], extra: ["-p", "8080:80", "--trace", path])
+                #expect(o.status == 0, "\(o.stderr)")
+                let normalized = try lab.box.vitro(["trace", "normalize", "--stage", "network", path])
+                #expect(normalized.status == 0, "\(normalized.stderr)")
+                let want = try Self.perProcess(String(contentsOf: Self.traces.appendingPathComponent("05-network.jsonl"), encoding: .utf8))
+                let got = try Self.perProcess(normalized.stdout)
+                for pid in want.keys.sorted() {
+                    let (w, g) = (want[pid] ?? [], got[pid] ?? [])
+                    let first = zip(w, g).first { $0 != $1 }
+                    #expect(w == g, "05-network.jsonl drifted (run `make golden` and review): first difference:\nwant \(first?.0 ?? "(\(w.count) events)")\ngot  \(first?.1 ?? "(\(g.count) events)")")
+                }
+            }
+        }
+
         static let validator = "/usr/bin/python3"
         static let hasValidator: Bool = {
             guard let o = try? runProcess(validator, ["-c", "import jsonschema"]) else { return false }
@@ -71,7 +93,7 @@ extension Integration {
             let fresh = try freshRun(box)
             // A failing run too: its stage end carries the error.
             _ = try box.run(["no-such-command"], extra: ["--trace", box.dir + "/fail.jsonl"])
-            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl"].map { Self.traces.appendingPathComponent($0).path }
+            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl", "05-network.jsonl"].map { Self.traces.appendingPathComponent($0).path }
             let script = """
                 import json, sys, jsonschema
                 schema = json.load(open(sys.argv[1]))

@@ -27,7 +27,7 @@ extension Integration {
                 #expect(first.stderr.contains("Unable to find image '\(name)' locally"))
                 let events = try readTrace(trace)
                 let stages = events.filter { ($0["ph"] as? String) == "B" }.compactMap { $0["name"] as? String }
-                #expect(stages == ["pull", "unpack", "namespaces", "cgroups", "exec"])
+                #expect(stages == ["pull", "unpack", "namespaces", "cgroups", "network", "exec"])
                 let overlay = events.first { ($0["name"] as? String) == "mount" && (($0["args"] as? [String: Any])?["fstype"] as? String) == "overlay" }
                 #expect(overlay != nil, "pid 1 mounts the overlay")
                 #expect(events.contains { ($0["name"] as? String) == "untar" })
@@ -39,7 +39,7 @@ extension Integration {
                 #expect(!second.stderr.contains("Unable to find image"))
                 let again = try readTrace(trace)
                 #expect(!again.contains { ($0["name"] as? String) == "untar" }, "the layer is unpacked once")
-                #expect(again.filter { ($0["ph"] as? String) == "B" }.compactMap { $0["name"] as? String } == ["unpack", "namespaces", "cgroups", "exec"])
+                #expect(again.filter { ($0["ph"] as? String) == "B" }.compactMap { $0["name"] as? String } == ["unpack", "namespaces", "cgroups", "network", "exec"])
 
                 // The image's layer on disk is untouched by the container's writes.
                 let snapshots = try FileManager.default.contentsOfDirectory(atPath: box.root + "/snapshots").filter { $0.count == 64 }

@@ -84,7 +84,9 @@ final class Sandbox {
         guard made.status == 0 else { throw SandboxError(message: "mkrootfs: \(made.stderr)") }
     }
 
-    var env: [String: String] { ["VITRO_ROOT": root] }
+    /// Every run stays off the machine's own network unless a test asks for a bridge
+    /// (chapter 05's tests do, inside network namespaces of their own).
+    var env: [String: String] { ["VITRO_ROOT": root, "VITRO_NETWORK": "none"] }
 
     func vitro(_ args: [String], input: String? = nil, timeout: Double = 60) throws -> Output {
         try runProcess(Binaries.vitro, args, env: env, input: input, timeout: timeout)
