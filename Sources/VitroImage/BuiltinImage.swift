@@ -72,6 +72,15 @@ public enum BuiltinImage {
             try Sys.symlink("/bin/busybox", at: root + "/" + rel, why: "busybox picks the command from the name it was called by")
             made.insert(rel)
         }
+        // Tutorials written for other images name commands by /bin paths (`/bin/nc -l
+        // 4444`), so every command is in /bin as well as at its usual place.
+        for applet in applets {
+            guard let name = applet.split(separator: "/").last.map(String.init), !name.contains(".."),
+                !made.contains("bin/" + name)
+            else { continue }
+            try Sys.symlink("/bin/busybox", at: root + "/bin/" + name, why: "every command is also in /bin, where older tutorials look for it")
+            made.insert("bin/" + name)
+        }
         try Sys.writeFile(root + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", why: "user names for ls, id and ps")
         try Sys.writeFile(root + "/etc/group", "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n", why: "group names; devpts uses gid 5 (tty)")
     }
