@@ -7,6 +7,9 @@
 //   4        the trace: JSON Lines events, one write(2) per event
 //   5        sync: a SOCK_SEQPACKET socket carrying `SyncMessage`s both ways
 //
+// With `tty`, pid 1 replaces 0, 1 and 2 with the slave of a pty it opens in the
+// container's devpts, and sends the master to vitro with the `pty` message (SCM_RIGHTS).
+//
 // The spec is a list of NUL-terminated `key=value` records (a list repeats its key),
 // simple to read in a process that must not pull in Foundation to parse JSON.
 
@@ -26,6 +29,9 @@ public struct InitSpec: Sendable, Equatable {
     /// learn run: wait for the parent's word before each stage, even when it has no
     /// work of its own to do in between.
     public var learn: Bool
+    /// `run -t`: pid 1 makes a pty in the container's devpts; its slave becomes the
+    /// command's stdin, stdout, stderr and controlling terminal.
+    public var tty = false
 
     public init(
         rootfs: String, argv: [String], env: [String], cwd: String = "/", hostname: String,
@@ -54,6 +60,7 @@ public struct InitSpec: Sendable, Equatable {
         put("namespaces", String(namespaces.rawValue))
         put("learn", learn ? "1" : "0")
         if !overlay.isEmpty { put("overlay", overlay) }
+        if tty { put("tty", "1") }
         return out
     }
 
@@ -75,6 +82,7 @@ public struct InitSpec: Sendable, Equatable {
             rootfs: try one("rootfs"), argv: argv, env: fields["env"] ?? [], cwd: try one("cwd"),
             hostname: try one("hostname"), namespaces: NamespaceSet(rawValue: ns), learn: try one("learn") == "1")
         spec.overlay = fields["overlay"]?.first ?? ""
+        spec.tty = fields["tty"]?.first == "1"
         return spec
     }
 }
@@ -101,6 +109,9 @@ public enum SyncMessage: Sendable, Equatable {
     /// pid 1's host pid too: stage A's `pid` message may not have arrived yet, because
     /// the scheduler can run the child through all its mounts before the parent sends.
     case ready(Int32)
+    /// pid 1 → vitro, before `ready` and only with `tty`: the pty master comes with this
+    /// message as an SCM_RIGHTS descriptor.
+    case pty
     /// vitro → pid 1: unshare the cgroup namespace and exec the command.
     case exec
     /// init → vitro: a step failed; the process exits with `code`.
@@ -111,6 +122,7 @@ public enum SyncMessage: Sendable, Equatable {
         case .pid(let p): return Array("pid \(p)".utf8)
         case .ready(let p): return Array("ready \(p)".utf8)
         case .exec: return Array("exec".utf8)
+        case .pty: return Array("pty".utf8)
         case .error(let c, let m): return Array("error \(c) \(m)".utf8)
         }
     }
@@ -121,6 +133,7 @@ public enum SyncMessage: Sendable, Equatable {
         switch parts.first {
         case "ready": return parts.count == 2 ? Int32(parts[1]).map { .ready($0) } : nil
         case "exec": return .exec
+        case "pty": return .pty
         case "pid": return parts.count == 2 ? Int32(parts[1]).map { .pid($0) } : nil
         case "error":
             guard parts.count == 3, let c = Int32(parts[1]) else { return nil }

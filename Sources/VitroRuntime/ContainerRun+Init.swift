@@ -41,12 +41,16 @@ extension ContainerRun {
             rootfs: rootfs, argv: resolved.argv, env: resolved.env, cwd: resolved.workdir, hostname: hostname,
             learn: observer != nil)
         spec.overlay = overlayData
+        spec.tty = options.tty
 
-        let signals = try Sys.signalDescriptor([SIGCHLD] + ContainerRun.forwarded)
+        let handled = [SIGCHLD] + ContainerRun.forwarded + terminalSignals
+        let signals = try Sys.signalDescriptor(handled)
         defer {
             Sys.close(signals)
-            _ = Sys.unblockSignals([SIGCHLD] + ContainerRun.forwarded)
+            _ = Sys.unblockSignals(handled)
         }
+        // However the run ends, vitro's terminal gets its settings back.
+        defer { detachTerminal() }
         try Sys.setChildSubreaper(why: "pid 1 will be re-parented to vitro when vitro-init's first process exits")
         let specPipe = try Sys.pipe()
         let tracePipe = try Sys.pipe()
@@ -118,14 +122,22 @@ extension ContainerRun {
                 Sys.write(ch.sync, SyncMessage.exec.encode())
             case .error(let code, let message):
                 failure = (code, message)
-            case .exec:
+            case .exec, .pty:
                 break
             }
         }
 
         func drainSync() throws {
             while syncOpen {
-                guard let msg = try Sys.read(ch.sync, max: 4096) else { return }
+                guard let (msg, passed) = try Sys.receive(ch.sync) else { return }
+                if let passed {
+                    // Only `pty` carries a descriptor: the master of the container's terminal.
+                    if SyncMessage.decode(msg) == .pty, options.tty, terminal == nil {
+                        try attachTerminal(master: passed)
+                    } else {
+                        Sys.close(passed)
+                    }
+                }
                 if msg.isEmpty {
                     // pid 1 wrote its last events before execve closed the socket.
                     drainTrace()
@@ -163,8 +175,10 @@ extension ContainerRun {
                 if syncOpen { watch.append(ch.sync) }
                 if traceOpen { watch.append(ch.trace) }
                 watch += pumps.keys.sorted()
+                if let input = terminal?.input { watch.append(input) }
                 let ready = try Sys.poll(watch)
                 for fd in ready where pumps[fd] != nil { pump(fd) }
+                if let input = terminal?.input, ready.contains(input) { copyInput() }
                 if ready.contains(ch.trace) { drainTrace() }
                 if ready.contains(ch.sync) { try drainSync() }
                 if ready.contains(ch.signals) {
@@ -172,6 +186,8 @@ extension ContainerRun {
                         if sig == SIGCHLD {
                             try drainSync()
                             try reap()
+                        } else if sig == SIGWINCH {
+                            resizeTerminal(why: "vitro's window changed size (SIGWINCH): the container's terminal follows")
                         } else if let target = context.containerPid ?? context.initPid {
                             try? Sys.kill(target, sig, why: "forward the signal vitro received to the container")
                         }

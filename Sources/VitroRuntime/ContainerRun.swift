@@ -13,7 +13,8 @@
 // vitro is a child subreaper while a container runs: vitro-init's stage A exits once it
 // has forked pid 1, and the kernel then hands pid 1 to vitro, which waits for it.
 // Signals (INT, TERM, HUP, QUIT, USR1, USR2) are read from a signalfd and forwarded to
-// pid 1, as `docker run` does.
+// pid 1, as `docker run` does. With -t, SIGWINCH is read too and becomes a resize of
+// the container's pty (ContainerRun+Terminal.swift).
 
 import VitroCgroups
 import VitroExec
@@ -40,6 +41,11 @@ public final class ContainerRun {
     /// Extra descriptors to read while the container runs (a monitor's log pipes): each
     /// chunk read goes to its handler; end of file removes the descriptor.
     public var pumps: [Int32: ([UInt8]) -> Void] = [:]
+    /// Where a `-t` container's terminal output goes (vitro's stdout when nil; a
+    /// monitor's log).
+    public var terminalOutput: (([UInt8]) -> Void)?
+    /// The pty of a `-t` run, once pid 1 has sent its master.
+    var terminal: TerminalSession?
     /// Receives pull progress when the image has to be pulled (the CLI's progress bars).
     public var pullObserver: (any PullObserver)?
     /// The image's config, once resolved; the overlay mount data for pid 1.

@@ -38,6 +38,11 @@ public struct RunOptions: Sendable {
     /// The container's stdin, stdout and stderr (vitro's own by default; a detached
     /// container's monitor passes /dev/null and its log pipes).
     public var stdio: [Int32] = [0, 1, 2]
+    /// `-t`: the container gets a pseudo-terminal (made by pid 1, copied by vitro).
+    public var tty = false
+    /// `-i`: with -t, vitro copies `stdio[0]` into the pty (without -t the container
+    /// reads `stdio[0]` directly).
+    public var interactive = false
     /// A container id decided beforehand (a detached run's record exists first).
     public var containerID: String?
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
