@@ -18,6 +18,8 @@
 //        execve. The sync socket and the trace pipe are close-on-exec, so vitro sees
 //        end-of-file on both exactly when execve succeeded.
 //
+// `vitro exec` takes another path after step 1: ContainerInit+Join.swift.
+//
 // Any failure is sent as `error CODE MESSAGE` and the process exits with CODE.
 
 import VitroNamespaces
@@ -92,6 +94,7 @@ public enum ContainerInit {
         while let chunk = try Sys.read(InitFD.spec), !chunk.isEmpty { specBytes += chunk }
         Sys.close(InitFD.spec)
         let spec = try InitSpec.decode(specBytes)
+        if spec.join > 0 { try join(spec) }  // vitro exec: ContainerInit+Join.swift
 
         // Stage A.
         try Sys.setParentDeathSignal(SIGKILL, why: "if vitro dies before the container starts, this helper dies too")
@@ -117,6 +120,11 @@ public enum ContainerInit {
         if spec.namespaces.contains(.cgroup) {
             try Sys.unshare(.cgroup, why: "vitro has put this process in the container's cgroup; a new cgroup namespace makes that cgroup the root it sees")
         }
+        try execCommand(spec)
+    }
+
+    /// The last step of both modes: the working directory, the command on PATH, execve.
+    static func execCommand(_ spec: InitSpec) throws -> Never {
         if Sys.fileKind(spec.cwd) == .missing {
             try Sys.mkdirAll(spec.cwd, why: "the working directory does not exist in the image; Docker creates it")
         }

@@ -32,6 +32,9 @@ public struct InitSpec: Sendable, Equatable {
     /// `run -t`: pid 1 makes a pty in the container's devpts; its slave becomes the
     /// command's stdin, stdout, stderr and controlling terminal.
     public var tty = false
+    /// `vitro exec`: the host pid of a running container's pid 1, whose namespaces and
+    /// cgroups vitro-init joins instead of making new ones (0: make a new container).
+    public var join: Int32 = 0
 
     public init(
         rootfs: String, argv: [String], env: [String], cwd: String = "/", hostname: String,
@@ -61,6 +64,7 @@ public struct InitSpec: Sendable, Equatable {
         put("learn", learn ? "1" : "0")
         if !overlay.isEmpty { put("overlay", overlay) }
         if tty { put("tty", "1") }
+        if join > 0 { put("join", String(join)) }
         return out
     }
 
@@ -83,6 +87,7 @@ public struct InitSpec: Sendable, Equatable {
             hostname: try one("hostname"), namespaces: NamespaceSet(rawValue: ns), learn: try one("learn") == "1")
         spec.overlay = fields["overlay"]?.first ?? ""
         spec.tty = fields["tty"]?.first == "1"
+        spec.join = fields["join"]?.first.flatMap { Int32($0) } ?? 0
         return spec
     }
 }

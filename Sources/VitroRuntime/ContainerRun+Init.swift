@@ -42,6 +42,7 @@ extension ContainerRun {
             learn: observer != nil)
         spec.overlay = overlayData
         spec.tty = options.tty
+        spec.join = options.join ?? 0
 
         let handled = [SIGCHLD] + ContainerRun.forwarded + terminalSignals
         let signals = try Sys.signalDescriptor(handled)
@@ -114,8 +115,10 @@ extension ContainerRun {
                 // The `pid` message from stage A may still be on its way.
                 context.containerPid = pid1
                 end(.namespaces)
-                stage = .cgroups
-                try stageCgroups(pid: pid1)
+                if options.join == nil {
+                    stage = .cgroups
+                    try stageCgroups(pid: pid1)
+                }  // else vitro-init has joined the container's cgroups itself
                 stage = .exec
                 try begin(.exec)
                 phase = .execRequested

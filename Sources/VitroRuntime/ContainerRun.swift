@@ -77,7 +77,8 @@ public final class ContainerRun {
         setUpTrace(epoch: start)
         defer { finishTrace() }
         do {
-            return try launch(rootfs: try stageRootfs())
+            // exec joins a container whose root is already built.
+            return try launch(rootfs: options.join == nil ? try stageRootfs() : "")
         } catch let e as RunError {
             throw e
         } catch {
@@ -98,7 +99,8 @@ public final class ContainerRun {
             path = f
         } else {
             do { try Sys.mkdirAll(options.stateRoot.traces, mode: 0o700, why: "traces are kept per run") } catch { return }
-            path = options.stateRoot.traces + "/run-\(context.containerID.prefix(12)).jsonl"
+            let kind = options.join == nil ? "run" : "exec"
+            path = options.stateRoot.traces + "/\(kind)-\(context.containerID.prefix(12)).jsonl"
         }
         guard let fd = try? Sys.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600, trace: false) else {
             return
@@ -121,7 +123,7 @@ public final class ContainerRun {
     /// Keeps the newest `keep` run traces; the rest are removed, oldest first. Runs
     /// only when there are well over that many, so a normal run pays one directory read.
     static func pruneTraces(_ dir: String, keep: Int = 100) {
-        let names = Sys.listDirectory(dir).filter { $0.hasPrefix("run-") && $0.hasSuffix(".jsonl") }
+        let names = Sys.listDirectory(dir).filter { ($0.hasPrefix("run-") || $0.hasPrefix("exec-")) && $0.hasSuffix(".jsonl") }
         guard names.count > keep + keep / 5 else { return }
         let aged = names.map { ($0, Sys.modificationTime(dir + "/" + $0) ?? 0) }.sorted { $0.1 < $1.1 }
         for (name, _) in aged.prefix(names.count - keep) {

@@ -43,6 +43,12 @@ public struct RunOptions: Sendable {
     /// `-i`: with -t, vitro copies `stdio[0]` into the pty (without -t the container
     /// reads `stdio[0]` directly).
     public var interactive = false
+    /// `vitro exec`: the host pid of the running container's pid 1 to join; nil makes
+    /// a new container.
+    public var join: Int32?
+    /// `vitro exec`: the container's environment, which -e adds to (a run takes the
+    /// image's instead).
+    public var containerEnv: [String] = []
     /// A container id decided beforehand (a detached run's record exists first).
     public var containerID: String?
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
