@@ -14,8 +14,26 @@ extension Integration {
             let name = "vitro-tty-" + UUID().uuidString.prefix(8).lowercased()
 
             init(columns: Int, rows: Int) throws {
-                let o = try tmux(["new-session", "-d", "-s", name, "-x", "\(columns)", "-y", "\(rows)", "/bin/bash --norc --noprofile"])
-                guard o.status == 0 else { throw SandboxError(message: "tmux new-session: \(o.stderr)") }
+                // The first new-session starts tmux's server, which daemonizes. Started
+                // through Foundation's Process, that left the test waiting for a client
+                // that had exited; posix_spawn and waitpid, with stdio on /dev/null so
+                // the server holds no pipe of ours, are plain.
+                let status = Self.spawnAndWait(["/usr/bin/tmux", "new-session", "-d", "-s", name, "-x", "\(columns)", "-y", "\(rows)", "/bin/bash --norc --noprofile"])
+                guard status == 0 else { throw SandboxError(message: "tmux new-session failed (status \(status))") }
+            }
+
+            static func spawnAndWait(_ argv: [String]) -> Int32 {
+                var actions = posix_spawn_file_actions_t()
+                posix_spawn_file_actions_init(&actions)
+                defer { posix_spawn_file_actions_destroy(&actions) }
+                for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+                var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+                defer { for p in cargs { free(p) } }
+                var pid: pid_t = 0
+                guard posix_spawn(&pid, argv[0], &actions, nil, &cargs, environ) == 0 else { return -1 }
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                return status
             }
 
             @discardableResult
@@ -37,7 +55,9 @@ extension Integration {
                 return text
             }
 
-            deinit { _ = try? tmux(["kill-session", "-t", name]) }
+            /// Ends the session; called by each test on its way out (deinit as a backstop).
+            func close() { _ = try? tmux(["kill-session", "-t", name]) }
+            deinit { close() }
         }
 
         /// Whether a line starts with `vitro-exit=` and a digit (not the typed command
@@ -55,6 +75,7 @@ extension Integration {
             try leavesNothing {
                 let box = try Sandbox()
                 let pane = try Pane(columns: 80, rows: 24)
+                defer { pane.close() }
                 let before = box.dir + "/stty-before", after = box.dir + "/stty-after"
                 // The pane's shell records its terminal's settings, runs vitro, then
                 // records the settings again and vitro's exit code.
@@ -95,6 +116,7 @@ extension Integration {
             try leavesNothing {
                 let box = try Sandbox()
                 let pane = try Pane(columns: 80, rows: 24)
+                defer { pane.close() }
                 try pane.type("VITRO_ROOT=\(box.root) \(Binaries.vitro) run -it --rootfs \(box.rootfs) /bin/sh; echo vitro-exit=$?")
                 try pane.wait(for: "the container's prompt") { $0.contains("/ # ") }
                 try pane.type("false")
