@@ -16,6 +16,8 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 #include <pthread.h>
 
@@ -95,6 +97,70 @@ int vitro_close_from(int lowfd) {
 }
 
 int vitro_isatty(int fd) { return isatty(fd); }
+int vitro_set_controlling_tty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
+int vitro_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) < 0) return -1;
+    *rows = ws.ws_row;
+    *cols = ws.ws_col;
+    return 0;
+}
+int vitro_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws = { .ws_row = rows, .ws_col = cols };
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}
+int vitro_unlock_pty(int fd) {
+    int unlock = 0;
+    return ioctl(fd, TIOCSPTLCK, &unlock);
+}
+int vitro_pty_number(int fd, int *n) { return ioctl(fd, TIOCGPTN, n); }
+int vitro_termios_size(void) { return (int)sizeof(struct termios); }
+int vitro_make_raw(int fd, void *saved) {
+    struct termios t;
+    if (tcgetattr(fd, &t) < 0) return -1;
+    memcpy(saved, &t, sizeof t);
+    cfmakeraw(&t);
+    return tcsetattr(fd, TCSANOW, &t);
+}
+int vitro_restore_termios(int fd, const void *saved) {
+    struct termios t;
+    memcpy(&t, saved, sizeof t);
+    return tcsetattr(fd, TCSANOW, &t);
+}
+
+int vitro_send_fd(int sock, const void *buf, size_t len, int fd) {
+    union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(int))]; } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = control.space, .msg_controllen = sizeof control.space };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    return n < 0 ? -1 : 0;
+}
+ssize_t vitro_recv_fd(int sock, void *buf, size_t len, int *fd_out) {
+    union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(int) * 4)]; } control;
+    struct iovec iov = { .iov_base = buf, .iov_len = len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = control.space, .msg_controllen = sizeof control.space };
+    *fd_out = -1;
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < count; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (*fd_out < 0) *fd_out = fd; else close(fd);
+        }
+    }
+    return n;
+}
 
 int vitro_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 int vitro_socketpair_cloexec(int fds[2]) {

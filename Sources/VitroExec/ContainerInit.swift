@@ -8,13 +8,17 @@
 //     3. fork: the child is pid 1 of the new pid namespace; tell vitro its host pid and
 //        exit. vitro is a child subreaper, so pid 1 becomes vitro's child.
 //   stage B (pid 1)
-//     4. setsid; build the root (RootfsPlan.apply); set the hostname
+//     4. setsid; build the root (RootfsPlan.apply); set the hostname; with a tty,
+//        open a pty in the container's devpts, send vitro the master (`pty`), make the
+//        slave fds 0-2 and the controlling terminal
 //     5. tell vitro `ready` (with our host pid); wait for `exec`. Meanwhile vitro places this process in
 //        the container's cgroup and wires its network namespace.
 //     6. unshare the cgroup namespace (now that we are in the container's cgroup, it
 //        becomes the root the container sees), chdir, find the command on PATH,
 //        execve. The sync socket and the trace pipe are close-on-exec, so vitro sees
 //        end-of-file on both exactly when execve succeeded.
+//
+// `vitro exec` takes another path after step 1: ContainerInit+Join.swift.
 //
 // Any failure is sent as `error CODE MESSAGE` and the process exits with CODE.
 
@@ -63,6 +67,25 @@ public enum ContainerInit {
         }
     }
 
+    /// The container's terminal, as runc makes it: after pivot_root, so /dev/ptmx is the
+    /// container's own devpts and the command's `tty` says /dev/pts/0. The master goes to
+    /// vitro, which copies it to and from its own terminal; the slave becomes stdin,
+    /// stdout, stderr and (we lead a new session) the controlling terminal.
+    static func openTerminal() throws {
+        let pty = try Sys.openPTY(why: "run -t: a pseudo-terminal in the container's own devpts instance")
+        do {
+            try Sys.sendDescriptor(InitFD.sync, SyncMessage.pty.encode(), fd: pty.master, why: "hand the master to vitro, which copies it to and from its terminal")
+        } catch {
+            throw InitError(code: 125, "sync: \(error)")
+        }
+        Sys.close(pty.master)
+        for fd: Int32 in [0, 1, 2] {
+            try Sys.dup2(pty.slave, fd, why: "the command's stdin, stdout and stderr are the terminal \(pty.path)")
+        }
+        Sys.close(pty.slave)
+        try Sys.setControllingTerminal(0, why: "pid 1 leads a session of its own; \(pty.path) becomes its controlling terminal, so Ctrl-C on it is SIGINT to the foreground job")
+    }
+
     static func run() throws -> Never {
         guard Sys.threadCount() == 1 else {
             throw InitError(code: 125, "vitro-init: \(Sys.threadCount()) threads; unshare and fork need a single-threaded process")
@@ -71,6 +94,7 @@ public enum ContainerInit {
         while let chunk = try Sys.read(InitFD.spec), !chunk.isEmpty { specBytes += chunk }
         Sys.close(InitFD.spec)
         let spec = try InitSpec.decode(specBytes)
+        if spec.join > 0 { try join(spec) }  // vitro exec: ContainerInit+Join.swift
 
         // Stage A.
         try Sys.setParentDeathSignal(SIGKILL, why: "if vitro dies before the container starts, this helper dies too")
@@ -88,6 +112,7 @@ public enum ContainerInit {
         plan.overlay = spec.overlay.isEmpty ? nil : spec.overlay
         do { try plan.apply() } catch let e as RootfsError { throw InitError(code: 125, e.message) }
         try Sys.sethostname(spec.hostname, why: "the UTS namespace is new; give it the container's name")
+        if spec.tty { try openTerminal() }
         try send(.ready(Tracer.shared.pid))
         try expect(.exec)
 
@@ -95,6 +120,11 @@ public enum ContainerInit {
         if spec.namespaces.contains(.cgroup) {
             try Sys.unshare(.cgroup, why: "vitro has put this process in the container's cgroup; a new cgroup namespace makes that cgroup the root it sees")
         }
+        try execCommand(spec)
+    }
+
+    /// The last step of both modes: the working directory, the command on PATH, execve.
+    static func execCommand(_ spec: InitSpec) throws -> Never {
         if Sys.fileKind(spec.cwd) == .missing {
             try Sys.mkdirAll(spec.cwd, why: "the working directory does not exist in the image; Docker creates it")
         }

@@ -7,6 +7,9 @@
 //   4        the trace: JSON Lines events, one write(2) per event
 //   5        sync: a SOCK_SEQPACKET socket carrying `SyncMessage`s both ways
 //
+// With `tty`, pid 1 replaces 0, 1 and 2 with the slave of a pty it opens in the
+// container's devpts, and sends the master to vitro with the `pty` message (SCM_RIGHTS).
+//
 // The spec is a list of NUL-terminated `key=value` records (a list repeats its key),
 // simple to read in a process that must not pull in Foundation to parse JSON.
 
@@ -28,6 +31,12 @@ public struct InitSpec: Sendable, Equatable {
     public var learn: Bool
     /// Files bind-mounted over the image's before pivot_root (/etc/hosts and friends).
     public var files: [FileMount] = []
+    /// `run -t`: pid 1 makes a pty in the container's devpts; its slave becomes the
+    /// command's stdin, stdout, stderr and controlling terminal.
+    public var tty = false
+    /// `vitro exec`: the host pid of a running container's pid 1, whose namespaces and
+    /// cgroups vitro-init joins instead of making new ones (0: make a new container).
+    public var join: Int32 = 0
 
     public init(
         rootfs: String, argv: [String], env: [String], cwd: String = "/", hostname: String,
@@ -57,6 +66,8 @@ public struct InitSpec: Sendable, Equatable {
         put("learn", learn ? "1" : "0")
         if !overlay.isEmpty { put("overlay", overlay) }
         for f in files { put("file", f.source + "\t" + f.target) }
+        if tty { put("tty", "1") }
+        if join > 0 { put("join", String(join)) }
         return out
     }
 
@@ -83,6 +94,8 @@ public struct InitSpec: Sendable, Equatable {
             guard parts.count == 2 else { throw InitError(code: 125, "spec: bad file record") }
             spec.files.append(FileMount(source: parts[0], target: parts[1]))
         }
+        spec.tty = fields["tty"]?.first == "1"
+        spec.join = fields["join"]?.first.flatMap { Int32($0) } ?? 0
         return spec
     }
 }
@@ -109,6 +122,9 @@ public enum SyncMessage: Sendable, Equatable {
     /// pid 1's host pid too: stage A's `pid` message may not have arrived yet, because
     /// the scheduler can run the child through all its mounts before the parent sends.
     case ready(Int32)
+    /// pid 1 → vitro, before `ready` and only with `tty`: the pty master comes with this
+    /// message as an SCM_RIGHTS descriptor.
+    case pty
     /// vitro → pid 1: unshare the cgroup namespace and exec the command.
     case exec
     /// init → vitro: a step failed; the process exits with `code`.
@@ -119,6 +135,7 @@ public enum SyncMessage: Sendable, Equatable {
         case .pid(let p): return Array("pid \(p)".utf8)
         case .ready(let p): return Array("ready \(p)".utf8)
         case .exec: return Array("exec".utf8)
+        case .pty: return Array("pty".utf8)
         case .error(let c, let m): return Array("error \(c) \(m)".utf8)
         }
     }
@@ -129,6 +146,7 @@ public enum SyncMessage: Sendable, Equatable {
         switch parts.first {
         case "ready": return parts.count == 2 ? Int32(parts[1]).map { .ready($0) } : nil
         case "exec": return .exec
+        case "pty": return .pty
         case "pid": return parts.count == 2 ? Int32(parts[1]).map { .pid($0) } : nil
         case "error":
             guard parts.count == 3, let c = Int32(parts[1]) else { return nil }

@@ -193,6 +193,9 @@ public enum ContainerLifecycle {
             container.onResolved = { argv, env, dir in resolved(store, config, argv: argv, env: env, workdir: dir) }
             container.pumps[out.read] = { log.write($0, stream: "stdout") }
             container.pumps[err.read] = { log.write($0, stream: "stderr") }
+            // With -t the container writes to its pty, not to the pipes: the log gets
+            // what the terminal shows, as Docker's does (all of it as stdout).
+            container.terminalOutput = { log.write($0, stream: "stdout") }
             container.onStarted = { pid in
                 // The container holds its own copies of the pipes' write ends now.
                 Sys.close(out.write)

@@ -87,6 +87,6 @@ extension ContainerRun {
         }
         guard !argv.isEmpty else { throw RunError("no command specified") }
         let workdir = options.workdir ?? (config?.workingDir.isEmpty == false ? config?.workingDir : nil) ?? "/"
-        return Resolved(argv: argv, env: options.environment(hostname: hostname, image: config?.env ?? []), workdir: workdir)
+        return Resolved(argv: argv, env: options.environment(hostname: hostname, image: config?.env ?? options.containerEnv), workdir: workdir)
     }
 }

@@ -43,18 +43,26 @@ extension ContainerRun {
             namespaces: options.network.mode.ownNamespace ? .container : NamespaceSet.container.subtracting(.net),
             learn: observer != nil)
         spec.overlay = overlayData
-        do {
-            spec.files = try prepareEtcFiles()
-        } catch {
-            end(.namespaces, error: String(describing: error))
-            throw RunError(String(describing: error))
+        spec.tty = options.tty
+        spec.join = options.join ?? 0
+        // `vitro exec` joins a running container: its /etc files and network exist.
+        if options.join == nil {
+            do {
+                spec.files = try prepareEtcFiles()
+            } catch {
+                end(.namespaces, error: String(describing: error))
+                throw RunError(String(describing: error))
+            }
         }
 
-        let signals = try Sys.signalDescriptor([SIGCHLD] + ContainerRun.forwarded)
+        let handled = [SIGCHLD] + ContainerRun.forwarded + terminalSignals
+        let signals = try Sys.signalDescriptor(handled)
         defer {
             Sys.close(signals)
-            _ = Sys.unblockSignals([SIGCHLD] + ContainerRun.forwarded)
+            _ = Sys.unblockSignals(handled)
         }
+        // However the run ends, vitro's terminal gets its settings back.
+        defer { detachTerminal() }
         try Sys.setChildSubreaper(why: "pid 1 will be re-parented to vitro when vitro-init's first process exits")
         let specPipe = try Sys.pipe()
         let tracePipe = try Sys.pipe()
@@ -121,24 +129,34 @@ extension ContainerRun {
                 // The `pid` message from stage A may still be on its way.
                 context.containerPid = pid1
                 end(.namespaces)
-                stage = .cgroups
-                try stageCgroups(pid: pid1)
-                stage = .network
-                try stageNetwork(pid: pid1)
+                if options.join == nil {
+                    stage = .cgroups
+                    try stageCgroups(pid: pid1)
+                    stage = .network
+                    try stageNetwork(pid: pid1)
+                }  // else vitro-init has joined the container's cgroups and namespaces itself
                 stage = .exec
                 try begin(.exec)
                 phase = .execRequested
                 Sys.write(ch.sync, SyncMessage.exec.encode())
             case .error(let code, let message):
                 failure = (code, message)
-            case .exec:
+            case .exec, .pty:
                 break
             }
         }
 
         func drainSync() throws {
             while syncOpen {
-                guard let msg = try Sys.read(ch.sync, max: 4096) else { return }
+                guard let (msg, passed) = try Sys.receive(ch.sync) else { return }
+                if let passed {
+                    // Only `pty` carries a descriptor: the master of the container's terminal.
+                    if SyncMessage.decode(msg) == .pty, options.tty, terminal == nil {
+                        try attachTerminal(master: passed)
+                    } else {
+                        Sys.close(passed)
+                    }
+                }
                 if msg.isEmpty {
                     // pid 1 wrote its last events before execve closed the socket.
                     drainTrace()
@@ -178,9 +196,11 @@ extension ContainerRun {
                 watch += pumps.keys.sorted()
                 // Published ports reached through 127.0.0.1 are carried by this loop too.
                 if let proxy { watch += proxy.descriptors }
+                if let input = terminal?.input { watch.append(input) }
                 let ready = try Sys.poll(watch)
                 for fd in ready where pumps[fd] != nil { pump(fd) }
                 proxy?.service(ready)
+                if let input = terminal?.input, ready.contains(input) { copyInput() }
                 if ready.contains(ch.trace) { drainTrace() }
                 if ready.contains(ch.sync) { try drainSync() }
                 if ready.contains(ch.signals) {
@@ -188,6 +208,8 @@ extension ContainerRun {
                         if sig == SIGCHLD {
                             try drainSync()
                             try reap()
+                        } else if sig == SIGWINCH {
+                            resizeTerminal(why: "vitro's window changed size (SIGWINCH): the container's terminal follows")
                         } else if let target = context.containerPid ?? context.initPid {
                             try? Sys.kill(target, sig, why: "forward the signal vitro received to the container")
                         }

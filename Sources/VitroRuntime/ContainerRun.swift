@@ -14,7 +14,8 @@
 // vitro is a child subreaper while a container runs: vitro-init's stage A exits once it
 // has forked pid 1, and the kernel then hands pid 1 to vitro, which waits for it.
 // Signals (INT, TERM, HUP, QUIT, USR1, USR2) are read from a signalfd and forwarded to
-// pid 1, as `docker run` does.
+// pid 1, as `docker run` does. With -t, SIGWINCH is read too and becomes a resize of
+// the container's pty (ContainerRun+Terminal.swift).
 
 import VitroCgroups
 import VitroExec
@@ -42,6 +43,11 @@ public final class ContainerRun {
     /// Extra descriptors to read while the container runs (a monitor's log pipes): each
     /// chunk read goes to its handler; end of file removes the descriptor.
     public var pumps: [Int32: ([UInt8]) -> Void] = [:]
+    /// Where a `-t` container's terminal output goes (vitro's stdout when nil; a
+    /// monitor's log).
+    public var terminalOutput: (([UInt8]) -> Void)?
+    /// The pty of a `-t` run, once pid 1 has sent its master.
+    var terminal: TerminalSession?
     /// Receives pull progress when the image has to be pulled (the CLI's progress bars).
     public var pullObserver: (any PullObserver)?
     /// The image's config, once resolved; the overlay mount data for pid 1.
@@ -79,7 +85,8 @@ public final class ContainerRun {
         setUpTrace(epoch: start)
         defer { finishTrace() }
         do {
-            return try launch(rootfs: try stageRootfs())
+            // exec joins a container whose root is already built.
+            return try launch(rootfs: options.join == nil ? try stageRootfs() : "")
         } catch let e as RunError {
             throw e
         } catch {
@@ -100,7 +107,8 @@ public final class ContainerRun {
             path = f
         } else {
             do { try Sys.mkdirAll(options.stateRoot.traces, mode: 0o700, why: "traces are kept per run") } catch { return }
-            path = options.stateRoot.traces + "/run-\(context.containerID.prefix(12)).jsonl"
+            let kind = options.join == nil ? "run" : "exec"
+            path = options.stateRoot.traces + "/\(kind)-\(context.containerID.prefix(12)).jsonl"
         }
         guard let fd = try? Sys.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600, trace: false) else {
             return
@@ -123,7 +131,7 @@ public final class ContainerRun {
     /// Keeps the newest `keep` run traces; the rest are removed, oldest first. Runs
     /// only when there are well over that many, so a normal run pays one directory read.
     static func pruneTraces(_ dir: String, keep: Int = 100) {
-        let names = Sys.listDirectory(dir).filter { $0.hasPrefix("run-") && $0.hasSuffix(".jsonl") }
+        let names = Sys.listDirectory(dir).filter { ($0.hasPrefix("run-") || $0.hasPrefix("exec-")) && $0.hasSuffix(".jsonl") }
         guard names.count > keep + keep / 5 else { return }
         let aged = names.map { ($0, Sys.modificationTime(dir + "/" + $0) ?? 0) }.sorted { $0.1 < $1.1 }
         for (name, _) in aged.prefix(names.count - keep) {

@@ -39,6 +39,17 @@ public struct RunOptions: Sendable {
     /// The container's stdin, stdout and stderr (vitro's own by default; a detached
     /// container's monitor passes /dev/null and its log pipes).
     public var stdio: [Int32] = [0, 1, 2]
+    /// `-t`: the container gets a pseudo-terminal (made by pid 1, copied by vitro).
+    public var tty = false
+    /// `-i`: with -t, vitro copies `stdio[0]` into the pty (without -t the container
+    /// reads `stdio[0]` directly).
+    public var interactive = false
+    /// `vitro exec`: the host pid of the running container's pid 1 to join; nil makes
+    /// a new container.
+    public var join: Int32?
+    /// `vitro exec`: the container's environment, which -e adds to (a run takes the
+    /// image's instead).
+    public var containerEnv: [String] = []
     /// A container id decided beforehand (a detached run's record exists first).
     public var containerID: String?
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.

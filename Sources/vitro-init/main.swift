@@ -5,7 +5,8 @@
 //   fd 0, 1, 2   the container's stdin, stdout, stderr; passed on to the command
 //   fd 3         spec: an InitSpec (NUL-separated key=value records), read to EOF
 //   fd 4         trace: JSON Lines events, one write(2) per event, merged by vitro
-//   fd 5         sync: SOCK_SEQPACKET; messages `pid N`, `ready N`, `exec`,
+//   fd 5         sync: SOCK_SEQPACKET; messages `pid N`, `pty` (with -t: the pty
+//                master attached as SCM_RIGHTS), `ready N`, `exec`,
 //                `error CODE MESSAGE` (VitroExec.SyncMessage)
 //
 // fds 3–5 are made close-on-exec first thing, so the container's command inherits

@@ -33,7 +33,7 @@ struct RunCommand: ParsableCommand {
     @Flag(name: [.customShort("i"), .long], help: "Keep stdin open: the container reads vitro's stdin.")
     var interactive = false
 
-    @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-terminal (not built yet: warns and runs without one).")
+    @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-terminal for the container (with -i, vitro's terminal is in raw mode meanwhile).")
     var tty = false
 
     @Option(name: .long, help: "A name for the container.")
@@ -106,7 +106,8 @@ struct RunCommand: ParsableCommand {
         life.detach = detach
         life.autoRemove = rm
         life.image = image
-        if tty { writeStderr("vitro: -t: pseudo-terminals are not built yet; running with plain stdin and stdout\n") }
+        options.tty = tty
+        options.interactive = interactive
         // As docker run: without -i the container's stdin is empty.
         if !interactive && !detach {
             guard let null = try? Sys.open("/dev/null", flags: O_RDONLY | O_CLOEXEC, trace: false) else { fail("cannot open /dev/null") }

@@ -13,6 +13,10 @@ import Testing
             rootfs: "/r", argv: ["/bin/sh", "-c", "echo a=b; exit 3"], env: ["A=1", "B=x=y"], cwd: "/w",
             hostname: "h", learn: true)
         #expect(try InitSpec.decode(spec.encode()) == spec)
+        var tty = spec
+        tty.tty = true
+        #expect(try InitSpec.decode(tty.encode()) == tty)
+        #expect(try InitSpec.decode(tty.encode()) != spec)
     }
 
     @Test func specWithoutACommandIsRefused() {
@@ -22,7 +26,7 @@ import Testing
     }
 
     @Test func syncMessagesRoundTrip() {
-        let all: [SyncMessage] = [.pid(42), .ready(42), .exec, .error(code: 127, message: "exec: \"x\": not found")]
+        let all: [SyncMessage] = [.pid(42), .pty, .ready(42), .exec, .error(code: 127, message: "exec: \"x\": not found")]
         for m in all { #expect(SyncMessage.decode(m.encode()) == m) }
         #expect(SyncMessage.decode(Array("bogus".utf8)) == nil)
     }

@@ -70,8 +70,26 @@ int vitro_close_from(int lowfd);
 int vitro_pipe_cloexec(int fds[2]);
 int vitro_socketpair_cloexec(int fds[2]);
 
-/* Terminal ioctls. */
+/* Terminal ioctls (ioctl(2) is variadic). */
 int vitro_isatty(int fd);
+/* TIOCSCTTY: make the terminal on fd the caller's controlling terminal. */
+int vitro_set_controlling_tty(int fd);
+/* TIOCGWINSZ and TIOCSWINSZ: a terminal's window size in rows and columns. */
+int vitro_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
+int vitro_set_winsize(int fd, unsigned short rows, unsigned short cols);
+/* TIOCSPTLCK (unlockpt(3)) and TIOCGPTN (the number N of /dev/pts/N) on a pty master. */
+int vitro_unlock_pty(int fd);
+int vitro_pty_number(int fd, int *n);
+/* Raw mode (cfmakeraw(3)) for a terminal; the previous settings are saved in `saved`,
+ * an opaque buffer of vitro_termios_size() bytes, which vitro_restore_termios puts back. */
+int vitro_termios_size(void);
+int vitro_make_raw(int fd, void *saved);
+int vitro_restore_termios(int fd, const void *saved);
+
+/* One SOCK_SEQPACKET message with a descriptor attached (SCM_RIGHTS), and its receipt:
+ * *fd_out is the descriptor received (close-on-exec), or -1 when none came with it. */
+int vitro_send_fd(int sock, const void *buf, size_t len, int fd);
+ssize_t vitro_recv_fd(int sock, void *buf, size_t len, int *fd_out);
 
 /*
  * Spawn `path` with `argv` and `envp`. fdmap[i] is the parent descriptor that becomes

@@ -1,0 +1,57 @@
+// vitro exec: run another command in a running container, as `docker exec` does. Its
+// exit code is vitro's. Without -i the command's stdin is empty.
+
+import ArgumentParser
+import VitroRuntime
+import VitroSys
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct ExecCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec", abstract: "Run a command in a running container.", helpNames: [.long])
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: [.customShort("i"), .long], help: "Keep stdin open: the command reads vitro's stdin.")
+    var interactive = false
+
+    @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-terminal for the command.")
+    var tty = false
+
+    @Option(name: [.customShort("e"), .long], help: "Set an environment variable (K=V, or K to copy it from vitro's environment).")
+    var env: [String] = []
+
+    @Option(name: [.customShort("w"), .long], help: "Working directory inside the container.")
+    var workdir: String?
+
+    @Argument(help: "The container (name or id).")
+    var container: String
+
+    @Argument(parsing: .captureForPassthrough, help: "COMMAND [ARG...]")
+    var command: [String] = []
+
+    func run() throws {
+        guard !command.isEmpty else { fail("\"exec\" requires a container and a command", code: 1) }
+        if let workdir, !workdir.hasPrefix("/") { fail("the working directory \"\(workdir)\" is not an absolute path", code: 1) }
+        let store = ContainerStore(root: global.stateRoot)
+        let r: ContainerRecord
+        do { r = try store.find(container) } catch { fail(error.message, code: 1) }
+        var exec = ExecOptions(argv: command)
+        exec.env = env
+        exec.workdir = workdir
+        exec.tty = tty
+        exec.interactive = interactive
+        if !interactive {
+            guard let null = try? Sys.open("/dev/null", flags: O_RDONLY | O_CLOEXEC, trace: false) else { fail("cannot open /dev/null") }
+            exec.stdio = [null, 1, 2]
+        }
+        do {
+            Glibc.exit(try ContainerExec.run(store, r, exec, stateRoot: global.stateRoot))
+        } catch {
+            fail(error.message, code: error.code)
+        }
+    }
+}
