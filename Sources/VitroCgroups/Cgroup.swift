@@ -26,6 +26,8 @@ public protocol CgroupDriver: Sendable {
     var directories: [String] { get }
     /// Creates the cgroup (and vitro's parent cgroup if needed) and writes the limits.
     func create(_ limits: CgroupLimits) throws
+    /// Changes the limits of an existing cgroup (`vitro update`): only the given ones.
+    func update(_ limits: CgroupLimits) throws
     /// Moves a process in: write its pid to cgroup.procs.
     func add(pid: Int32) throws
     /// How many times the kernel's OOM killer killed a process of this cgroup.

@@ -92,6 +92,18 @@ public struct CgroupV1: CgroupDriver {
         }
     }
 
+    /// The same files as `create`; when memory grows past the current memory+swap
+    /// limit, that one is raised first (the kernel refuses memory above memsw).
+    public func update(_ limits: CgroupLimits) throws {
+        guard directories.allSatisfy({ Sys.isDirectory($0) }) else { throw CgroupError("cgroup of \(id.prefix(12)) not found") }
+        if let m = dir("memory"), let memory = limits.memory, let swap = limits.memorySwap,
+            let current = Cgroup.readNumber(m + "/memory.memsw.limit_in_bytes"), memory > current
+        {
+            try Cgroup.write(m + "/memory.memsw.limit_in_bytes", String(swap), "raise memory+swap first: memory may not exceed it", counterpart: "v2 memory.swap.max")
+        }
+        try create(limits)
+    }
+
     public func add(pid: Int32) throws {
         for d in directories {
             try Cgroup.write(d + "/cgroup.procs", String(pid), "move the container's pid 1 in; its children will be born here", counterpart: "v2 cgroup.procs")

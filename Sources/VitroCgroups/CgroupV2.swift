@@ -52,7 +52,7 @@ public struct CgroupV2: CgroupDriver {
         try enableControllers(in: root, available: available)
         try Sys.mkdir(parent, mode: 0o755, existOK: true, group: .cgroup, why: "vitro's parent cgroup: containers' cgroups live below it")
         try enableControllers(in: parent, available: available)
-        try Sys.mkdir(dir, mode: 0o755, existOK: false, group: .cgroup, why: "the container's own cgroup")
+        try Sys.mkdir(dir, mode: 0o755, existOK: true, group: .cgroup, why: "the container's own cgroup")
         if let v = limits.memory {
             try Cgroup.write(dir + "/memory.max", String(v), "-m: the hard memory limit; above it the OOM killer acts", counterpart: "v1 memory.limit_in_bytes")
         }
@@ -84,6 +84,12 @@ public struct CgroupV2: CgroupDriver {
                 Tracer.shared.note("blkio-weight", group: .cgroup, args: ["weight": .int(Int64(w))], why: "this kernel has no io.weight (the io controller or its scheduler is missing); the weight is ignored, as Docker does")
             }
         }
+    }
+
+    /// The same files as `create` (v2 has no ordering constraint between them).
+    public func update(_ limits: CgroupLimits) throws {
+        guard Sys.isDirectory(dir) else { throw CgroupError("cgroup of \(id.prefix(12)) not found") }
+        try create(limits)
     }
 
     public func add(pid: Int32) throws {

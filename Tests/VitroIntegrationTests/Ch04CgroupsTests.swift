@@ -99,6 +99,41 @@ extension Integration {
             #expect(share >= 0.4 && share <= 0.6, "used \(used) s of CPU in \(real) s: \(share) of a core")
         }
 
+        @Test(.enabled(if: isV1, "needs the v1 memory and cpu controllers"))
+        func statsReadsTheCgroupAndUpdateChangesIt() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let run = try box.vitro(["run", "-d", "--name", "busy", "-m", "64m", "--rootfs", box.rootfs, "/bin/sh", "-c", "while :; do :; done"])
+                #expect(run.status == 0, "\(run.stderr)")
+                let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                defer { _ = try? box.vitro(["rm", "-f", "busy"]) }
+                func row() throws -> [String] {
+                    let o = try box.vitro(["stats", "--no-stream", "busy"])
+                    let line = o.stdout.split(separator: "\n").dropFirst().first.map(String.init) ?? ""
+                    return line.components(separatedBy: "   ").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                }
+                func cpu(_ r: [String]) -> Double { Double(r.count > 2 ? r[2].dropLast() : "0") ?? 0 }
+                usleep(300_000)
+                var r = try row()
+                #expect(r.count == 7 && r[1] == "busy", "\(r)")
+                #expect(cpu(r) > 70, "a busy loop uses a core: \(r)")
+                #expect(r[3].hasSuffix(" / 64.00MiB"), "\(r)")
+                #expect(r[6] == "1")
+                // update: the files change, and stats follows.
+                #expect(try box.vitro(["update", "-m", "128m", "--cpus", "0.5", "busy"]).status == 0)
+                let limit = try String(contentsOfFile: "/sys/fs/cgroup/memory/vitro/\(id)/memory.limit_in_bytes", encoding: .utf8)
+                #expect(limit == "134217728\n")
+                let quota = try String(contentsOfFile: "/sys/fs/cgroup/cpu/vitro/\(id)/cpu.cfs_quota_us", encoding: .utf8)
+                #expect(quota == "50000\n")
+                usleep(500_000)
+                r = try row()
+                #expect(r.count == 7 && r[3].hasSuffix(" / 128.00MiB"), "\(r)")
+                #expect(cpu(r) > 35 && cpu(r) < 65, "--cpus 0.5 holds it to half a core: \(r)")
+                let none = try box.vitro(["update", "busy"])
+                #expect(none.status == 125 && none.stderr == "vitro: you must provide one or more flags when using this command\n")
+            }
+        }
+
         @Test func badLimitsCreateNothing() throws {
             try leavesNothing {
                 let box = try Sandbox()
