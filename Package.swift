@@ -82,7 +82,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "VitroIntegrationTests",
-            dependencies: ["VitroTrace", "VitroReplay", "VitroRuntime", "VitroLayers", "VitroImage", "VitroSys", "vitro", "vitro-init"],
+            dependencies: ["VitroTrace", "VitroReplay", "VitroRuntime", "VitroLayers", "VitroImage", "VitroSys", "VitroCgroups", "vitro", "vitro-init"],
             swiftSettings: strict),
     ]
 )

@@ -2,9 +2,13 @@
 
 import Foundation
 import Testing
+import VitroCgroups
 
 extension Integration {
     @Suite struct Ch04Cgroups {
+        static func v2Driver(id: String) throws -> any CgroupDriver { CgroupV2(id: id, root: unified) }
+        static func noLimits() -> CgroupLimits { CgroupLimits() }
+
         static let isV1 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
         @Test(.enabled(if: isV1, "needs a cgroup v1 memory hierarchy (this machine's layout)"))
@@ -14,8 +18,9 @@ extension Integration {
                 let trace = box.dir + "/t.jsonl"
                                 // ulimit -v bounds the shell even if the cgroup were not applied: a bug
                 // must fail this test, not exhaust the host's memory.
-                let o = try box.run(["/bin/sh", "-c", "ulimit -v 262144; a=aaaaaaaaaaaaaaaa; while :; do a=$a$a; done"], extra: ["-m", "16m", "--trace", trace])
+                let o = try box.run(["/bin/sh", "-c", "ulimit -v 262144; a=aaaaaaaaaaaaaaaa; while :; do a=$a$a; done"], extra: ["-m", "16m", "--trace", trace, "--name", "oom"])
                 #expect(o.status == 137)
+                #expect(try box.vitro(["inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "oom"]).stdout == "true 137\n")
                 let exit = try readTrace(trace).last { ($0["name"] as? String) == "exit" }
                 #expect(((exit?["args"] as? [String: Any])?["oom_killed"] as? Bool) == true)
                 // A SIGKILL that is not the OOM killer's is not reported as OOM.
@@ -131,6 +136,47 @@ extension Integration {
                 #expect(cpu(r) > 35 && cpu(r) < 65, "--cpus 0.5 holds it to half a core: \(r)")
                 let none = try box.vitro(["update", "busy"])
                 #expect(none.status == 125 && none.stderr == "vitro: you must provide one or more flags when using this command\n")
+            }
+        }
+
+        static let unified = "/sys/fs/cgroup/unified"
+        static let hasUnified = FileManager.default.fileExists(atPath: unified + "/cgroup.procs")
+
+        /// The v2 driver on this machine's real cgroup2 mount. It holds no memory, cpu or
+        /// pids controller here (only hugetlb), so limits cannot be checked on it; what it
+        /// allows is checked: the driver's mkdir, cgroup.procs, rmdir, and the kernel's
+        /// cgroup.freeze and cgroup.events.
+        @Test(.enabled(if: hasUnified, "needs a cgroup2 mount at /sys/fs/cgroup/unified (this machine's hybrid layout)"))
+        func theV2DriverOnTheRealCgroup2Mount() throws {
+            try leavesNothing {
+                let id = String(repeating: "e", count: 64)
+                let v2 = try Self.v2Driver(id: id)
+                let sleeper = Process()
+                sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+                sleeper.arguments = ["30"]
+                try sleeper.run()
+                defer { sleeper.terminate(); sleeper.waitUntilExit() }
+                try v2.create(Self.noLimits())
+                try v2.add(pid: sleeper.processIdentifier)
+                let dir = Self.unified + "/vitro/" + id
+                let procs = try String(contentsOfFile: dir + "/cgroup.procs", encoding: .utf8)
+                #expect(procs == "\(sleeper.processIdentifier)\n")
+                #expect(try String(contentsOfFile: "/proc/\(sleeper.processIdentifier)/cgroup", encoding: .utf8).contains("0::/vitro/\(id)"))
+                try "1".write(toFile: dir + "/cgroup.freeze", atomically: false, encoding: .utf8)
+                var frozen = false
+                for _ in 0..<50 where !frozen {
+                    frozen = (try String(contentsOfFile: dir + "/cgroup.events", encoding: .utf8)).contains("frozen 1")
+                    if !frozen { usleep(20_000) }
+                }
+                #expect(frozen, "cgroup.events never said frozen 1")
+                let state = try String(contentsOfFile: "/proc/\(sleeper.processIdentifier)/stat", encoding: .utf8).split(separator: " ")[2]
+                #expect(state == "S" || state == "D", "a frozen task sleeps (state \(state))")
+                try "0".write(toFile: dir + "/cgroup.freeze", atomically: false, encoding: .utf8)
+                sleeper.terminate()
+                sleeper.waitUntilExit()
+                try v2.destroy()
+                #expect(!FileManager.default.fileExists(atPath: dir))
+                #expect(!FileManager.default.fileExists(atPath: Self.unified + "/vitro"))
             }
         }
 
