@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroNetwork", "VitroTrace", "VitroSys",
+                "VitroRuntime", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroTrace", "VitroSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

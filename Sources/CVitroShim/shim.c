@@ -54,6 +54,7 @@ pid_t vitro_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 int vitro_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0); }
 int vitro_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 int vitro_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+int vitro_capbset_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
 
 int vitro_wifexited(int status) { return WIFEXITED(status); }
 int vitro_wexitstatus(int status) { return WEXITSTATUS(status); }

@@ -130,6 +130,13 @@ public enum ContainerInit {
         }
         try Sys.chdir(spec.cwd, why: "the container's working directory")
         let path = try CommandLookup.resolve(spec.argv[0], path: CommandLookup.path(in: spec.env))
+        // Last privileged step: after this, root inside holds only the kept capabilities.
+        if let keep = spec.capabilities {
+            Tracer.shared.stage = .exec
+            for cap in 0...Sys.lastCapability() where !keep.contains(cap) {
+                try Sys.dropBoundingCapability(cap, name: Capabilities.name(cap), why: "not in the container's capability set: root inside must not have it")
+            }
+        }
         do {
             try Sys.execve(path, argv: spec.argv, env: spec.env, why: "replace vitro-init with the container's command; it keeps pid 1")
         } catch {

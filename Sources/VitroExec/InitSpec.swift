@@ -31,6 +31,8 @@ public struct InitSpec: Sendable, Equatable {
     public var learn: Bool
     /// Files bind-mounted over the image's before pivot_root (/etc/hosts and friends).
     public var files: [FileMount] = []
+    /// The capabilities the command keeps (numbers); nil keeps them all (--privileged).
+    public var capabilities: Set<Int32>?
     /// `run -t`: pid 1 makes a pty in the container's devpts; its slave becomes the
     /// command's stdin, stdout, stderr and controlling terminal.
     public var tty = false
@@ -67,6 +69,7 @@ public struct InitSpec: Sendable, Equatable {
         if !overlay.isEmpty { put("overlay", overlay) }
         for f in files { put("file", f.source + "\t" + f.target) }
         if tty { put("tty", "1") }
+        if let capabilities { put("caps", capabilities.sorted().map(String.init).joined(separator: ",")) }
         if join > 0 { put("join", String(join)) }
         return out
     }
@@ -95,6 +98,9 @@ public struct InitSpec: Sendable, Equatable {
             spec.files.append(FileMount(source: parts[0], target: parts[1]))
         }
         spec.tty = fields["tty"]?.first == "1"
+        if let caps = fields["caps"]?.first {
+            spec.capabilities = Set(caps.split(separator: ",").compactMap { Int32($0) })
+        }
         spec.join = fields["join"]?.first.flatMap { Int32($0) } ?? 0
         return spec
     }

@@ -52,6 +52,9 @@ public struct RunOptions: Sendable {
     public var containerEnv: [String] = []
     /// A container id decided beforehand (a detached run's record exists first).
     public var containerID: String?
+    /// The capabilities the command keeps: Docker's default set unless --cap-add,
+    /// --cap-drop or --privileged (nil: all of them) say otherwise.
+    public var capabilities: Set<Int32>? = Capabilities.dockerDefault
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
     public var cgroupLimits = CgroupLimits()
     /// `--net`, `-p`, `--dns` and the rest, already validated. The default comes from

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import VitroCgroups
+import VitroExec
 import VitroImage
 import VitroNetwork
 import VitroRuntime
@@ -35,6 +36,15 @@ struct RunCommand: ParsableCommand {
 
     @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-terminal for the container (with -i, vitro's terminal is in raw mode meanwhile).")
     var tty = false
+
+    @Option(name: .long, help: "Add a Linux capability (or ALL).")
+    var capAdd: [String] = []
+
+    @Option(name: .long, help: "Drop a Linux capability (or ALL).")
+    var capDrop: [String] = []
+
+    @Flag(name: .long, help: "Keep every capability (no other restrictions are lifted yet).")
+    var privileged = false
 
     @Option(name: .long, help: "A name for the container.")
     var name: String?
@@ -98,6 +108,11 @@ struct RunCommand: ParsableCommand {
         }
         do {
             options.network = try network.parse(warn: { writeStderr("vitro: warning: \($0)\n") })
+        } catch {
+            fail(error.message)
+        }
+        do {
+            options.capabilities = privileged ? nil : try Capabilities.resolve(add: capAdd, drop: capDrop)
         } catch {
             fail(error.message)
         }

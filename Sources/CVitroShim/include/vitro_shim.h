@@ -46,6 +46,8 @@ pid_t vitro_gettid(void);
 int vitro_set_child_subreaper(int on);
 int vitro_set_pdeathsig(int sig);
 int vitro_set_no_new_privs(void);
+/* prctl(PR_CAPBSET_DROP, cap): remove a capability from the bounding set. */
+int vitro_capbset_drop(int cap);
 
 /* wait(2) status macros. */
 int vitro_wifexited(int status);
