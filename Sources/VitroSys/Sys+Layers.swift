@@ -107,15 +107,7 @@ extension Sys {
         if trace {
             return try invoke(name, .layer, object: object, args: args(), why: why, shell: shell(), hint: hint, body)
         }
-        var r: Int
-        var err: Int32 = 0
-        repeat {
-            r = body()
-            err = r < 0 ? Glibc.errno : 0
-        } while r < 0 && err == EINTR
-        precondition(err != EFAULT, "bug: \(name) was given a bad address")
-        if r < 0 { throw SysError(operation: name, object: object, errno: err, hint: hint(err)) }
-        return r
+        return try retrying(name, object: object, hint: hint, body)
     }
 
     static func octal(_ mode: mode_t) -> String { "0" + String(mode, radix: 8) }

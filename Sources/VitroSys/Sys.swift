@@ -26,6 +26,23 @@ public enum Sys {
         hint: (Int32) -> String? = { _ in nil }, _ body: () -> Int
     ) throws(SysError) -> Int {
         let start = MonotonicClock.now()
+        do {
+            let r = try retrying(name, object: object, hint: hint, body)
+            Tracer.shared.call(name, group: group, start: start, args: args, ret: Int64(r), errno: nil, why: why, shell: shell, tid: threadID())
+            return r
+        } catch {
+            Tracer.shared.call(
+                name, group: group, start: start, args: args, ret: -1, errno: error.errnoName, why: why, shell: shell,
+                tid: threadID())
+            throw error
+        }
+    }
+
+    /// The call itself, without an event: EINTR retried, errno read at once, a typed
+    /// error. `invoke` records around it; callers that record one event for several
+    /// calls (the layer unpacker) use it alone.
+    @discardableResult
+    static func retrying(_ name: String, object: String, hint: (Int32) -> String? = { _ in nil }, _ body: () -> Int) throws(SysError) -> Int {
         var r: Int
         var err: Int32 = 0
         repeat {
@@ -33,9 +50,6 @@ public enum Sys {
             err = r < 0 ? Glibc.errno : 0
         } while r < 0 && err == EINTR
         precondition(err != EFAULT, "bug: \(name) was given a bad address")
-        Tracer.shared.call(
-            name, group: group, start: start, args: args, ret: Int64(r),
-            errno: r < 0 ? Errno.name(err) : nil, why: why, shell: shell, tid: threadID())
         if r < 0 { throw SysError(operation: name, object: object, errno: err, hint: hint(err)) }
         return r
     }
