@@ -11,6 +11,7 @@
 
 import VitroImage
 import VitroNamespaces
+import VitroNetwork
 import VitroSys
 import VitroTrace
 
@@ -45,10 +46,16 @@ public enum ContainerLifecycle {
         } else {
             name = ContainerName.generate(taken: names)
         }
+        if !run.links.isEmpty {
+            let linked = try ContainerLinks.resolve(
+                run.links, own: name, store: store, ipam: IPAMStore(directory: run.stateRoot.path + "/network"))
+            options.env = linked.env + options.env
+            options.network.extraHosts += linked.hosts
+        }
         let hostname = run.hostname ?? String(id.prefix(12))
         let config = ContainerConfig(
             id: id, name: name, created: WallTime.now(), image: life.image, rootfs: rootfs, argv: run.argv,
-            env: run.environment(hostname: hostname), workdir: run.workdir ?? "/", hostname: hostname, detached: life.detach,
+            env: options.environment(hostname: hostname), workdir: run.workdir ?? "/", hostname: hostname, detached: life.detach,
             autoRemove: life.autoRemove)
         try store.create(config)
         return (options, config)

@@ -55,6 +55,8 @@ public struct RunOptions: Sendable {
     /// The capabilities the command keeps: Docker's default set unless --cap-add,
     /// --cap-drop or --privileged (nil: all of them) say otherwise.
     public var capabilities: Set<Int32>? = Capabilities.dockerDefault
+    /// `--link NAME:ALIAS`: running containers whose address and ports this one learns.
+    public var links: [String] = []
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
     public var cgroupLimits = CgroupLimits()
     /// `--net`, `-p`, `--dns` and the rest, already validated. The default comes from

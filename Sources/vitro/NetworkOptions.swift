@@ -32,7 +32,7 @@ struct NetworkOptions: ParsableArguments {
     @Option(name: .long, help: "Add a line to /etc/hosts (NAME:IP; IP may be host-gateway).")
     var addHost: [String] = []
 
-    @Option(name: .long, help: "Link to another container (NAME:ALIAS).")
+    @Option(name: .long, help: "Link to a running container: NAME or NAME:ALIAS (hosts entry and ALIAS_* variables).")
     var link: [String] = []
 
     @Option(name: .long, help: "The bridge to attach to (default: $VITRO_BRIDGE or vitro0).")
@@ -58,8 +58,8 @@ struct NetworkOptions: ParsableArguments {
         if case .container = mode, !publish.isEmpty || publishAll {
             throw NetworkError("conflicting options: -p and --net \(mode) (the ports belong to the other container)")
         }
-        if !link.isEmpty {
-            throw NetworkError("--link \(link[0]): links need named, running containers (container records), which this build does not have yet")
+        if !link.isEmpty, mode != .bridge {
+            throw NetworkError("conflicting options: --link and --net \(mode) (links are addresses on the bridge)")
         }
         var ports: [PortMapping] = []
         for p in publish { ports += try PortMapping.parse(p) }

@@ -116,6 +116,7 @@ struct RunCommand: ParsableCommand {
         } catch {
             fail(error.message)
         }
+        options.links = network.link
         var life = LifecycleOptions()
         life.name = name
         life.detach = detach

@@ -141,6 +141,32 @@ extension Integration {
         }
 
         @Test(.enabled(if: canNet, "needs nft and nsenter"))
+        func linksGiveDockersVariablesAndHostsEntries() throws {
+            try leavesNothing {
+                let lab = try NetLab()
+                defer { lab.close() }
+                let db = try lab.background(["/bin/sh", "-c", "read x; true"], extra: ["--name", "db", "-p", "5432", "-e", "POSTGRES_USER=admin"])
+                let dbID = try #require(lab.runningContainer())
+                #expect(try lab.vitro(["inspect", "-f", "{{.Name}}", dbID]).stdout == "/db\n")
+                let o = try lab.run(["/bin/sh", "-c", "env | grep ^DB_ | sort; grep -w db /etc/hosts; ping -c1 -W2 db >/dev/null && echo reachable"], extra: ["--name", "web2", "--link", "db:db"])
+                #expect(o.status == 0, "\(o.stderr)")
+                let lines = o.stdout.split(separator: "\n").map(String.init)
+                let addr = lines.first { $0.hasPrefix("DB_PORT_5432_TCP_ADDR=") }.map { String($0.dropFirst("DB_PORT_5432_TCP_ADDR=".count)) } ?? ""
+                #expect(addr.hasPrefix(lab.containerNet), "\(lines)")
+                #expect(lines.contains("DB_NAME=/web2/db"))
+                #expect(lines.contains("DB_PORT=tcp://\(addr):5432") && lines.contains("DB_PORT_5432_TCP=tcp://\(addr):5432"))
+                #expect(lines.contains("DB_PORT_5432_TCP_PORT=5432") && lines.contains("DB_PORT_5432_TCP_PROTO=tcp"))
+                #expect(lines.contains("DB_ENV_POSTGRES_USER=admin"))
+                #expect(lines.contains("\(addr)\tdb"))
+                #expect(lines.last == "reachable")
+                let bad = try lab.run(["/bin/true"], extra: ["--link", "nobody:x"])
+                #expect(bad.status == 125 && bad.stderr == "vitro: --link nobody:x: no such container: nobody\n")
+                #expect(db.stop() == 0)
+                #expect(try lab.leftovers() == [])
+            }
+        }
+
+        @Test(.enabled(if: canNet, "needs nft and nsenter"))
         func fiftyContainersLeaveNoVethRuleOrAddress() throws {
             try leavesNothing {
                 let lab = try NetLab()
