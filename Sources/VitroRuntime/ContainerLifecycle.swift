@@ -24,12 +24,24 @@ public struct LifecycleOptions: Sendable {
     public var detach = false
     public var autoRemove = false
     public var image = ""
+    /// The `vitro run` arguments, kept in the record for `start`.
+    public var runArgs: [String] = []
+    /// `start`/`restart`: the container's record exists; run it again under its id.
+    public var existing: ContainerConfig?
     public init() {}
 }
 
 public enum ContainerLifecycle {
     /// Makes the record for a run and returns the options with its id set.
     static func prepare(_ run: RunOptions, _ life: LifecycleOptions, store: ContainerStore, rootfs: String) throws -> (RunOptions, ContainerConfig) {
+        if let existing = life.existing {
+            var options = run
+            options.containerID = existing.id
+            try store.update(existing.id) { s in
+                s = ContainerState()
+            }
+            return (options, existing)
+        }
         if let given = run.rootfs {
             do { try RootfsPlan.validate(ContainerRun.absolute(given)) } catch { throw RunError(error.message) }
         }
@@ -53,10 +65,11 @@ public enum ContainerLifecycle {
             options.network.extraHosts += linked.hosts
         }
         let hostname = run.hostname ?? String(id.prefix(12))
-        let config = ContainerConfig(
+        var config = ContainerConfig(
             id: id, name: name, created: WallTime.now(), image: life.image, rootfs: rootfs, argv: run.argv,
             env: options.environment(hostname: hostname), workdir: run.workdir ?? "/", hostname: hostname, detached: life.detach,
             autoRemove: life.autoRemove)
+        config.runArgs = life.runArgs
         try store.create(config)
         return (options, config)
     }

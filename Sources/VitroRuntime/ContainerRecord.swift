@@ -22,6 +22,9 @@ public struct ContainerConfig: Sendable, Equatable {
     public var hostname: String
     public var detached: Bool
     public var autoRemove: Bool
+    /// The arguments of the `vitro run` that made it: `start` and `restart` run it again
+    /// with the same options.
+    public var runArgs: [String] = []
 
     func json() -> [UInt8] {
         var w = JSONWriter()
@@ -37,6 +40,7 @@ public struct ContainerConfig: Sendable, Equatable {
         w.key("Hostname"); w.string(hostname)
         w.key("Detached"); w.bool(detached)
         w.key("AutoRemove"); w.bool(autoRemove)
+        w.key("RunArgs"); w.beginArray(); for a in runArgs { w.string(a) }; w.endArray()
         w.endObject()
         return w.bytes
     }
@@ -71,6 +75,7 @@ public struct ContainerConfig: Sendable, Equatable {
         hostname = v["Hostname"]?.string ?? ""
         detached = v["Detached"]?.bool ?? false
         autoRemove = v["AutoRemove"]?.bool ?? false
+        runArgs = v["RunArgs"]?.array?.compactMap(\.string) ?? []
     }
 }
 

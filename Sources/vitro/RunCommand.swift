@@ -80,7 +80,8 @@ struct RunCommand: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "[IMAGE] COMMAND [ARG...]")
     var words: [String] = []
 
-    func run() throws {
+    /// The run's options from its flags; `start` calls this on the flags it recorded.
+    func makeOptions() -> (RunOptions, LifecycleOptions, String) {
         var words = self.words
         var image = ""
         if rootfs == nil {
@@ -129,6 +130,15 @@ struct RunCommand: ParsableCommand {
             guard let null = try? Sys.open("/dev/null", flags: O_RDONLY | O_CLOEXEC, trace: false) else { fail("cannot open /dev/null") }
             options.stdio = [null, 1, 2]
         }
+        return (options, life, image)
+    }
+
+    func run() throws {
+        var (options, life, image) = makeOptions()
+        // The arguments after `run`, for `start` and `restart` to run it again.
+        let all = CommandLine.arguments
+        if let at = all.firstIndex(of: "run") { life.runArgs = Array(all[(at + 1)...]) }
+
         let progress = PullProgressPrinter()
         let needsPull = options.image.map { $0 != BuiltinImage.name && (try? ImageStore(root: global.stateRoot.path).image($0)) == nil } ?? false
         if needsPull { progress.say("Unable to find image '\(image)' locally") }

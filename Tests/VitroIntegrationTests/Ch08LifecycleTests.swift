@@ -90,6 +90,31 @@ extension Integration {
             }
         }
 
+        @Test func startAndRestartRunTheSameContainerAgain() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let first = try box.run(["/bin/sh", "-c", "echo run >> /tmp/runs; wc -l < /tmp/runs; exit 4"], extra: ["--name", "again"])
+                #expect(first.status == 4 && first.stdout.trimmingCharacters(in: .whitespaces) == "1\n")
+                // start: detached, prints the name, and the container sees what it wrote before.
+                let start = try box.vitro(["start", "again"])
+                #expect(start.status == 0 && start.stdout == "again\n", "\(start.stderr)")
+                #expect(try box.vitro(["wait", "again"]).stdout == "4\n")
+                #expect(try box.vitro(["logs", "again"]).stdout.trimmingCharacters(in: .whitespaces) == "2\n")
+                // start -a: in the foreground, with the command's exit code.
+                let attached = try box.vitro(["start", "-a", "again"])
+                #expect(attached.status == 4 && attached.stdout.trimmingCharacters(in: .whitespaces) == "3\n")
+                // restart: stop (SIGTERM first), then start again under the same id.
+                let d = try box.vitro(["run", "-d", "--name", "loop", "--rootfs", box.rootfs, "/bin/sh", "-c", "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"])
+                let id = d.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                usleep(300_000)
+                #expect(try box.vitro(["restart", "-t", "3", "loop"]).stdout == "loop\n")
+                usleep(300_000)
+                #expect(try box.vitro(["ps", "-q", "--no-trunc"]).stdout == id + "\n")
+                #expect(try box.vitro(["logs", "loop"]).stdout == "up\nup\n")
+                #expect(try box.vitro(["rm", "-f", "loop", "again"]).status == 0)
+            }
+        }
+
         @Test func foregroundRunsAreRecordedAndRmRemovesThem() throws {
             try leavesNothing {
                 let box = try Sandbox()

@@ -1,0 +1,77 @@
+// vitro start and vitro restart: run an existing container again, with the options of
+// the `vitro run` that made it (kept in its record) and its own writable layer, so what
+// it wrote before is still there.
+
+import ArgumentParser
+import VitroRuntime
+import VitroSys
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts a stopped container: detached (printing its name as given) unless `attach`.
+func startContainer(_ store: ContainerStore, _ r: ContainerRecord, attach: Bool) throws -> Int32 {
+    if store.liveStatus(r) == .running { return 0 }
+    let parsed: RunCommand
+    do { parsed = try RunCommand.parse(r.config.runArgs) } catch {
+        throw RunError("container \(r.id.prefix(12)) cannot be started again: its run options were not recorded")
+    }
+    var (options, life, _) = parsed.makeOptions()
+    life.existing = r.config
+    life.name = r.config.name
+    life.detach = !attach
+    life.runArgs = r.config.runArgs
+    if attach {
+        options.stdio = [0, 1, 2]
+        return try ContainerLifecycle.runForeground(options, life)
+    }
+    _ = try ContainerLifecycle.runDetached(options, life)
+    return 0
+}
+
+struct StartCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start one or more stopped containers.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: [.customShort("a"), .long], help: "Attach: run in the foreground and return its exit code.") var attach = false
+    @Argument(help: "Containers.") var containers: [String]
+
+    func run() throws {
+        if attach {
+            guard containers.count == 1, let ref = containers.first else { fail("you cannot start and attach multiple containers at once", code: 1) }
+            let store = ContainerStore(root: global.stateRoot)
+            do {
+                let code = try startContainer(store, try store.find(ref), attach: true)
+                Glibc.exit(code)
+            } catch {
+                fail((error as? RunError)?.message ?? String(describing: error), code: (error as? RunError)?.code ?? 1)
+            }
+        }
+        eachContainer(containers, global.stateRoot) { store, r in
+            _ = try startContainer(store, r, attach: false)
+        }
+    }
+}
+
+struct RestartCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart one or more containers.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: [.customShort("t"), .long], help: "Seconds to wait for it to stop before killing it.") var time = 10
+    @Argument(help: "Containers.") var containers: [String]
+
+    func run() throws {
+        eachContainer(containers, global.stateRoot) { store, r in
+            try ContainerControl.stop(store, r, seconds: max(0, time))
+            // Let the monitor record the exit before the record is reused.
+            if r.state.monitorPid > 0 {
+                var n = 0
+                while processStartTime(r.state.monitorPid) != nil, n < 250 {
+                    Sys.sleep(milliseconds: 20)
+                    n += 1
+                }
+            }
+            guard let again = store.load(r.id) else { throw RunError("no such container: \(r.id)") }
+            _ = try startContainer(store, again, attach: false)
+        }
+    }
+}
