@@ -28,6 +28,10 @@ public protocol CgroupDriver: Sendable {
     func create(_ limits: CgroupLimits) throws
     /// Changes the limits of an existing cgroup (`vitro update`): only the given ones.
     func update(_ limits: CgroupLimits) throws
+    /// Freezes (`pause`) or thaws (`unpause`) every process of the cgroup.
+    func setFrozen(_ frozen: Bool) throws
+    /// The pids (host) of the processes in the cgroup.
+    func processes() -> [Int32]
     /// Moves a process in: write its pid to cgroup.procs.
     func add(pid: Int32) throws
     /// How many times the kernel's OOM killer killed a process of this cgroup.

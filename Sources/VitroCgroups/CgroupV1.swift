@@ -110,6 +110,24 @@ public struct CgroupV1: CgroupDriver {
         }
     }
 
+    /// v1's freezer: FROZEN or THAWED in freezer.state; the kernel may report FREEZING
+    /// for a moment, so the state is read back until it settles.
+    public func setFrozen(_ frozen: Bool) throws {
+        guard let f = dir("freezer") else { throw CgroupError("this host has no v1 freezer controller") }
+        let want = frozen ? "FROZEN" : "THAWED"
+        try Cgroup.write(f + "/freezer.state", want, frozen ? "pause: stop every task of the container" : "unpause: let them run again", counterpart: "v2 cgroup.freeze (1 or 0)")
+        for _ in 0..<500 {
+            if (try? Sys.readText(f + "/freezer.state"))?.hasPrefix(want) == true { return }
+            Sys.sleep(milliseconds: 2)
+        }
+        throw CgroupError("freezer of \(id.prefix(12)) did not reach \(want)")
+    }
+
+    public func processes() -> [Int32] {
+        guard let d = dir("pids") ?? dir("memory") ?? directories.first, let text = try? Sys.readText(d + "/cgroup.procs") else { return [] }
+        return text.split(separator: "\n").compactMap { Int32($0) }
+    }
+
     public func oomKills() -> Int {
         dir("memory").flatMap { Cgroup.readKey($0 + "/memory.oom_control", "oom_kill") }.map(Int.init) ?? 0
     }

@@ -96,6 +96,21 @@ public struct CgroupV2: CgroupDriver {
         try Cgroup.write(dir + "/cgroup.procs", String(pid), "move the container's pid 1 in; its children will be born here", counterpart: "v1 cgroup.procs in every hierarchy")
     }
 
+    /// v2's freezer: 1 or 0 in cgroup.freeze; `frozen 1` in cgroup.events once done.
+    public func setFrozen(_ frozen: Bool) throws {
+        try Cgroup.write(dir + "/cgroup.freeze", frozen ? "1" : "0", frozen ? "pause: stop every task of the container" : "unpause: let them run again", counterpart: "v1 freezer.state (FROZEN or THAWED)")
+        for _ in 0..<500 {
+            if Cgroup.readKey(dir + "/cgroup.events", "frozen") == (frozen ? 1 : 0) { return }
+            Sys.sleep(milliseconds: 2)
+        }
+        throw CgroupError("cgroup of \(id.prefix(12)) did not reach frozen \(frozen ? 1 : 0)")
+    }
+
+    public func processes() -> [Int32] {
+        guard let text = try? Sys.readText(dir + "/cgroup.procs") else { return [] }
+        return text.split(separator: "\n").compactMap { Int32($0) }
+    }
+
     public func oomKills() -> Int {
         Cgroup.readKey(dir + "/memory.events", "oom_kill").map(Int.init) ?? 0
     }

@@ -12,7 +12,14 @@ import Glibc
 
 public enum ContainerControl {
     /// Sends `signal` to the container's pid 1.
+    /// A frozen task cannot act on a signal until it is thawed: thaw first, as Docker
+    /// does for kill, stop and rm -f of a paused container.
+    static func thawIfPaused(_ store: ContainerStore, _ r: ContainerRecord) {
+        if store.liveStatus(r) == .paused { try? ContainerStats.setPaused(store, r, false) }
+    }
+
     public static func kill(_ store: ContainerStore, _ r: ContainerRecord, signal: Int32) throws {
+        defer { if signal == SIGKILL || signal == SIGTERM { thawIfPaused(store, r) } }
         guard store.liveStatus(r) == .running || store.liveStatus(r) == .paused else {
             throw RunError("container \(r.id.prefix(12)) is not running")
         }
@@ -36,6 +43,7 @@ public enum ContainerControl {
 
     /// SIGTERM, then SIGKILL after `seconds` if it is still running (docker stop).
     public static func stop(_ store: ContainerStore, _ r: ContainerRecord, seconds: Int) throws {
+        thawIfPaused(store, r)
         guard store.liveStatus(r) == .running else { return }
         try? Sys.kill(r.state.pid, SIGTERM, why: "ask the container to stop")
         if wait(store, r.id, timeoutMillis: seconds * 1000) == nil {
@@ -51,6 +59,7 @@ public enum ContainerControl {
                 throw RunError("you cannot remove a running container \(r.id.prefix(12)); stop the container before attempting removal or force remove")
             }
             try? Sys.kill(r.state.pid, SIGKILL, why: "rm -f: the container goes now")
+            thawIfPaused(store, r)
             _ = wait(store, r.id, timeoutMillis: 10_000)
         }
         // Let the monitor finish recording before the directory goes.

@@ -45,6 +45,20 @@ public enum ContainerStats {
         return (Int64(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
     }
 
+    /// `pause`/`unpause`: freeze or thaw the container's cgroup and record it.
+    public static func setPaused(_ store: ContainerStore, _ r: ContainerRecord, _ paused: Bool) throws {
+        let status = store.liveStatus(r)
+        if paused && status != .running { throw RunError("container \(r.id.prefix(12)) is not running") }
+        if !paused && status != .paused { throw RunError("container \(r.id.prefix(12)) is not paused") }
+        try Cgroup.make(id: r.id, layout: try CgroupLayout.detect()).setFrozen(paused)
+        try store.update(r.id) { $0.status = paused ? .paused : .running }
+    }
+
+    /// `top`: the host pids of the container's processes.
+    public static func processes(_ r: ContainerRecord) throws -> [Int32] {
+        Cgroup.make(id: r.id, layout: try CgroupLayout.detect()).processes()
+    }
+
     /// `vitro update`: new limits on a running container's cgroup.
     public static func update(_ r: ContainerRecord, _ limits: CgroupLimits) throws {
         let cg = Cgroup.make(id: r.id, layout: try CgroupLayout.detect())

@@ -31,6 +31,21 @@ public struct ContainerStore: Sendable {
         try Sys.writeFileAtomically(dir(config.id) + "/state.json", ContainerState().json(), why: "the container starts out created")
     }
 
+    /// Gives a container another name (unique, as at creation).
+    public func rename(_ id: String, to name: String) throws {
+        guard ContainerName.isValid(name) else {
+            throw RunError("invalid container name \"\(name)\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        }
+        guard let lock = try Sys.lock(directory + "/.names.lock", why: "names are unique: check and claim under one lock") else { return }
+        defer { Sys.unlock(lock) }
+        if let other = list().first(where: { $0.config.name == name }) {
+            throw RunError("the container name \"/\(name)\" is already in use by container \"\(other.id)\"")
+        }
+        guard var config = load(id)?.config else { throw RunError("no such container: \(id)") }
+        config.name = name
+        try Sys.writeFileAtomically(dir(id) + "/config.json", config.json(), why: "rename: the container's new name")
+    }
+
     public func load(_ id: String) -> ContainerRecord? {
         guard let c = try? Sys.readFile(dir(id) + "/config.json"), let cv = try? JSONReader.parse(c),
             let config = try? ContainerConfig(json: cv)

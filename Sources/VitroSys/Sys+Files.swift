@@ -44,10 +44,15 @@ extension Sys {
         _ path: String, mode: mode_t = 0o755, existOK: Bool = true, group: Group = .file, why: String? = nil
     ) throws(SysError) {
         if existOK, fileKind(path) == .directory { return }
-        try invoke(
-            "mkdir", group, object: path, args: ["path": .string(path), "mode": .string("0" + String(mode, radix: 8))],
-            why: why, shell: "mkdir -m \(String(mode, radix: 8)) \(shellQuote(path))"
-        ) { Int(Glibc.mkdir(path, mode)) }
+        do {
+            try invoke(
+                "mkdir", group, object: path, args: ["path": .string(path), "mode": .string("0" + String(mode, radix: 8))],
+                why: why, shell: "mkdir -m \(String(mode, radix: 8)) \(shellQuote(path))"
+            ) { Int(Glibc.mkdir(path, mode)) }
+        } catch {
+            // Another process made it between the check and the call: that is fine.
+            guard existOK, error.errno == EEXIST, isDirectory(path) else { throw error }
+        }
     }
 
     /// mkdir -p: each missing component, in order.

@@ -115,6 +115,32 @@ extension Integration {
             }
         }
 
+        @Test(.enabled(if: FileManager.default.fileExists(atPath: "/sys/fs/cgroup/freezer/cgroup.procs") || FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.freeze"), "needs a freezer (v1 freezer controller or v2)"))
+        func pauseTopAndRename() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let d = try box.vitro(["run", "-d", "--name", "counter", "--rootfs", box.rootfs, "/bin/sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done"])
+                let id = d.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                usleep(400_000)
+                let top = try box.vitro(["top", "counter"])
+                #expect(top.stdout.hasPrefix("UID   PID") && top.stdout.contains("/bin/sh -c i=0"), "\(top.stdout)")
+                #expect(try box.vitro(["pause", "counter"]).stdout == "counter\n")
+                #expect(try box.vitro(["ps"]).stdout.contains("(Paused)"))
+                let frozen = try String(contentsOfFile: box.rootfs + "/tmp/count", encoding: .utf8)
+                usleep(400_000)
+                #expect(try String(contentsOfFile: box.rootfs + "/tmp/count", encoding: .utf8) == frozen, "the counter moved while paused")
+                #expect(try box.vitro(["unpause", "counter"]).status == 0)
+                usleep(400_000)
+                #expect(try String(contentsOfFile: box.rootfs + "/tmp/count", encoding: .utf8) != frozen, "the counter did not move after unpause")
+                #expect(try box.vitro(["unpause", "counter"]).stderr == "vitro: container \(id.prefix(12)) is not paused\n")
+                #expect(try box.vitro(["rename", "counter", "renamed"]).status == 0)
+                #expect(try box.vitro(["inspect", "-f", "{{.Name}}", id]).stdout == "/renamed\n")
+                // A paused container can still be removed by force.
+                _ = try box.vitro(["pause", "renamed"])
+                #expect(try box.vitro(["rm", "-f", "renamed"]).status == 0)
+            }
+        }
+
         @Test func foregroundRunsAreRecordedAndRmRemovesThem() throws {
             try leavesNothing {
                 let box = try Sandbox()
