@@ -52,6 +52,17 @@ public enum ContainerControl {
         }
     }
 
+    /// Waits (up to 5 s) for the process that watched the container's last run to end,
+    /// so its final state is recorded before the record is removed or reused.
+    public static func waitForMonitor(_ r: ContainerRecord) {
+        guard r.state.monitorPid > 0 else { return }
+        var n = 0
+        while processStartTime(r.state.monitorPid) != nil, n < 250 {
+            Sys.sleep(milliseconds: 20)
+            n += 1
+        }
+    }
+
     /// Removes a container (`force` kills a running one first).
     public static func remove(_ store: ContainerStore, _ r: ContainerRecord, force: Bool) throws {
         if store.liveStatus(r) == .running || store.liveStatus(r) == .paused {
@@ -63,13 +74,7 @@ public enum ContainerControl {
             _ = wait(store, r.id, timeoutMillis: 10_000)
         }
         // Let the monitor finish recording before the directory goes.
-        if r.state.monitorPid > 0 {
-            var n = 0
-            while processStartTime(r.state.monitorPid) != nil, n < 250 {
-                Sys.sleep(milliseconds: 20)
-                n += 1
-            }
-        }
+        waitForMonitor(r)
         try store.remove(r.id)
     }
 }

@@ -4,7 +4,6 @@
 
 import ArgumentParser
 import VitroRuntime
-import VitroSys
 
 #if canImport(Glibc)
 import Glibc
@@ -62,14 +61,7 @@ struct RestartCommand: ParsableCommand {
     func run() throws {
         eachContainer(containers, global.stateRoot) { store, r in
             try ContainerControl.stop(store, r, seconds: max(0, time))
-            // Let the monitor record the exit before the record is reused.
-            if r.state.monitorPid > 0 {
-                var n = 0
-                while processStartTime(r.state.monitorPid) != nil, n < 250 {
-                    Sys.sleep(milliseconds: 20)
-                    n += 1
-                }
-            }
+            ContainerControl.waitForMonitor(r)
             guard let again = store.load(r.id) else { throw RunError("no such container: \(r.id)") }
             _ = try startContainer(store, again, attach: false)
         }
