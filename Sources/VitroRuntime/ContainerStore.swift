@@ -28,7 +28,7 @@ public struct ContainerStore: Sendable {
         }
         try Sys.mkdir(dir(config.id), mode: 0o700, existOK: false, why: "this container's state")
         try Sys.writeFileAtomically(dir(config.id) + "/config.json", config.json(), why: "what the container was asked to be")
-        try Sys.writeFileAtomically(dir(config.id) + "/state.json", ContainerState().json(), why: "the container starts out created")
+        try Sys.writeFileAtomically(dir(config.id) + "/state.json", ContainerState().json(), durable: false, why: "the container starts out created")
     }
 
     /// Gives a container another name (unique, as at creation).
@@ -77,7 +77,9 @@ public struct ContainerStore: Sendable {
         defer { Sys.unlock(lock) }
         var state = load(id)?.state ?? ContainerState()
         change(&state)
-        try Sys.writeFileAtomically(dir(id) + "/state.json", state.json(), why: "the container's state changed to \(state.status.rawValue)")
+        // Not fsync'ed: a state that a machine crash could lose is stale after the reboot
+        // anyway (liveStatus checks pid 1), and every start would pay for the fsyncs.
+        try Sys.writeFileAtomically(dir(id) + "/state.json", state.json(), durable: false, why: "the container's state changed to \(state.status.rawValue)")
     }
 
     public func remove(_ id: String) throws {
