@@ -4,7 +4,8 @@
 //
 //   stage A (the process vitro spawned)
 //     1. read the spec; check there is one thread
-//     2. unshare mount, uts, ipc, pid and net namespaces
+//     2. unshare mount, uts, ipc, pid and net namespaces (with --net container:NAME,
+//        setns into that container's network namespace first and make no new one)
 //     3. fork: the child is pid 1 of the new pid namespace; tell vitro its host pid and
 //        exit. vitro is a child subreaper, so pid 1 becomes vitro's child.
 //   stage B (pid 1)
@@ -98,6 +99,9 @@ public enum ContainerInit {
 
         // Stage A.
         try Sys.setParentDeathSignal(SIGKILL, why: "if vitro dies before the container starts, this helper dies too")
+        if spec.joinNetwork > 0 {
+            try Sys.setns(path: "/proc/\(spec.joinNetwork)/ns/net", kind: .net, why: "--net container: enter the other container's network namespace (its lo, eth0, routes and ports) instead of making one")
+        }
         let first = spec.namespaces.subtracting(.cgroup)
         try Sys.unshare(first, why: "give the container its own mounts, hostname, IPC, process ids and network")
         let child = try Sys.fork(why: "the first child after unshare(CLONE_NEWPID) is pid 1 of the new pid namespace")

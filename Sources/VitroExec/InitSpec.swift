@@ -39,6 +39,9 @@ public struct InitSpec: Sendable, Equatable {
     /// `vitro exec`: the host pid of a running container's pid 1, whose namespaces and
     /// cgroups vitro-init joins instead of making new ones (0: make a new container).
     public var join: Int32 = 0
+    /// `--net container:NAME`: the host pid of that container's pid 1, whose network
+    /// namespace vitro-init enters before it makes the others (0: none to join).
+    public var joinNetwork: Int32 = 0
 
     public init(
         rootfs: String, argv: [String], env: [String], cwd: String = "/", hostname: String,
@@ -71,6 +74,7 @@ public struct InitSpec: Sendable, Equatable {
         if tty { put("tty", "1") }
         if let capabilities { put("caps", capabilities.sorted().map(String.init).joined(separator: ",")) }
         if join > 0 { put("join", String(join)) }
+        if joinNetwork > 0 { put("netjoin", String(joinNetwork)) }
         return out
     }
 
@@ -102,6 +106,7 @@ public struct InitSpec: Sendable, Equatable {
             spec.capabilities = Set(caps.split(separator: ",").compactMap { Int32($0) })
         }
         spec.join = fields["join"]?.first.flatMap { Int32($0) } ?? 0
+        spec.joinNetwork = fields["netjoin"]?.first.flatMap { Int32($0) } ?? 0
         return spec
     }
 }

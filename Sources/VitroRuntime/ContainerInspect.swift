@@ -2,10 +2,11 @@
 // template on (.Id, .Name, .State.Pid, .State.ExitCode, .State.OOMKilled, .Config.*,
 // .NetworkSettings.IPAddress, .Mounts).
 
+import VitroNetwork
 import VitroTrace
 
 public enum ContainerInspect {
-    public static func json(_ r: ContainerRecord, store: ContainerStore) -> JSONValue {
+    public static func json(_ r: ContainerRecord, store: ContainerStore, ipam: IPAMState = IPAMState()) -> JSONValue {
         let status = store.liveStatus(r)
         let running = status == .running || status == .paused
         let c = r.config, s = r.state
@@ -28,7 +29,32 @@ public enum ContainerInspect {
             ("HostConfig", .object([("AutoRemove", .bool(c.autoRemove))])),
             ("GraphDriver", .object([("Name", .string(c.image.isEmpty ? "rootfs" : "overlay2")), ("Data", .object([("RootDir", .string(c.rootfs))]))])),
             ("Mounts", .array([])), ("Config", config),
-            ("NetworkSettings", .object([("IPAddress", .string("")), ("Ports", .object([]))])),
+            ("NetworkSettings", networkSettings(running ? ipam.entries.first { $0.id == c.id } : nil, ipam: ipam)),
+        ])
+    }
+
+    /// Docker's NetworkSettings for a container on a bridge: its address while it runs
+    /// (the IPAM entry goes when it ends, as Docker empties the fields of a stopped
+    /// container) and its published ports by container port.
+    static func networkSettings(_ entry: IPAMEntry?, ipam: IPAMState) -> JSONValue {
+        guard let entry else {
+            return .object([("Bridge", .string("")), ("Gateway", .string("")), ("IPAddress", .string("")), ("IPPrefixLen", .number(0)), ("Ports", .object([]))])
+        }
+        let network = ipam.networks.first { $0.bridge == entry.bridge }
+        var ports: [(String, JSONValue)] = []
+        for m in entry.ports.sorted(by: { ($0.containerPort, $0.proto.rawValue) < ($1.containerPort, $1.proto.rawValue) }) {
+            let key = "\(m.containerPort)/\(m.proto.rawValue)"
+            let binding: JSONValue = .object([("HostIp", .string(m.hostIP.description)), ("HostPort", .string(String(m.hostPort)))])
+            if let i = ports.firstIndex(where: { $0.0 == key }), case .array(let a) = ports[i].1 {
+                ports[i].1 = .array(a + [binding])
+            } else {
+                ports.append((key, .array([binding])))
+            }
+        }
+        return .object([
+            ("Bridge", .string(entry.bridge)), ("Gateway", .string(network?.gateway.address.description ?? "")),
+            ("IPAddress", .string(entry.address.description)), ("IPPrefixLen", .number(Double(network?.gateway.prefix ?? 0))),
+            ("Ports", .object(ports)),
         ])
     }
 

@@ -37,6 +37,8 @@ public enum ContainerLifecycle {
         if let existing = life.existing {
             var options = run
             options.containerID = existing.id
+            options.networkPeer = try networkPeer(run, store: store)
+            if let peer = options.networkPeer { options.hostname = peer.hostname }
             try store.update(existing.id) { s in
                 s = ContainerState()
             }
@@ -48,6 +50,7 @@ public enum ContainerLifecycle {
         var options = run
         let id = ContainerID.make()
         options.containerID = id
+        options.networkPeer = try networkPeer(run, store: store)
         let names = Set(store.list().map(\.config.name))
         let name: String
         if let given = life.name {
@@ -64,7 +67,8 @@ public enum ContainerLifecycle {
             options.env = linked.env + options.env
             options.network.extraHosts += linked.hosts
         }
-        let hostname = run.hostname ?? String(id.prefix(12))
+        let hostname = options.networkPeer?.hostname ?? run.hostname ?? String(id.prefix(12))
+        options.hostname = hostname
         var config = ContainerConfig(
             id: id, name: name, created: WallTime.now(), image: life.image, rootfs: rootfs, argv: run.argv,
             env: options.environment(hostname: hostname), workdir: run.workdir ?? "/", hostname: hostname, detached: life.detach,
@@ -72,6 +76,19 @@ public enum ContainerLifecycle {
         config.runArgs = life.runArgs
         try store.create(config)
         return (options, config)
+    }
+
+    /// `--net container:NAME`: the running container whose network namespace this one
+    /// enters. Docker's rule: it must be running, and this container takes its hostname
+    /// and its /etc/hosts and /etc/resolv.conf.
+    static func networkPeer(_ run: RunOptions, store: ContainerStore) throws(RunError) -> (pid: Int32, directory: String, hostname: String)? {
+        guard case .container(let name) = run.network.mode else { return nil }
+        let other: ContainerRecord
+        do { other = try store.find(name) } catch { throw RunError("--net container:\(name): \(error.message)") }
+        guard store.liveStatus(other) == .running else {
+            throw RunError("--net container:\(name): cannot join the network of container \(other.config.name): it is not running")
+        }
+        return (other.state.pid, store.dir(other.id), other.config.hostname)
     }
 
     /// The record shows what really runs once the image's config has been applied.

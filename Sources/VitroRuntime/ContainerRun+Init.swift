@@ -45,6 +45,7 @@ extension ContainerRun {
         spec.overlay = overlayData
         spec.tty = options.tty
         spec.join = options.join ?? 0
+        spec.joinNetwork = options.networkPeer?.pid ?? 0
         spec.capabilities = options.capabilities
         // `vitro exec` joins a running container: its /etc files and network exist.
         if options.join == nil {

@@ -57,6 +57,9 @@ public struct RunOptions: Sendable {
     public var capabilities: Set<Int32>? = Capabilities.dockerDefault
     /// `--link NAME:ALIAS`: running containers whose address and ports this one learns.
     public var links: [String] = []
+    /// `--net container:NAME`, resolved: the other container's pid 1 and its directory
+    /// (whose hostname, hosts and resolv.conf this container shares, as with Docker).
+    public var networkPeer: (pid: Int32, directory: String, hostname: String)?
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
     public var cgroupLimits = CgroupLimits()
     /// `--net`, `-p`, `--dns` and the rest, already validated. The default comes from

@@ -118,6 +118,9 @@ struct RunCommand: ParsableCommand {
             fail(error.message)
         }
         options.links = network.link
+        if case .container = options.network.mode, hostname != nil {
+            fail("conflicting options: --hostname and --net \(options.network.mode) (the container takes the other's hostname)")
+        }
         var life = LifecycleOptions()
         life.name = name
         life.detach = detach
