@@ -11,6 +11,10 @@ public enum ContainerInspect {
         let running = status == .running || status == .paused
         let c = r.config, s = r.state
         func strings(_ a: [String]) -> JSONValue { .array(a.map { .string($0) }) }
+        let policy = (try? RestartPolicy.parse(c.restartPolicy)) ?? .no
+        var logConfig: [(String, JSONValue)] = []
+        if let size = c.logOptions.maxSize { logConfig.append(("max-size", .string(String(size)))) }
+        if c.logOptions.maxFile > 1 { logConfig.append(("max-file", .string(String(c.logOptions.maxFile)))) }
         let state: JSONValue = .object([
             ("Status", .string(status.rawValue)), ("Running", .bool(running)), ("Paused", .bool(status == .paused)),
             ("Restarting", .bool(status == .restarting)), ("OOMKilled", .bool(s.oomKilled)), ("Dead", .bool(status == .dead)),
@@ -26,7 +30,12 @@ public enum ContainerInspect {
             ("Id", .string(c.id)), ("Created", .string(c.created.rfc3339)), ("Path", .string(c.argv.first ?? "")),
             ("Args", strings(Array(c.argv.dropFirst()))), ("State", state), ("Image", .string(c.image)),
             ("LogPath", .string(store.logPath(c.id))), ("Name", .string("/" + c.name)),
-            ("HostConfig", .object([("AutoRemove", .bool(c.autoRemove))])),
+            ("RestartCount", .number(Double(s.restartCount))),
+            ("HostConfig", .object([
+                ("AutoRemove", .bool(c.autoRemove)),
+                ("RestartPolicy", .object([("Name", .string(policy.name)), ("MaximumRetryCount", .number(Double(policy.maxRetries)))])),
+                ("LogConfig", .object([("Type", .string(c.logOptions.driver)), ("Config", .object(logConfig))])),
+            ])),
             ("GraphDriver", .object([("Name", .string(c.image.isEmpty ? "rootfs" : "overlay2")), ("Data", .object([("RootDir", .string(c.rootfs))]))])),
             ("Mounts", .array([])), ("Config", config),
             ("NetworkSettings", networkSettings(running ? ipam.entries.first { $0.id == c.id } : nil, ipam: ipam)),

@@ -28,6 +28,12 @@ public struct LifecycleOptions: Sendable {
     public var runArgs: [String] = []
     /// `start`/`restart`: the container's record exists; run it again under its id.
     public var existing: ContainerConfig?
+    /// `--restart`: what the monitor does when the command ends.
+    public var restart = RestartPolicy.no
+    /// `--log-driver`, `--log-opt`.
+    public var logOptions = LogOptions()
+    /// `create`: make the record only; what must hold when it runs is checked by `start`.
+    public var createOnly = false
     public init() {}
 }
 
@@ -50,7 +56,7 @@ public enum ContainerLifecycle {
         var options = run
         let id = ContainerID.make()
         options.containerID = id
-        options.networkPeer = try networkPeer(run, store: store)
+        if !life.createOnly { options.networkPeer = try networkPeer(run, store: store) }
         let names = Set(store.list().map(\.config.name))
         let name: String
         if let given = life.name {
@@ -74,6 +80,8 @@ public enum ContainerLifecycle {
             env: options.environment(hostname: hostname), workdir: run.workdir ?? "/", hostname: hostname, detached: life.detach,
             autoRemove: life.autoRemove)
         config.runArgs = life.runArgs
+        config.restartPolicy = life.restart.description
+        config.logOptions = life.logOptions
         try store.create(config)
         return (options, config)
     }
@@ -131,6 +139,17 @@ public enum ContainerLifecycle {
             s.error = error
             s.finishedAt = WallTime.now()
         }
+    }
+
+    /// `vitro create`: the record only (status created); `start` runs it.
+    public static func create(_ run: RunOptions, _ life: LifecycleOptions) throws(RunError) -> String {
+        let store = ContainerStore(root: run.stateRoot)
+        var life = life
+        life.createOnly = true
+        do {
+            let (_, config) = try prepare(run, life, store: store, rootfs: run.rootfs ?? "")
+            return config.id
+        } catch let e as RunError { throw e } catch { throw RunError(String(describing: error)) }
     }
 
     /// `vitro run` in the foreground: the record, the pipeline, the final state.
@@ -195,6 +214,30 @@ public enum ContainerLifecycle {
         throw RunError("the monitor of container \(config.id.prefix(12)) ended before the container started")
     }
 
+    /// Between two runs of a container with a restart policy: the record says
+    /// `restarting` for `delay` ms. Returns false when a person stopped or removed the
+    /// container meanwhile, true (with the restart counted) when it is to run again.
+    static func waitToRestart(_ store: ContainerStore, _ id: String, milliseconds delay: Int) -> Bool {
+        try? store.update(id) { s in s.status = .restarting }
+        var waited = 0
+        var go = true
+        while waited < delay {
+            guard let r = store.load(id) else { return false }
+            if r.state.manuallyStopped {
+                go = false
+                break
+            }
+            Sys.sleep(milliseconds: 20)
+            waited += 20
+        }
+        try? store.update(id) { s in
+            if s.manuallyStopped { go = false }
+            // Stopped while waiting: the container stays exited with its last code.
+            if go { s.restartCount += 1 } else { s.status = .exited }
+        }
+        return go && store.load(id) != nil
+    }
+
     /// The monitor's life (a forked vitro). Never returns.
     static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32) -> Never {
         // Keep only the ready pipe (moved to fd 3) of what this process inherited: a
@@ -220,35 +263,52 @@ public enum ContainerLifecycle {
             try Sys.setsid(why: "leave the terminal's session: the container outlives this command")
             let null = try Sys.open("/dev/null", flags: O_RDWR | O_CLOEXEC, trace: false)
             for fd: Int32 in [0, 1, 2] { try Sys.dup2(null, fd, why: "the monitor has no terminal; its own stdio goes nowhere") }
-            let out = try Sys.pipe(), err = try Sys.pipe()
-            try Sys.setNonBlocking(out.read)
-            try Sys.setNonBlocking(err.read)
-            let log = try LogWriter(path: store.logPath(config.id))
-            var options = run
-            options.stdio = [null, out.write, err.write]
-            let container = ContainerRun(options: options)
-            container.onResolved = { argv, env, dir in resolved(store, config, argv: argv, env: env, workdir: dir) }
-            container.pumps[out.read] = { log.write($0, stream: "stdout") }
-            container.pumps[err.read] = { log.write($0, stream: "stderr") }
-            // With -t the container writes to its pty, not to the pipes: the log gets
-            // what the terminal shows, as Docker's does (all of it as stdout).
-            container.terminalOutput = { log.write($0, stream: "stdout") }
-            container.onStarted = { pid in
-                // The container holds its own copies of the pipes' write ends now.
-                Sys.close(out.write)
-                Sys.close(err.write)
-                started(store, config.id, pid: pid, monitor: Sys.processID())
-                report("started")
-            }
-            do {
-                code = try container.run()
-                log.flush()
-                finished(store, config.id, code: code, oom: container.oomKilled)
-            } catch {
-                log.flush()
-                finished(store, config.id, code: error.code, oom: false, error: error.message)
-                report("error \(error.code) \(error.message)")
-                code = error.code
+            let log = try LogWriter(path: store.logPath(config.id), options: config.logOptions)
+            let policy = (try? RestartPolicy.parse(config.restartPolicy)) ?? .no
+            var attempt = 0
+            while true {
+                let began = MonotonicClock.now()
+                let out = try Sys.pipe(), err = try Sys.pipe()
+                try Sys.setNonBlocking(out.read)
+                try Sys.setNonBlocking(err.read)
+                var options = run
+                options.stdio = [null, out.write, err.write]
+                let container = ContainerRun(options: options)
+                container.onResolved = { argv, env, dir in resolved(store, config, argv: argv, env: env, workdir: dir) }
+                container.pumps[out.read] = { log.write($0, stream: "stdout") }
+                container.pumps[err.read] = { log.write($0, stream: "stderr") }
+                // With -t the container writes to its pty, not to the pipes: the log gets
+                // what the terminal shows, as Docker's does (all of it as stdout).
+                container.terminalOutput = { log.write($0, stream: "stdout") }
+                var writeEnds = [out.write, err.write]
+                container.onStarted = { pid in
+                    // The container holds its own copies of the pipes' write ends now.
+                    for fd in writeEnds { Sys.close(fd) }
+                    writeEnds = []
+                    started(store, config.id, pid: pid, monitor: Sys.processID())
+                    report("started")
+                }
+                var setupFailed = false
+                do {
+                    code = try container.run()
+                    log.flush()
+                    finished(store, config.id, code: code, oom: container.oomKilled)
+                } catch {
+                    log.flush()
+                    finished(store, config.id, code: error.code, oom: false, error: error.message)
+                    report("error \(error.code) \(error.message)")
+                    code = error.code
+                    setupFailed = true
+                }
+                for fd in writeEnds + [out.read, err.read] { Sys.close(fd) }
+                // --restart: a command that ran may run again; one that could not be set
+                // up is not retried (Docker reports the error of the start).
+                guard !setupFailed, let now = store.load(config.id),
+                    policy.shouldRestart(exitCode: code, restartCount: now.state.restartCount, manuallyStopped: now.state.manuallyStopped)
+                else { break }
+                if MonotonicClock.now() - began >= 10_000_000_000 { attempt = 0 }
+                guard waitToRestart(store, config.id, milliseconds: RestartPolicy.delay(attempt: attempt)) else { break }
+                attempt += 1
             }
         } catch {
             finished(store, config.id, code: 125, oom: false, error: String(describing: error))

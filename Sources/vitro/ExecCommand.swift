@@ -21,6 +21,9 @@ struct ExecCommand: ParsableCommand {
     @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-terminal for the command.")
     var tty = false
 
+    @Flag(name: [.customShort("d"), .long], help: "Detached: run the command in the background (its output is discarded).")
+    var detach = false
+
     @Option(name: [.customShort("e"), .long], help: "Set an environment variable (K=V, or K to copy it from vitro's environment).")
     var env: [String] = []
 
@@ -49,6 +52,12 @@ struct ExecCommand: ParsableCommand {
             exec.stdio = [null, 1, 2]
         }
         do {
+            if detach {
+                exec.tty = false
+                exec.interactive = false
+                try ContainerExec.runDetached(store, r, exec, stateRoot: global.stateRoot)
+                Glibc.exit(0)
+            }
             Glibc.exit(try ContainerExec.run(store, r, exec, stateRoot: global.stateRoot))
         } catch {
             fail(error.message, code: error.code)

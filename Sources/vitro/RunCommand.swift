@@ -46,6 +46,15 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "Keep every capability (no other restrictions are lifted yet).")
     var privileged = false
 
+    @Option(name: .long, help: "Restart policy when the container exits: no, on-failure[:N], always or unless-stopped.")
+    var restart: String?
+
+    @Option(name: .long, help: "Logging driver: json-file (default) or none.")
+    var logDriver: String?
+
+    @Option(name: .long, help: "Log driver option: max-size=SIZE, max-file=N (json-file rotation).")
+    var logOpt: [String] = []
+
     @Option(name: .long, help: "A name for the container.")
     var name: String?
 
@@ -122,6 +131,13 @@ struct RunCommand: ParsableCommand {
             fail("conflicting options: --hostname and --net \(options.network.mode) (the container takes the other's hostname)")
         }
         var life = LifecycleOptions()
+        do {
+            life.restart = try RestartPolicy.parse(restart ?? "no")
+            life.logOptions = try LogOptions.parse(driver: logDriver, options: logOpt)
+        } catch {
+            fail(error.message)
+        }
+        if rm && life.restart != .no { fail("conflicting options: --restart and --rm") }
         life.name = name
         life.detach = detach
         life.autoRemove = rm
@@ -138,6 +154,11 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         var (options, life, image) = makeOptions()
+        if !detach && life.restart != .no {
+            // Docker's daemon restarts a container its client started attached; vitro's
+            // monitor exists only for -d.
+            writeStderr("vitro: warning: --restart applies to detached containers (-d); this run will not be restarted\n")
+        }
         // The arguments after `run`, for `start` and `restart` to run it again.
         let all = CommandLine.arguments
         if let at = all.firstIndex(of: "run") { life.runArgs = Array(all[(at + 1)...]) }
