@@ -63,8 +63,9 @@ public enum ContainerControl {
         }
     }
 
-    /// Removes a container (`force` kills a running one first).
-    public static func remove(_ store: ContainerStore, _ r: ContainerRecord, force: Bool) throws {
+    /// Removes a container (`force` kills a running one first; `volumes` removes its
+    /// anonymous volumes too, when no other container uses them).
+    public static func remove(_ store: ContainerStore, _ r: ContainerRecord, force: Bool, volumes: Bool = false) throws {
         if store.liveStatus(r) == .running || store.liveStatus(r) == .paused {
             guard force else {
                 throw RunError("you cannot remove a running container \(r.id.prefix(12)); stop the container before attempting removal or force remove")
@@ -75,6 +76,6 @@ public enum ContainerControl {
         }
         // Let the monitor finish recording before the directory goes.
         waitForMonitor(r)
-        try store.remove(r.id)
+        try ContainerVolumes.removeContainer(store, r.id, volumes: volumes)
     }
 }

@@ -1,8 +1,9 @@
 // Chapter 08: `inspect`'s document, with Docker's field names for the fields people
 // template on (.Id, .Name, .State.Pid, .State.ExitCode, .State.OOMKilled, .Config.*,
-// .NetworkSettings.IPAddress, .Mounts).
+// .NetworkSettings.IPAddress, .Mounts as Docker shows them).
 
 import VitroTrace
+import VitroVolumes
 
 public enum ContainerInspect {
     public static func json(_ r: ContainerRecord, store: ContainerStore) -> JSONValue {
@@ -27,7 +28,7 @@ public enum ContainerInspect {
             ("LogPath", .string(store.logPath(c.id))), ("Name", .string("/" + c.name)),
             ("HostConfig", .object([("AutoRemove", .bool(c.autoRemove))])),
             ("GraphDriver", .object([("Name", .string(c.image.isEmpty ? "rootfs" : "overlay2")), ("Data", .object([("RootDir", .string(c.rootfs))]))])),
-            ("Mounts", .array([])), ("Config", config),
+            ("Mounts", .array((c.mounts ?? []).map { $0.inspectJSON() })), ("Config", config),
             ("NetworkSettings", .object([("IPAddress", .string("")), ("Ports", .object([]))])),
         ])
     }

@@ -5,6 +5,7 @@
 
 import VitroSys
 import VitroTrace
+import VitroVolumes
 
 public enum ContainerStatus: String, Sendable {
     case created, running, paused, restarting, exited, dead
@@ -25,6 +26,8 @@ public struct ContainerConfig: Sendable, Equatable {
     /// The arguments of the `vitro run` that made it: `start` and `restart` run it again
     /// with the same options.
     public var runArgs: [String] = []
+    /// Its mounts, once the run has made them (chapter 06); nil before.
+    public var mounts: [MountPoint]?
 
     func json() -> [UInt8] {
         var w = JSONWriter()
@@ -41,6 +44,7 @@ public struct ContainerConfig: Sendable, Equatable {
         w.key("Detached"); w.bool(detached)
         w.key("AutoRemove"); w.bool(autoRemove)
         w.key("RunArgs"); w.beginArray(); for a in runArgs { w.string(a) }; w.endArray()
+        if let mounts { w.key("Mounts"); w.value(.array(mounts.map { $0.json() })) }
         w.endObject()
         return w.bytes
     }
@@ -76,6 +80,7 @@ public struct ContainerConfig: Sendable, Equatable {
         detached = v["Detached"]?.bool ?? false
         autoRemove = v["AutoRemove"]?.bool ?? false
         runArgs = v["RunArgs"]?.array?.compactMap(\.string) ?? []
+        mounts = v["Mounts"]?.array?.compactMap { try? MountPoint(json: $0) }
     }
 }
 

@@ -77,6 +77,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup(title: "Network") var network: NetworkOptions
 
+    @OptionGroup(title: "Volumes") var volumes: VolumeOptions
+
     @Argument(parsing: .captureForPassthrough, help: "[IMAGE] COMMAND [ARG...]")
     var words: [String] = []
 
@@ -118,6 +120,11 @@ struct RunCommand: ParsableCommand {
             fail(error.message)
         }
         options.links = network.link
+        do {
+            (options.volumes, options.volumesFrom) = try volumes.parse()
+        } catch {
+            fail(error.message)
+        }
         var life = LifecycleOptions()
         life.name = name
         life.detach = detach
