@@ -65,15 +65,16 @@ public enum ContainerVolumes {
         }
     }
 
-    /// `rm -v` and `--rm`: the anonymous volumes among `mounts` that no container uses
-    /// any more are removed (the container's record is gone already). Named volumes stay.
+    /// `rm -v` and `--rm`: the volumes made for the container's anonymous mounts (`-v
+    /// /data`, the image's VOLUMEs, and those inherited with --volumes-from) that no
+    /// container uses any more are removed; the container's record is gone already. A
+    /// volume the run named stays (Docker's removeMountPoints), and so does one still in use.
     static func removeAnonymous(_ mounts: [MountPoint], containers: ContainerStore) {
-        let names = mounts.filter { $0.type == .volume }.map(\.name)
+        let names = mounts.filter { $0.type == .volume && $0.anonymous }.map(\.name)
         guard !names.isEmpty else { return }
         let volumes = VolumeStore(root: containers.root.path)
         try? volumes.locked {
-            for name in names {
-                guard let v = volumes.load(name), v.anonymous, users(of: name, containers: containers).isEmpty else { continue }
+            for name in names where volumes.load(name) != nil && users(of: name, containers: containers).isEmpty {
                 try? volumes.remove(name)
             }
         }

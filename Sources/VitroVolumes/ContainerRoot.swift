@@ -98,7 +98,7 @@ struct ContainerRoot {
             } catch where error.errno == ELOOP || error.errno == ENOTDIR {
                 if owned { Sys.close(cur) }
                 throw VolumeError(
-                    "mount destination \(destination): \(here) is a symlink to nothing inside the container, or not a directory; refusing to mount through it")
+                    "mount destination \(destination): \(here) is a symlink or not a directory (it changed meanwhile, or points to nothing inside the container); refusing to mount through it")
             } catch {
                 if owned { Sys.close(cur) }
                 throw error

@@ -23,6 +23,10 @@ public struct MountPoint: Sendable, Equatable {
     public var recursive = true
     /// tmpfs: the mount data (size=…,mode=…).
     public var tmpfsData = ""
+    /// volume: made for this mount without a name (`-v /data`, an image's VOLUME), so
+    /// `rm -v` and `--rm` remove it; a volume the run named (`-v NAME:/data`) they leave,
+    /// even an anonymous one, as Docker does.
+    public var anonymous = false
 
     public init(type: MountType, name: String = "", source: String, destination: String) {
         self.type = type
@@ -50,7 +54,7 @@ public struct MountPoint: Sendable, Equatable {
     public func json() -> JSONValue {
         guard case .object(var m) = inspectJSON() else { return inspectJSON() }
         if let propagation { m.append(("PropagationAsked", .string(propagation.rawValue))) }
-        m += [("CopyUp", .bool(copyUp)), ("Recursive", .bool(recursive)), ("TmpfsData", .string(tmpfsData))]
+        m += [("CopyUp", .bool(copyUp)), ("Recursive", .bool(recursive)), ("TmpfsData", .string(tmpfsData)), ("Anonymous", .bool(anonymous))]
         return .object(m)
     }
 
@@ -65,5 +69,6 @@ public struct MountPoint: Sendable, Equatable {
         copyUp = v["CopyUp"]?.bool ?? false
         recursive = v["Recursive"]?.bool ?? true
         tmpfsData = v["TmpfsData"]?.string ?? ""
+        anonymous = v["Anonymous"]?.bool ?? false
     }
 }

@@ -98,6 +98,7 @@ public struct MountRequest: Sendable, Equatable {
                 if new { made.append(v.name) }
                 p = MountPoint(type: .volume, name: v.name, source: v.mountpoint, destination: s.destination)
                 p.copyUp = !s.noCopy
+                p.anonymous = s.source.isEmpty
             case .tmpfs:
                 p = MountPoint(type: .tmpfs, source: "", destination: s.destination)
                 p.tmpfsData = s.tmpfsData
@@ -119,6 +120,7 @@ public struct MountRequest: Sendable, Equatable {
             made.append(v.name)
             var p = MountPoint(type: .volume, name: v.name, source: v.mountpoint, destination: dest)
             p.copyUp = true
+            p.anonymous = true
             Tracer.shared.note("mount-point", group: .mount, args: Self.noteArgs(p), why: "the image declares VOLUME \(dest)")
             points.append(p)
         }
