@@ -20,7 +20,7 @@ extension Sys {
     ) throws(SysError) {
         let kernelTarget = fd.map { "/proc/self/fd/\($0)" } ?? target
         var args: Args = ["target": .string(target)]
-        if let kernelTarget = fd.map({ "/proc/self/fd/\($0)" }) { args.append("via", .string(kernelTarget)) }
+        if fd != nil { args.append("via", .string(kernelTarget)) }
         if let source { args.append("source", .string(source)) }
         if let fstype { args.append("fstype", .string(fstype)) }
         args.append("flags", .flags(flags.names))
