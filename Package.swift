@@ -51,10 +51,13 @@ let package = Package(
         .target(name: "VitroCgroups", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 05: network: rtnetlink, the bridge, veths, IPAM, NAT, published ports.
         .target(name: "VitroNetwork", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 06: volumes: bind mounts, named and anonymous volumes, the mount plan
+        // pid 1 applies inside the container's root before pivot_root.
+        .target(name: "VitroVolumes", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 07: exec and pid 1, and the contract between vitro and vitro-init.
-        .target(name: "VitroExec", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        .target(name: "VitroExec", dependencies: ["VitroVolumes", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 08: the composer of the stages.
-        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroCgroups", "VitroNetwork", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 12: reading, normalising and (later) replaying traces. VitroTrace only.
         .target(name: "VitroReplay", dependencies: ["VitroTrace"], swiftSettings: strict),
         // Walkthroughs: the pipeline with a pause and an explanation between stages.
@@ -63,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroTrace", "VitroSys",
+                "VitroRuntime", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -74,7 +77,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroExec", "VitroRuntime", "VitroLearn", "VitroReplay"],
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroLearn", "VitroReplay"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",

@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -255,6 +256,21 @@ ssize_t vitro_llistxattr(const char *path, char *list, size_t size) {
 int vitro_syncfs(int fd) { return syncfs(fd); }
 unsigned int vitro_major(unsigned long dev) { return major((dev_t)dev); }
 unsigned int vitro_minor(unsigned long dev) { return minor((dev_t)dev); }
+
+/* openat2(2) has no glibc wrapper; struct open_how is spelled out (linux/openat2.h). */
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+struct vitro_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
+int vitro_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct vitro_open_how how = { flags, mode, resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+unsigned long vitro_fstatvfs_flags(int fd, int *ok) {
+    struct statvfs st;
+    *ok = fstatvfs(fd, &st) == 0;
+    return *ok ? st.f_flag : 0;
+}
 
 /* The function table of the dlopen'd libcurl (Sources/CCurl/shim.h fills and uses it). */
 void *vitro_ccurl_storage[32];

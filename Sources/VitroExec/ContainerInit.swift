@@ -9,7 +9,9 @@
 //     3. fork: the child is pid 1 of the new pid namespace; tell vitro its host pid and
 //        exit. vitro is a child subreaper, so pid 1 becomes vitro's child.
 //   stage B (pid 1)
-//     4. setsid; build the root (RootfsPlan.apply); set the hostname; with a tty,
+//     4. setsid; build the root (RootfsPlan's steps, with chapter 06's volumes
+//        between them: copy-up after the root is mounted, the mounts after /dev,
+//        before the /etc files and pivot_root); set the hostname; with a tty,
 //        open a pty in the container's devpts, send vitro the master (`pty`), make the
 //        slave fds 0-2 and the controlling terminal
 //     5. tell vitro `ready` (with our host pid); wait for `exec`. Meanwhile vitro places this process in
@@ -26,6 +28,7 @@
 import VitroNamespaces
 import VitroSys
 import VitroTrace
+import VitroVolumes
 
 #if canImport(Glibc)
 import Glibc
@@ -114,7 +117,20 @@ public enum ContainerInit {
         try Sys.setsid(why: "a session of its own: the terminal's signals go to vitro, which forwards them")
         var plan = RootfsPlan(rootfs: spec.rootfs, files: spec.files)
         plan.overlay = spec.overlay.isEmpty ? nil : spec.overlay
-        do { try plan.apply() } catch let e as RootfsError { throw InitError(code: 125, e.message) }
+        plan.propagation = spec.mounts.rootPropagation
+        do {
+            // RootfsPlan.apply's steps, with the volumes (chapter 06) between them.
+            try plan.mountRoot()
+            try spec.mounts.copyUp(rootfs: plan.rootfs)
+            try plan.mountSystem()
+            try spec.mounts.apply(rootfs: plan.rootfs)
+            try plan.bindFiles()
+            try plan.pivot()
+        } catch let e as RootfsError {
+            throw InitError(code: 125, e.message)
+        } catch let e as VolumeError {
+            throw InitError(code: 125, e.message)
+        }
         try Sys.sethostname(spec.hostname, why: "the UTS namespace is new; give it the container's name")
         if spec.tty { try openTerminal() }
         try send(.ready(Tracer.shared.pid))

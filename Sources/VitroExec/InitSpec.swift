@@ -15,6 +15,7 @@
 
 import VitroNamespaces
 import VitroSys
+import VitroVolumes
 
 public struct InitSpec: Sendable, Equatable {
     public var rootfs: String
@@ -31,6 +32,8 @@ public struct InitSpec: Sendable, Equatable {
     public var learn: Bool
     /// Files bind-mounted over the image's before pivot_root (/etc/hosts and friends).
     public var files: [FileMount] = []
+    /// Volumes and other mounts, made inside the root before the files (chapter 06).
+    public var mounts = MountPlan()
     /// The capabilities the command keeps (numbers); nil keeps them all (--privileged).
     public var capabilities: Set<Int32>?
     /// `run -t`: pid 1 makes a pty in the container's devpts; its slave becomes the
@@ -71,6 +74,7 @@ public struct InitSpec: Sendable, Equatable {
         put("learn", learn ? "1" : "0")
         if !overlay.isEmpty { put("overlay", overlay) }
         for f in files { put("file", f.source + "\t" + f.target) }
+        for m in mounts.records() { put("mount", m) }
         if tty { put("tty", "1") }
         if let capabilities { put("caps", capabilities.sorted().map(String.init).joined(separator: ",")) }
         if join > 0 { put("join", String(join)) }
@@ -101,6 +105,7 @@ public struct InitSpec: Sendable, Equatable {
             guard parts.count == 2 else { throw InitError(code: 125, "spec: bad file record") }
             spec.files.append(FileMount(source: parts[0], target: parts[1]))
         }
+        do { spec.mounts = try MountPlan(records: fields["mount"] ?? []) } catch { throw InitError(code: 125, error.message) }
         spec.tty = fields["tty"]?.first == "1"
         if let caps = fields["caps"]?.first {
             spec.capabilities = Set(caps.split(separator: ",").compactMap { Int32($0) })

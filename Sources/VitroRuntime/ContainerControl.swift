@@ -87,8 +87,9 @@ public enum ContainerControl {
         }
     }
 
-    /// Removes a container (`force` kills a running one first).
-    public static func remove(_ store: ContainerStore, _ r: ContainerRecord, force: Bool) throws {
+    /// Removes a container (`force` kills a running one first; `volumes` removes its
+    /// anonymous volumes too, when no other container uses them).
+    public static func remove(_ store: ContainerStore, _ r: ContainerRecord, force: Bool, volumes: Bool = false) throws {
         let status = store.liveStatus(r)
         if status == .running || status == .paused || status == .restarting {
             guard force else {
@@ -105,6 +106,6 @@ public enum ContainerControl {
         }
         // Let the monitor finish recording before the directory goes.
         waitForMonitor(r)
-        try store.remove(r.id)
+        try ContainerVolumes.removeContainer(store, r.id, volumes: volumes)
     }
 }

@@ -1,9 +1,10 @@
 // Chapter 08: `inspect`'s document, with Docker's field names for the fields people
 // template on (.Id, .Name, .State.Pid, .State.ExitCode, .State.OOMKilled, .Config.*,
-// .NetworkSettings.IPAddress, .Mounts).
+// .NetworkSettings.IPAddress, .Mounts as Docker shows them).
 
 import VitroNetwork
 import VitroTrace
+import VitroVolumes
 
 public enum ContainerInspect {
     public static func json(_ r: ContainerRecord, store: ContainerStore, ipam: IPAMState = IPAMState()) -> JSONValue {
@@ -37,7 +38,7 @@ public enum ContainerInspect {
                 ("LogConfig", .object([("Type", .string(c.logOptions.driver)), ("Config", .object(logConfig))])),
             ])),
             ("GraphDriver", .object([("Name", .string(c.image.isEmpty ? "rootfs" : "overlay2")), ("Data", .object([("RootDir", .string(c.rootfs))]))])),
-            ("Mounts", .array([])), ("Config", config),
+            ("Mounts", .array((c.mounts ?? []).map { $0.inspectJSON() })), ("Config", config),
             ("NetworkSettings", networkSettings(running ? ipam.entries.first { $0.id == c.id } : nil, ipam: ipam)),
         ])
     }

@@ -14,6 +14,7 @@ import VitroNamespaces
 import VitroNetwork
 import VitroSys
 import VitroTrace
+import VitroVolumes
 
 #if canImport(Glibc)
 import Glibc
@@ -45,6 +46,8 @@ public enum ContainerLifecycle {
             options.containerID = existing.id
             options.networkPeer = try networkPeer(run, store: store)
             if let peer = options.networkPeer { options.hostname = peer.hostname }
+            // The same mounts again: the same anonymous volumes, not new ones.
+            options.recordedMounts = store.load(existing.id)?.config.mounts ?? existing.mounts
             try store.update(existing.id) { s in
                 s = ContainerState()
             }
@@ -54,6 +57,12 @@ public enum ContainerLifecycle {
             do { try RootfsPlan.validate(ContainerRun.absolute(given)) } catch { throw RunError(error.message) }
         }
         var options = run
+        // Volumes (chapter 06): checked against the host before anything is made.
+        do { try MountRequest(specs: run.volumes).check() } catch { throw RunError(error.message) }
+        for from in run.volumesFrom {
+            let other = try store.find(from.container)
+            options.inheritedMounts += MountRequest.inherit(other.config.mounts ?? [], from)
+        }
         let id = ContainerID.make()
         options.containerID = id
         if !life.createOnly { options.networkPeer = try networkPeer(run, store: store) }
@@ -101,11 +110,18 @@ public enum ContainerLifecycle {
 
     /// The record shows what really runs once the image's config has been applied.
     static func resolved(_ store: ContainerStore, _ config: ContainerConfig, argv: [String], env: [String], workdir: String) {
-        var c = config
+        var c = store.load(config.id)?.config ?? config
         c.argv = argv
         c.env = env
         c.workdir = workdir
         try? Sys.writeFileAtomically(store.dir(c.id) + "/config.json", c.json(), why: "the image's command, environment and directory are now known")
+    }
+
+    /// The record keeps the container's mount points (called holding the volumes lock).
+    static func mounted(_ store: ContainerStore, _ config: ContainerConfig, _ points: [MountPoint]) throws {
+        var c = store.load(config.id)?.config ?? config
+        c.mounts = points
+        try Sys.writeFileAtomically(store.dir(c.id) + "/config.json", c.json(), why: "the container's mounts: its volumes are in use from now on")
     }
 
     /// Pulls `image` unless the store has it.
@@ -162,15 +178,16 @@ public enum ContainerLifecycle {
         let container = ContainerRun(options: options, observer: observer)
         container.pullObserver = pullObserver
         container.onResolved = { argv, env, dir in resolved(store, config, argv: argv, env: env, workdir: dir) }
+        container.onMounts = { points in try mounted(store, config, points) }
         container.onStarted = { pid in started(store, config.id, pid: pid, monitor: Sys.processID()) }
         do {
             let code = try container.run()
             finished(store, config.id, code: code, oom: container.oomKilled)
-            if life.autoRemove { try? store.remove(config.id) }
+            if life.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
             return code
         } catch {
             finished(store, config.id, code: error.code, oom: false, error: error.message)
-            if life.autoRemove { try? store.remove(config.id) }
+            if life.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
             throw error
         }
     }
@@ -208,7 +225,7 @@ public enum ContainerLifecycle {
         if text == "started" { return config.id }
         let parts = text.split(separator: " ", maxSplits: 2).map(String.init)
         if parts.count == 3, parts[0] == "error", let code = Int32(parts[1]) {
-            if life.autoRemove { try? store.remove(config.id) }
+            if life.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
             throw RunError(code: code, parts[2])
         }
         throw RunError("the monitor of container \(config.id.prefix(12)) ended before the container started")
@@ -273,8 +290,13 @@ public enum ContainerLifecycle {
                 try Sys.setNonBlocking(err.read)
                 var options = run
                 options.stdio = [null, out.write, err.write]
+                // A restart mounts what the first run made: the same anonymous volumes.
+                if attempt > 0 || (store.load(config.id)?.state.restartCount ?? 0) > 0 {
+                    options.recordedMounts = store.load(config.id)?.config.mounts ?? options.recordedMounts
+                }
                 let container = ContainerRun(options: options)
                 container.onResolved = { argv, env, dir in resolved(store, config, argv: argv, env: env, workdir: dir) }
+                container.onMounts = { points in try mounted(store, config, points) }
                 container.pumps[out.read] = { log.write($0, stream: "stdout") }
                 container.pumps[err.read] = { log.write($0, stream: "stderr") }
                 // With -t the container writes to its pty, not to the pipes: the log gets
@@ -314,7 +336,7 @@ public enum ContainerLifecycle {
             finished(store, config.id, code: 125, oom: false, error: String(describing: error))
             report("error 125 \(error)")
         }
-        if config.autoRemove { try? store.remove(config.id) }
+        if config.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
         Sys.exitNow(code)
     }
 }

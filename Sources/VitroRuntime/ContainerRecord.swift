@@ -5,6 +5,7 @@
 
 import VitroSys
 import VitroTrace
+import VitroVolumes
 
 public enum ContainerStatus: String, Sendable {
     case created, running, paused, restarting, exited, dead
@@ -29,6 +30,8 @@ public struct ContainerConfig: Sendable, Equatable {
     public var restartPolicy = "no"
     /// `--log-driver` and `--log-opt`.
     public var logOptions = LogOptions()
+    /// Its mounts, once the run has made them (chapter 06); nil before.
+    public var mounts: [MountPoint]?
 
     func json() -> [UInt8] {
         var w = JSONWriter()
@@ -49,6 +52,7 @@ public struct ContainerConfig: Sendable, Equatable {
         w.key("LogDriver"); w.string(logOptions.driver)
         w.key("LogMaxSize"); w.int(Int64(logOptions.maxSize ?? 0))
         w.key("LogMaxFile"); w.int(Int64(logOptions.maxFile))
+        if let mounts { w.key("Mounts"); w.value(.array(mounts.map { $0.json() })) }
         w.endObject()
         return w.bytes
     }
@@ -88,6 +92,7 @@ public struct ContainerConfig: Sendable, Equatable {
         logOptions.driver = v["LogDriver"]?.string ?? "json-file"
         logOptions.maxSize = v["LogMaxSize"]?.int.flatMap { $0 > 0 ? Int($0) : nil }
         logOptions.maxFile = max(1, Int(v["LogMaxFile"]?.int ?? 1))
+        mounts = v["Mounts"]?.array?.compactMap { try? MountPoint(json: $0) }
     }
 }
 

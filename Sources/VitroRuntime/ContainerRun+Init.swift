@@ -47,10 +47,11 @@ extension ContainerRun {
         spec.join = options.join ?? 0
         spec.joinNetwork = options.networkPeer?.pid ?? 0
         spec.capabilities = options.capabilities
+        spec.mounts = mountPlan
         // `vitro exec` joins a running container: its /etc files and network exist.
         if options.join == nil {
             do {
-                spec.files = try prepareEtcFiles()
+                spec.files = filesBesidesMounts(try prepareEtcFiles())
             } catch {
                 end(.namespaces, error: String(describing: error))
                 throw RunError(String(describing: error))

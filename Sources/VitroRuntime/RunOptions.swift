@@ -5,6 +5,7 @@ import VitroExec
 import VitroImage
 import VitroNetwork
 import VitroSys
+import VitroVolumes
 
 #if canImport(Glibc)
 import Glibc
@@ -66,6 +67,14 @@ public struct RunOptions: Sendable {
     /// VITRO_NETWORK, VITRO_BRIDGE and VITRO_BIP (bridge mode on vitro0 without them);
     /// when those are not valid, the container gets no network rather than a guess.
     public var network = (try? NetworkSettings.fromEnvironment()) ?? NetworkSettings(mode: .none)
+    /// `-v` and `--mount`, already parsed.
+    public var volumes: [VolumeSpec] = []
+    /// `--volumes-from`; the run's record resolves them into `inheritedMounts`.
+    public var volumesFrom: [VolumesFrom] = []
+    public var inheritedMounts: [MountPoint] = []
+    /// `start`/`restart`: the mount points the container's record keeps, mounted again
+    /// as they are (the same anonymous volumes); nil makes them from the options.
+    public var recordedMounts: [MountPoint]?
 
     public init(rootfs: String?, argv: [String]) {
         self.rootfs = rootfs

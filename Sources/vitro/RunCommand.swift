@@ -86,6 +86,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup(title: "Network") var network: NetworkOptions
 
+    @OptionGroup(title: "Volumes") var volumes: VolumeOptions
+
     @Argument(parsing: .captureForPassthrough, help: "[IMAGE] COMMAND [ARG...]")
     var words: [String] = []
 
@@ -129,6 +131,11 @@ struct RunCommand: ParsableCommand {
         options.links = network.link
         if case .container = options.network.mode, hostname != nil {
             fail("conflicting options: --hostname and --net \(options.network.mode) (the container takes the other's hostname)")
+        }
+        do {
+            (options.volumes, options.volumesFrom) = try volumes.parse()
+        } catch {
+            fail(error.message)
         }
         var life = LifecycleOptions()
         do {

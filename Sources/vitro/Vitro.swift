@@ -19,7 +19,7 @@ struct Vitro: ParsableCommand {
         subcommands: [
             RunCommand.self, CreateCommand.self, ExecCommand.self, PsCommand.self, LogsCommand.self, KillCommand.self, StopCommand.self, RmCommand.self,
             WaitCommand.self, InspectCommand.self, PullCommand.self, ImagesCommand.self, TagCommand.self,
-            RmiCommand.self, HistoryCommand.self, PortCommand.self, StatsCommand.self, UpdateCommand.self, StartCommand.self, RestartCommand.self, PauseCommand.self, UnpauseCommand.self, TopCommand.self, RenameCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
+            RmiCommand.self, HistoryCommand.self, PortCommand.self, StatsCommand.self, UpdateCommand.self, StartCommand.self, RestartCommand.self, PauseCommand.self, UnpauseCommand.self, TopCommand.self, RenameCommand.self, VolumeCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
         ])
 }
 

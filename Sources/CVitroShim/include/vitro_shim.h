@@ -123,6 +123,15 @@ int vitro_syncfs(int fd);
 unsigned int vitro_major(unsigned long dev);
 unsigned int vitro_minor(unsigned long dev);
 
+/* ---- Volumes (chapter 06) -------------------------------------------------------
+ * A mount destination is resolved inside the container's root with openat2(2) and
+ * RESOLVE_IN_ROOT, which glibc does not wrap; the mount is then made on the
+ * descriptor's /proc/self/fd path. fstatvfs(2) gives the flags of the mount a
+ * descriptor is on, which a read-only bind remount must keep. */
+int vitro_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+/* The f_flag of fstatvfs(2) (ST_RDONLY, ST_NOSUID, ...); *ok is 0 on failure. */
+unsigned long vitro_fstatvfs_flags(int fd, int *ok);
+
 /* Storage for the libcurl function table of Sources/CCurl/shim.h. */
 extern void *vitro_ccurl_storage[32];
 
