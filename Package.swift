@@ -51,8 +51,9 @@ let package = Package(
         .target(name: "VitroCgroups", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 05: network: rtnetlink, the bridge, veths, IPAM, NAT, published ports.
         .target(name: "VitroNetwork", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
-        // Chapter 07: exec and pid 1, and the contract between vitro and vitro-init.
-        .target(name: "VitroExec", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 07: exec and pid 1, privileges (capabilities, seccomp through libseccomp, the
+        // user, rlimits), and the contract between vitro and vitro-init.
+        .target(name: "VitroExec", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace", "CSeccomp"], swiftSettings: strict),
         // Chapter 08: the composer of the stages.
         .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroCgroups", "VitroNetwork", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 12: reading, normalising and (later) replaying traces. VitroTrace only.

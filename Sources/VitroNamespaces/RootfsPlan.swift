@@ -9,6 +9,8 @@
 //     only the safe devices, /dev/pts (a new devpts instance) and /dev/shm;
 //  4. pivot_root into the rootfs and lazily unmount the old root, so no path leads
 //     back to the host's files;
+//  5. mask and write-protect parts of /proc and /sys, and with --read-only the root
+//     itself (RootfsPlan+Hardening.swift, chapter 07);
 // and only then set the hostname and exec.
 //
 // Every mount target is checked before use: a rootfs (an image is untrusted input) may
@@ -68,6 +70,14 @@ public struct RootfsPlan: Sendable {
     public var overlay: String?
     /// Files to bind over the image's (step 3b below).
     public var files: [FileMount] = []
+    /// `--tmpfs` mounts (step 3c).
+    public var tmpfs: [TmpfsMount] = []
+    /// Paths hidden after pivot_root (step 5): Docker's unless --privileged.
+    public var maskedPaths: [String] = []
+    /// Paths made read-only after pivot_root (step 5).
+    public var readonlyPaths: [String] = []
+    /// `--read-only`: the root is remounted read-only last.
+    public var readOnlyRoot = false
 
     public init(rootfs: String, files: [FileMount] = []) {
         self.rootfs = rootfs
@@ -86,7 +96,7 @@ public struct RootfsPlan: Sendable {
             guard Sys.isDirectory(rootfs) else { throw RootfsError("rootfs \"\(rootfs)\": not a directory") }
         default: throw RootfsError("rootfs \"\(rootfs)\": not a directory")
         }
-        for dir in ["proc", "sys", "dev", "dev/pts", "dev/shm"] {
+        for dir in ["proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue"] {
             _ = try containedPath(rootfs, dir)
         }
     }
@@ -131,7 +141,9 @@ public struct RootfsPlan: Sendable {
         try mountKernelFilesystems()
         try populateDev()
         try bindFiles()
+        try mountTmpfs()
         try pivot()
+        try harden()
     }
 
     /// Step 3b: /etc/hosts, /etc/hostname and /etc/resolv.conf (chapter 05), bound from
@@ -199,7 +211,13 @@ public struct RootfsPlan: Sendable {
         try Sys.mount(
             source: "shm", target: try target("dev/shm"), fstype: "tmpfs", flags: [.noSuid, .noDev, .noExec],
             data: "mode=1777,size=65536k", why: "POSIX shared memory for the container alone")
-        for (name, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        try Sys.mount(
+            source: "mqueue", target: try target("dev/mqueue"), fstype: "mqueue", flags: [.noSuid, .noDev, .noExec],
+            why: "POSIX message queues of the container's own IPC namespace")
+        var links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
+        // runc's /dev/core, where the kernel has a /proc/kcore to point at.
+        if Sys.fileKind(rootfs + "/proc/kcore") != .missing { links.append(("core", "/proc/kcore")) }
+        for (name, to) in links {
             try Sys.symlink(to, at: dev + "/" + name, why: "the conventional /dev/\(name) link programs expect")
         }
     }

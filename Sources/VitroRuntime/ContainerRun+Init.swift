@@ -46,6 +46,12 @@ extension ContainerRun {
         spec.tty = options.tty
         spec.join = options.join ?? 0
         spec.capabilities = options.capabilities
+        do {
+            try applySecurity(to: &spec, user: resolved.user)
+        } catch {
+            end(.namespaces, error: String(describing: error))
+            throw RunError(String(describing: error))
+        }
         // `vitro exec` joins a running container: its /etc files and network exist.
         if options.join == nil {
             do {
@@ -95,6 +101,31 @@ extension ContainerRun {
         }
         let channel = InitChannel(sync: syncParent, trace: tracePipe.read, signals: signals, initPid: initPid)
         return try follow(channel)
+    }
+
+    /// Chapter 07's settings into the spec; the seccomp filter is compiled here, in
+    /// vitro, so a profile libseccomp refuses stops the run before anything exists.
+    func applySecurity(to spec: inout InitSpec, user: String) throws {
+        let s = options.security
+        spec.seccomp = try s.seccompLoad(capabilities: options.capabilities)
+        if let f = spec.seccomp {
+            Tracer.shared.note(
+                "seccomp-profile", group: .seccomp,
+                args: ["profile": .string(f.profile), "default_action": .string(f.defaultAction), "rules": .int(Int64(f.rules)), "instructions": .int(Int64(f.bpf.count / 8))],
+                why: "the profile's conditions were evaluated for this container's capabilities, architecture and kernel, and libseccomp compiled it to BPF; pid 1 loads it last")
+        }
+        spec.noNewPrivileges = s.noNewPrivileges
+        spec.user = user
+        spec.ulimits = s.ulimits
+        if options.join == nil {
+            spec.tmpfs = s.tmpfs
+            spec.readOnlyRootfs = s.readOnlyRootfs
+            if !s.privileged {
+                spec.maskedPaths = RootfsPlan.dockerMasks()
+                spec.readonlyPaths = RootfsPlan.dockerReadonlyPaths
+            }
+            spec.initProcess = s.initProcess
+        }
     }
 
     /// Where the container is in the protocol.

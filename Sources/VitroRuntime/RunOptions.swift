@@ -55,6 +55,9 @@ public struct RunOptions: Sendable {
     /// The capabilities the command keeps: Docker's default set unless --cap-add,
     /// --cap-drop or --privileged (nil: all of them) say otherwise.
     public var capabilities: Set<Int32>? = Capabilities.dockerDefault
+    /// Seccomp, no-new-privileges, --privileged, --read-only, --user, --ulimit,
+    /// --tmpfs and --init (chapter 07).
+    public var security = SecuritySettings()
     /// `--link NAME:ALIAS`: running containers whose address and ports this one learns.
     public var links: [String] = []
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
@@ -69,9 +72,10 @@ public struct RunOptions: Sendable {
         self.argv = argv
     }
 
-    /// The container's environment: Docker's defaults, then the user's -e.
+    /// The container's environment: Docker's defaults, then the user's -e. HOME is
+    /// added by pid 1 from the user's passwd entry when none is set (as runc does).
     func environment(hostname: String, image: [String] = []) -> [String] {
-        var env = ["PATH=\(CommandLookup.defaultPath)", "HOSTNAME=\(hostname)", "HOME=/root"]
+        var env = ["PATH=\(CommandLookup.defaultPath)", "HOSTNAME=\(hostname)"]
         for e in image {
             let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e
             env.removeAll { $0.hasPrefix(key + "=") }

@@ -43,7 +43,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Drop a Linux capability (or ALL).")
     var capDrop: [String] = []
 
-    @Flag(name: .long, help: "Keep every capability (no other restrictions are lifted yet).")
+    @Flag(name: .long, help: "Keep every capability and every device; no seccomp filter, no masked /proc paths.")
     var privileged = false
 
     @Option(name: .long, help: "A name for the container.")
@@ -76,6 +76,8 @@ struct RunCommand: ParsableCommand {
     @OptionGroup(title: "Resource limits (cgroups)") var limits: LimitOptions
 
     @OptionGroup(title: "Network") var network: NetworkOptions
+
+    @OptionGroup(title: "Security") var securityFlags: SecurityOptions
 
     @Argument(parsing: .captureForPassthrough, help: "[IMAGE] COMMAND [ARG...]")
     var words: [String] = []
@@ -112,11 +114,7 @@ struct RunCommand: ParsableCommand {
         } catch {
             fail(error.message)
         }
-        do {
-            options.capabilities = privileged ? nil : try Capabilities.resolve(add: capAdd, drop: capDrop)
-        } catch {
-            fail(error.message)
-        }
+        (options.capabilities, options.security) = security()
         options.links = network.link
         var life = LifecycleOptions()
         life.name = name
