@@ -170,7 +170,11 @@ public struct SeccompProfile: Sendable, Equatable {
                 names = [name]
             }
             guard let actionName = s["action"]?.string else { throw SeccompError("\(at): no \"action\"") }
-            var rule = SeccompRule(names: names, action: try SeccompAction.parse(actionName, errnoRet: try errno(s["errnoRet"], at + ".errnoRet")))
+            let action: SeccompAction
+            do { action = try SeccompAction.parse(actionName, errnoRet: try errno(s["errnoRet"], at + ".errnoRet")) } catch {
+                throw SeccompError("\(at): \(error.message)")
+            }
+            var rule = SeccompRule(names: names, action: action)
             for (j, a) in (try list(s["args"], at + ".args")).enumerated() {
                 let where_ = "\(at).args[\(j)]"
                 guard let opName = a["op"]?.string, let op = SeccompArg.Op.names[opName] else {

@@ -134,7 +134,7 @@ public enum ContainerLifecycle {
             return code
         } catch {
             finished(store, config.id, code: error.code, oom: false, error: error.message)
-            if life.autoRemove { try? store.remove(config.id) }
+            if life.autoRemove || error.input { try? store.remove(config.id) }
             throw error
         }
     }
@@ -232,6 +232,7 @@ public enum ContainerLifecycle {
                 finished(store, config.id, code: error.code, oom: false, error: error.message)
                 report("error \(error.code) \(error.message)")
                 code = error.code
+                if error.input { try? store.remove(config.id) }
             }
         } catch {
             finished(store, config.id, code: 125, oom: false, error: String(describing: error))

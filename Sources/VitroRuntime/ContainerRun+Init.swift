@@ -47,7 +47,11 @@ extension ContainerRun {
         spec.join = options.join ?? 0
         spec.capabilities = options.capabilities
         do {
+            if options.join == nil { try checkUser(resolved.user, rootfs: rootfs) }
             try applySecurity(to: &spec, user: resolved.user)
+        } catch let e as RunError {
+            end(.namespaces, error: e.message)
+            throw e
         } catch {
             end(.namespaces, error: String(describing: error))
             throw RunError(String(describing: error))
@@ -125,6 +129,39 @@ extension ContainerRun {
                 spec.readonlyPaths = RootfsPlan.dockerReadonlyPaths
             }
             spec.initProcess = s.initProcess
+        }
+    }
+
+    /// Looks the user up in the image's /etc/passwd and /etc/group before anything is
+    /// made, so a user the image does not have is bad input that leaves nothing behind.
+    /// pid 1 looks it up again inside, after pivot_root, and that lookup is the one
+    /// that counts (a file the layers do not show plainly is left to it).
+    func checkUser(_ user: String, rootfs: String) throws {
+        guard !user.isEmpty else { return }
+        let spec: UserSpec
+        do { spec = try UserSpec(user) } catch { throw RunError(error.message, input: true) }
+        if spec.isRoot { return }
+        /// The file's text; "" when no layer has it; nil when a plain read cannot tell
+        /// (a symlink, a whiteout): then only pid 1's lookup decides.
+        func read(_ rel: String) -> String? {
+            // The overlay's lower directories, top first; or the plain rootfs.
+            var dirs = [rootfs]
+            if let lower = overlayData.split(separator: ",").first(where: { $0.hasPrefix("lowerdir=") }) {
+                dirs = lower.dropFirst(9).split(separator: ":").map(String.init)
+            }
+            for d in dirs {
+                guard (try? RootfsPlan.containedPath(d, "etc")) != nil else { return nil }
+                switch Sys.fileKind(d + "/" + rel) {
+                case .regular: return try? Sys.readText(d + "/" + rel)
+                case .missing: continue
+                default: return nil
+                }
+            }
+            return ""
+        }
+        guard let passwd = read("etc/passwd"), let group = read("etc/group") else { return }
+        do { _ = try spec.resolve(passwd: passwd, group: group) } catch {
+            throw RunError(error.message, input: true)
         }
     }
 

@@ -100,9 +100,13 @@ public struct RunOptions: Sendable {
 public struct RunError: Error, CustomStringConvertible {
     public var code: Int32
     public var message: String
-    public init(code: Int32 = 125, _ message: String) {
+    /// Bad input found only once the run had begun (a user the image does not have):
+    /// the container's record is removed too, so nothing is left behind.
+    public var input = false
+    public init(code: Int32 = 125, _ message: String, input: Bool = false) {
         self.code = code
         self.message = message
+        self.input = input
     }
     public var description: String { message }
 }
