@@ -78,7 +78,8 @@ public struct SecuritySettings: Sendable {
 
     /// The filter pid 1 loads for a container that keeps `capabilities` (nil: all),
     /// compiled now, or nil when there is none (unconfined, privileged).
-    public func seccompLoad(capabilities: Set<Int32>?) throws(InitError) -> SeccompLoad? {
+    /// `cacheDirectory` keeps compiled programs (nil: compile every time).
+    public func seccompLoad(capabilities: Set<Int32>?, cacheDirectory: String? = nil) throws(InitError) -> SeccompLoad? {
         if privileged { return nil }
         let profile: SeccompProfile
         let source: String
@@ -100,7 +101,9 @@ public struct SecuritySettings: Sendable {
             arch: arch, scmpArch: scmpArch, kernel: KernelVersion(release) ?? KernelVersion(kernel: 0, major: 0),
             capabilities: Set(caps.map { Capabilities.name($0) }))
         do {
-            let program = try profile.resolve(for: target).compile()
+            let filter = profile.resolve(for: target)
+            let program: SeccompFilter.Program
+            if let cacheDirectory { program = try filter.compile(cacheDirectory: cacheDirectory) } else { program = try filter.compile() }
             return SeccompLoad(program: program, profile: source)
         } catch {
             throw InitError(code: 125, "seccomp profile \(source): \(error.message)")

@@ -109,9 +109,13 @@ extension ContainerRun {
 
     /// Chapter 07's settings into the spec; the seccomp filter is compiled here, in
     /// vitro, so a profile libseccomp refuses stops the run before anything exists.
+    /// Compiled seccomp programs, by profile and capabilities (run-time state: a reboot,
+    /// which may bring another libseccomp, empties it).
+    static let seccompCache = "/run/vitro/seccomp"
+
     func applySecurity(to spec: inout InitSpec, user: String) throws {
         let s = options.security
-        spec.seccomp = try s.seccompLoad(capabilities: options.capabilities)
+        spec.seccomp = try s.seccompLoad(capabilities: options.capabilities, cacheDirectory: ContainerRun.seccompCache)
         if let f = spec.seccomp {
             Tracer.shared.note(
                 "seccomp-profile", group: .seccomp,

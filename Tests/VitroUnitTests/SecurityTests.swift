@@ -190,6 +190,31 @@ struct SeccompMachine {
         #expect(program.rules == 2)
     }
 
+    @Test func compiledProgramsAreCachedByTheirWholeKey() throws {
+        let dir = NSTemporaryDirectory() + "vitro-seccomp-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let f = try SeccompProfile.dockerDefault().resolve(for: Self.amd64)
+        let first = try f.compile(cacheDirectory: dir)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(files.count == 1 && files[0].hasSuffix(".bpf"))
+        #expect(try f.compile(cacheDirectory: dir) == first)
+        #expect(first == (try f.compile()))
+        // Another capability set is another program, in another entry.
+        var admin = Self.amd64
+        admin.capabilities.insert("CAP_SYS_ADMIN")
+        let g = try SeccompProfile.dockerDefault().resolve(for: admin)
+        #expect(g.cacheKey != f.cacheKey)
+        #expect(try g.compile(cacheDirectory: dir) != first)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).count == 2)
+        // An entry whose key does not match exactly is not used (and is replaced).
+        let path = dir + "/" + files[0]
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[0] ^= 1
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(SeccompFilter.Program(cacheFile: Array(bytes), key: f.cacheKey) == nil)
+        #expect(try f.compile(cacheDirectory: dir) == first)
+    }
+
     @Test func repeatedArgumentComparisonsBecomeSeparateRules() {
         let a = SeccompArg(index: 0, value: 1, op: .eq), b = SeccompArg(index: 0, value: 2, op: .eq), c = SeccompArg(index: 1, value: 3, op: .eq)
         #expect(SeccompFilter.conditionSets([a, c]) == [[a, c]])
