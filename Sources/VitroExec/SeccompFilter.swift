@@ -103,10 +103,7 @@ public struct SeccompFilter: Sendable, Equatable {
         let path = directory + "/" + String(hash, radix: 16) + ".bpf"
         if let cached = Program(cacheFile: (try? Sys.readFile(path)) ?? [], key: key) { return cached }
         let program = try compile()
-        try? Sys.mkdirAll(directory, mode: 0o700, group: .seccomp, why: "compiled seccomp filters, kept until reboot")
-        try? Sys.writeFileAtomically(
-            path, program.cacheFile(key: key), mode: 0o600, durable: false, group: .seccomp,
-            why: "keep the compiled filter: the next container with the same profile and capabilities skips libseccomp")
+        Sys.writeCacheFile(path, program.cacheFile(key: key))
         return program
     }
 

@@ -121,3 +121,25 @@ extension Sys {
         return out
     }
 }
+
+extension Sys {
+    /// Writes a cache file of vitro's own (a compiled seccomp program): temporary file
+    /// and rename, so readers see all of it or nothing; the directory is made 0700.
+    /// Not traced: it changes nothing about any container, and whether a run finds the
+    /// entry or writes it must not make two runs' traces differ. Errors are ignored:
+    /// a cache that cannot be written is only slower.
+    public static func writeCacheFile(_ path: String, _ bytes: [UInt8]) {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        let dir = String(path[..<slash])
+        var partial = ""
+        for part in dir.split(separator: "/") {
+            partial += "/" + part
+            _ = Glibc.mkdir(partial, 0o700)
+        }
+        let tmp = path + ".tmp-\(getpid())"
+        guard let fd = try? open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode: 0o600, trace: false) else { return }
+        let ok = writeAll(fd, bytes)
+        close(fd)
+        if !ok || Glibc.rename(tmp, path) != 0 { _ = Glibc.unlink(tmp) }
+    }
+}
