@@ -264,6 +264,13 @@ extension Integration {
                 // pid 1 ignores SIGTERM without a handler; the command under --init does not.
                 let term = try box.run(["/bin/sh", "-c", "kill -TERM $$; sleep 5; echo survived"], extra: ["--init"])
                 #expect(term.status == 143 && !term.stdout.contains("survived"), "\(term.status) \(term.stdout)")
+                // `vitro stop` signals pid 1, which forwards SIGTERM to the shell: no 5 s wait.
+                let id = try box.vitro(["run", "-d", "--init", "--rootfs", box.rootfs, "/bin/sh", "-c", "sleep 100"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                defer { _ = try? box.vitro(["rm", "-f", id]) }
+                let start = Date()
+                #expect(try box.vitro(["stop", "-t", "5", id]).status == 0)
+                #expect(Date().timeIntervalSince(start) < 3, "SIGTERM was not forwarded")
+                #expect(try box.vitro(["inspect", "-f", "{{.State.ExitCode}}", id]).stdout == "143\n")
             }
         }
 
