@@ -17,8 +17,9 @@
 //        becomes the root the container sees), chdir, find the command on PATH,
 //        set the rlimits, drop capabilities, switch user, load the seccomp filter
 //        (ContainerInit+Privileges.swift); with --init, fork the command and stay as
-//        its reaper (ContainerInit+Reaper.swift); execve. The sync socket and the trace pipe are close-on-exec, so vitro sees
-//        end-of-file on both exactly when execve succeeded.
+//        its reaper (ContainerInit+Reaper.swift); execve. The sync socket and the
+//        trace pipe are close-on-exec, so vitro sees end-of-file on both exactly when
+//        execve succeeded.
 //
 // `vitro exec` takes another path after step 1: ContainerInit+Join.swift.
 //

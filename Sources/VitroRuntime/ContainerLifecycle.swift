@@ -134,7 +134,8 @@ public enum ContainerLifecycle {
             return code
         } catch {
             finished(store, config.id, code: error.code, oom: false, error: error.message)
-            if life.autoRemove || error.input { try? store.remove(config.id) }
+            // Bad input removes the record a run just made; never an existing one (start).
+            if life.autoRemove || (error.input && life.existing == nil) { try? store.remove(config.id) }
             throw error
         }
     }
@@ -162,7 +163,7 @@ public enum ContainerLifecycle {
         }
         if child == 0 {
             Sys.close(ready.read)
-            monitor(options, config, store: store, ready: ready.write)
+            monitor(options, config, store: store, ready: ready.write, fresh: life.existing == nil)
         }
         Sys.close(ready.write)
         var message: [UInt8] = []
@@ -179,7 +180,8 @@ public enum ContainerLifecycle {
     }
 
     /// The monitor's life (a forked vitro). Never returns.
-    static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32) -> Never {
+    /// `fresh`: the record was made by this run (not `start` of an existing one).
+    static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32, fresh: Bool) -> Never {
         // Keep only the ready pipe (moved to fd 3) of what this process inherited: a
         // pipe the caller reads (`JOB=$(vitro run -d …)`) must see its end when the
         // `run` command exits, not when the container does.
@@ -232,7 +234,7 @@ public enum ContainerLifecycle {
                 finished(store, config.id, code: error.code, oom: false, error: error.message)
                 report("error \(error.code) \(error.message)")
                 code = error.code
-                if error.input { try? store.remove(config.id) }
+                if error.input && fresh { try? store.remove(config.id) }
             }
         } catch {
             finished(store, config.id, code: 125, oom: false, error: String(describing: error))

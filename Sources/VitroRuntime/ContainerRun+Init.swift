@@ -107,12 +107,12 @@ extension ContainerRun {
         return try follow(channel)
     }
 
-    /// Chapter 07's settings into the spec; the seccomp filter is compiled here, in
-    /// vitro, so a profile libseccomp refuses stops the run before anything exists.
     /// Compiled seccomp programs, by profile and capabilities (run-time state: a reboot,
     /// which may bring another libseccomp, empties it).
     static let seccompCache = "/run/vitro/seccomp"
 
+    /// Chapter 07's settings into the spec; the seccomp filter is compiled here, in
+    /// vitro, so a profile libseccomp refuses stops the run before anything exists.
     func applySecurity(to spec: inout InitSpec, user: String) throws {
         let s = options.security
         spec.seccomp = try s.seccompLoad(capabilities: options.capabilities, cacheDirectory: ContainerRun.seccompCache)
@@ -148,10 +148,13 @@ extension ContainerRun {
         /// The file's text; "" when no layer has it; nil when a plain read cannot tell
         /// (a symlink, a whiteout): then only pid 1's lookup decides.
         func read(_ rel: String) -> String? {
-            // The overlay's lower directories, top first; or the plain rootfs.
+            // The overlay's upper directory (a restarted container's own changes),
+            // then its lower ones, top first; or the plain rootfs.
             var dirs = [rootfs]
-            if let lower = overlayData.split(separator: ",").first(where: { $0.hasPrefix("lowerdir=") }) {
-                dirs = lower.dropFirst(9).split(separator: ":").map(String.init)
+            let data = overlayData.split(separator: ",")
+            if let lower = data.first(where: { $0.hasPrefix("lowerdir=") }) {
+                dirs = data.filter { $0.hasPrefix("upperdir=") }.map { String($0.dropFirst(9)) }
+                    + lower.dropFirst(9).split(separator: ":").map(String.init)
             }
             for d in dirs {
                 guard (try? RootfsPlan.containedPath(d, "etc")) != nil else { return nil }
