@@ -54,8 +54,9 @@ let package = Package(
         // Chapter 06: volumes: bind mounts, named and anonymous volumes, the mount plan
         // pid 1 applies inside the container's root before pivot_root.
         .target(name: "VitroVolumes", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
-        // Chapter 07: exec and pid 1, and the contract between vitro and vitro-init.
-        .target(name: "VitroExec", dependencies: ["VitroVolumes", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 07: exec and pid 1, privileges (capabilities, seccomp through libseccomp, the
+        // user, rlimits), and the contract between vitro and vitro-init.
+        .target(name: "VitroExec", dependencies: ["VitroVolumes", "VitroNamespaces", "VitroSys", "VitroTrace", "CSeccomp"], swiftSettings: strict),
         // Chapter 08: the composer of the stages.
         .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 12: reading, normalising and (later) replaying traces. VitroTrace only.

@@ -7,7 +7,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <grp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -56,6 +61,25 @@ int vitro_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, on 
 int vitro_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 int vitro_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
 int vitro_capbset_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
+
+int vitro_seccomp_set_filter(const void *instructions, unsigned short count) {
+    struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)instructions };
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+int vitro_setrlimit(int resource, uint64_t soft, uint64_t hard) {
+    struct rlimit64 r = { .rlim_cur = soft, .rlim_max = hard };
+    return prlimit64(0, (enum __rlimit_resource)resource, &r, NULL);
+}
+
+int vitro_setgroups(const unsigned int *groups, int count) {
+    return setgroups((size_t)count, (const gid_t *)groups);
+}
+int vitro_setresgid(unsigned int gid) { return setresgid(gid, gid, gid); }
+int vitro_setresuid(unsigned int uid) { return setresuid(uid, uid, uid); }
+int vitro_setpgid_self(void) { return setpgid(0, 0); }
+int vitro_tcsetpgrp_self(int fd) { return tcsetpgrp(fd, getpgrp()); }
+int vitro_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
 int vitro_wifexited(int status) { return WIFEXITED(status); }
 int vitro_wexitstatus(int status) { return WEXITSTATUS(status); }

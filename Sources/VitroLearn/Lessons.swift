@@ -35,6 +35,7 @@ enum Lessons {
         case .exec:
             return [
                 "Last, pid 1 enters a new cgroup namespace (so its own cgroup looks like the root to it), changes to the working directory, finds \(ctx.argv.first ?? "the command") on PATH inside the new root, and calls execve(2): the helper's program is replaced by the container's command, which keeps pid 1.",
+                "Just before execve it gives up what root inside must not keep: every capability outside Docker's fourteen leaves the bounding set, it switches to the container's user, and it loads Docker's seccomp filter, a BPF program under which mount, unshare, keyctl and every other call Docker's profile does not list fail with EPERM from then on.",
             ]
         case .pull:
             return [

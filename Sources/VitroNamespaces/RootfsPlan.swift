@@ -9,6 +9,8 @@
 //     only the safe devices, /dev/pts (a new devpts instance) and /dev/shm;
 //  4. pivot_root into the rootfs and lazily unmount the old root, so no path leads
 //     back to the host's files;
+//  5. mask and write-protect parts of /proc and /sys, and with --read-only the root
+//     itself (RootfsPlan+Hardening.swift, chapter 07);
 // and only then set the hostname and exec.
 //
 // Every mount target is checked before use: a rootfs (an image is untrusted input) may
@@ -83,6 +85,14 @@ public struct RootfsPlan: Sendable {
     public var files: [FileMount] = []
     /// Step 1's propagation change (chapter 06 asks for another when a volume needs it).
     public var propagation: RootPropagation = .private
+    /// `--tmpfs` mounts (step 3c).
+    public var tmpfs: [TmpfsMount] = []
+    /// Paths hidden after pivot_root (step 5): Docker's unless --privileged.
+    public var maskedPaths: [String] = []
+    /// Paths made read-only after pivot_root (step 5).
+    public var readonlyPaths: [String] = []
+    /// `--read-only`: the root is remounted read-only last.
+    public var readOnlyRoot = false
 
     public init(rootfs: String, files: [FileMount] = []) {
         self.rootfs = rootfs
@@ -101,7 +111,7 @@ public struct RootfsPlan: Sendable {
             guard Sys.isDirectory(rootfs) else { throw RootfsError("rootfs \"\(rootfs)\": not a directory") }
         default: throw RootfsError("rootfs \"\(rootfs)\": not a directory")
         }
-        for dir in ["proc", "sys", "dev", "dev/pts", "dev/shm"] {
+        for dir in ["proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue"] {
             _ = try containedPath(rootfs, dir)
         }
     }
@@ -130,12 +140,15 @@ public struct RootfsPlan: Sendable {
     /// Steps 1–4 above, in the calling process, which must already be in a new mount
     /// namespace (and, for /proc to show the container's processes, a new pid namespace
     /// as its pid 1). vitro-init calls the steps one by one, to mount volumes between
-    /// them (chapter 06): `mountRoot`, `mountSystem`, `bindFiles`, `pivot`.
+    /// them (chapter 06): `mountRoot`, `mountSystem`, `bindFiles`, `mountTmpfs`, `pivot`,
+    /// `harden`.
     public func apply() throws {
         try mountRoot()
         try mountSystem()
         try bindFiles()
+        try mountTmpfs()
         try pivot()
+        try harden()
     }
 
     /// Steps 1 and 2: propagation, and the rootfs as a mount point.
@@ -242,7 +255,13 @@ public struct RootfsPlan: Sendable {
         try Sys.mount(
             source: "shm", target: try target("dev/shm"), fstype: "tmpfs", flags: [.noSuid, .noDev, .noExec],
             data: "mode=1777,size=65536k", why: "POSIX shared memory for the container alone")
-        for (name, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        try Sys.mount(
+            source: "mqueue", target: try target("dev/mqueue"), fstype: "mqueue", flags: [.noSuid, .noDev, .noExec],
+            why: "POSIX message queues of the container's own IPC namespace")
+        var links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
+        // runc's /dev/core, where the kernel has a /proc/kcore to point at.
+        if Sys.fileKind(rootfs + "/proc/kcore") != .missing { links.append(("core", "/proc/kcore")) }
+        for (name, to) in links {
             try Sys.symlink(to, at: dev + "/" + name, why: "the conventional /dev/\(name) link programs expect")
         }
     }

@@ -5,7 +5,13 @@
 // the sync protocol, the trace (kept as `exec-ID.jsonl`), signals forwarded to the
 // exec'd process, the pty of -t, and the command's exit code as vitro's. The container's
 // record is not changed: the process is not the container's pid 1.
+//
+// The exec'd process gets the container's security profile, as `docker exec` does: its
+// capabilities, seccomp filter, no_new_privs and ulimits, and its user unless -u names
+// another (the run's --user, else the image's User).
 
+import VitroExec
+import VitroImage
 import VitroSys
 
 #if canImport(Glibc)
@@ -19,6 +25,11 @@ public struct ExecOptions: Sendable {
     public var tty = false
     public var interactive = false
     public var stdio: [Int32] = [0, 1, 2]
+    /// `-u`: the user to run as; nil: the container's.
+    public var user: String?
+    /// The container's security settings and capabilities (from its run options).
+    public var security = SecuritySettings()
+    public var capabilities: Set<Int32>? = Capabilities.dockerDefault
     public init(argv: [String]) { self.argv = argv }
 }
 
@@ -92,6 +103,10 @@ public enum ContainerExec {
         options.interactive = exec.interactive
         options.stdio = exec.stdio
         options.stateRoot = stateRoot
+        options.capabilities = exec.capabilities
+        options.security = exec.security
+        let imageUser = r.config.image.isEmpty ? nil : (try? ImageStore(root: stateRoot.path).image(r.config.image))?.config.user
+        options.security.user = exec.user ?? exec.security.user ?? imageUser ?? ""
         return options
     }
 }

@@ -187,7 +187,8 @@ public enum ContainerLifecycle {
             return code
         } catch {
             finished(store, config.id, code: error.code, oom: false, error: error.message)
-            if life.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
+            // Bad input removes the record a run just made; never an existing one (start).
+            if life.autoRemove || (error.input && life.existing == nil) { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
             throw error
         }
     }
@@ -215,7 +216,7 @@ public enum ContainerLifecycle {
         }
         if child == 0 {
             Sys.close(ready.read)
-            monitor(options, config, store: store, ready: ready.write)
+            monitor(options, config, store: store, ready: ready.write, fresh: life.existing == nil)
         }
         Sys.close(ready.write)
         var message: [UInt8] = []
@@ -256,7 +257,8 @@ public enum ContainerLifecycle {
     }
 
     /// The monitor's life (a forked vitro). Never returns.
-    static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32) -> Never {
+    /// `fresh`: the record was made by this run (not `start` of an existing one).
+    static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32, fresh: Bool) -> Never {
         // Keep only the ready pipe (moved to fd 3) of what this process inherited: a
         // pipe the caller reads (`JOB=$(vitro run -d …)`) must see its end when the
         // `run` command exits, not when the container does.
@@ -321,6 +323,7 @@ public enum ContainerLifecycle {
                     report("error \(error.code) \(error.message)")
                     code = error.code
                     setupFailed = true
+                    if error.input && fresh { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
                 }
                 for fd in writeEnds + [out.read, err.read] { Sys.close(fd) }
                 // --restart: a command that ran may run again; one that could not be set

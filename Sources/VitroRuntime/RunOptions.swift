@@ -56,6 +56,9 @@ public struct RunOptions: Sendable {
     /// The capabilities the command keeps: Docker's default set unless --cap-add,
     /// --cap-drop or --privileged (nil: all of them) say otherwise.
     public var capabilities: Set<Int32>? = Capabilities.dockerDefault
+    /// Seccomp, no-new-privileges, --privileged, --read-only, --user, --ulimit,
+    /// --tmpfs and --init (chapter 07).
+    public var security = SecuritySettings()
     /// `--link NAME:ALIAS`: running containers whose address and ports this one learns.
     public var links: [String] = []
     /// `--net container:NAME`, resolved: the other container's pid 1 and its directory
@@ -81,9 +84,10 @@ public struct RunOptions: Sendable {
         self.argv = argv
     }
 
-    /// The container's environment: Docker's defaults, then the user's -e.
+    /// The container's environment: Docker's defaults, then the user's -e. HOME is
+    /// added by pid 1 from the user's passwd entry when none is set (as runc does).
     func environment(hostname: String, image: [String] = []) -> [String] {
-        var env = ["PATH=\(CommandLookup.defaultPath)", "HOSTNAME=\(hostname)", "HOME=/root"]
+        var env = ["PATH=\(CommandLookup.defaultPath)", "HOSTNAME=\(hostname)"]
         for e in image {
             let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e
             env.removeAll { $0.hasPrefix(key + "=") }
@@ -108,9 +112,13 @@ public struct RunOptions: Sendable {
 public struct RunError: Error, CustomStringConvertible {
     public var code: Int32
     public var message: String
-    public init(code: Int32 = 125, _ message: String) {
+    /// Bad input found only once the run had begun (a user the image does not have):
+    /// the container's record is removed too, so nothing is left behind.
+    public var input = false
+    public init(code: Int32 = 125, _ message: String, input: Bool = false) {
         self.code = code
         self.message = message
+        self.input = input
     }
     public var description: String { message }
 }

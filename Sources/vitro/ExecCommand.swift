@@ -1,7 +1,10 @@
 // vitro exec: run another command in a running container, as `docker exec` does. Its
-// exit code is vitro's. Without -i the command's stdin is empty.
+// exit code is vitro's. Without -i the command's stdin is empty. The command gets the
+// container's capabilities, seccomp filter, no-new-privileges and ulimits (read from
+// the options of the run that made it) and its user unless -u says otherwise.
 
 import ArgumentParser
+import VitroExec
 import VitroRuntime
 import VitroSys
 
@@ -30,6 +33,9 @@ struct ExecCommand: ParsableCommand {
     @Option(name: [.customShort("w"), .long], help: "Working directory inside the container.")
     var workdir: String?
 
+    @Option(name: [.customShort("u"), .long], help: "Run as this user: UID[:GID] or NAME[:GROUP].")
+    var user: String?
+
     @Argument(help: "The container (name or id).")
     var container: String
 
@@ -47,6 +53,11 @@ struct ExecCommand: ParsableCommand {
         exec.workdir = workdir
         exec.tty = tty
         exec.interactive = interactive
+        if let user {
+            do { _ = try UserSpec(user) } catch { fail(error.message, code: 1) }
+            exec.user = user
+        }
+        if let run = try? RunCommand.parse(r.config.runArgs) { (exec.capabilities, exec.security) = run.security() }
         if !interactive {
             guard let null = try? Sys.open("/dev/null", flags: O_RDONLY | O_CLOEXEC, trace: false) else { fail("cannot open /dev/null") }
             exec.stdio = [null, 1, 2]

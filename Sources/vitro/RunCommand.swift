@@ -43,7 +43,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Drop a Linux capability (or ALL).")
     var capDrop: [String] = []
 
-    @Flag(name: .long, help: "Keep every capability (no other restrictions are lifted yet).")
+    @Flag(name: .long, help: "Keep every capability and every device; no seccomp filter, no masked /proc paths.")
     var privileged = false
 
     @Option(name: .long, help: "Restart policy when the container exits: no, on-failure[:N], always or unless-stopped.")
@@ -87,6 +87,7 @@ struct RunCommand: ParsableCommand {
     @OptionGroup(title: "Network") var network: NetworkOptions
 
     @OptionGroup(title: "Volumes") var volumes: VolumeOptions
+    @OptionGroup(title: "Security") var securityFlags: SecurityOptions
 
     @Argument(parsing: .captureForPassthrough, help: "[IMAGE] COMMAND [ARG...]")
     var words: [String] = []
@@ -123,11 +124,7 @@ struct RunCommand: ParsableCommand {
         } catch {
             fail(error.message)
         }
-        do {
-            options.capabilities = privileged ? nil : try Capabilities.resolve(add: capAdd, drop: capDrop)
-        } catch {
-            fail(error.message)
-        }
+        (options.capabilities, options.security) = security()
         options.links = network.link
         if case .container = options.network.mode, hostname != nil {
             fail("conflicting options: --hostname and --net \(options.network.mode) (the container takes the other's hostname)")
