@@ -4,6 +4,7 @@
 #   make test    install what vitro needs, build it, and run every test
 #   make bench   install what vitro needs, build a release, run the start-up benchmark
 #                (BENCH_ARGS=--quick for a short run)
+#   make bench-pull   the same for the pull and unpack benchmark (Benchmarks/pull)
 #
 # All three run as root (vitro makes namespaces and mounts).
 
@@ -12,7 +13,7 @@ SWIFT ?= swift
 RELEASE_FLAGS = -c release --static-swift-stdlib
 BIN = .build/release
 
-.PHONY: deps build release learn test unit golden bench clean
+.PHONY: deps build release learn test unit golden bench bench-pull clean
 
 deps:
 	./scripts/install-deps
@@ -40,6 +41,11 @@ golden: build
 # The start-up benchmark (Benchmarks/README.md): vitro beside runc and a C floor.
 bench: deps release
 	./Benchmarks/run $(BENCH_ARGS)
+
+# Pull and unpack of a ~110 MB three-layer image from a local registry, beside skopeo,
+# umoci and gzip | tar (Benchmarks/README.md).
+bench-pull: deps release
+	./Benchmarks/pull $(BENCH_ARGS)
 
 clean:
 	rm -rf .build

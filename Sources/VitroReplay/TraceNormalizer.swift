@@ -31,6 +31,7 @@ public struct TraceNormalizer {
         {
             r.append((String(spawn[..<slash]), "<bin>"))
         }
+        r += imageReplacements(events)
         r.sort { $0.0.count > $1.0.count }
         return TraceNormalizer(replacements: r)
     }

@@ -2,7 +2,9 @@
 // mounting the snapshots with overlayfs (in a mount namespace of the test's own, so
 // the host's mount table never changes); and a real-world check: layers made by GNU
 // tar (pax with xattrs, and its default GNU format), unpacked by vitro and by `tar -x`,
-// compared entry by entry.
+// compared entry by entry; and a three-layer image with whiteouts, an opaque directory,
+// hard links, symlinks and xattrs, pulled from a real registry by vitro and unpacked by
+// umoci, whose root filesystems must agree entry for entry.
 
 import Foundation
 import Testing
@@ -173,6 +175,165 @@ extension Integration {
         @Test func gnuTarsDefaultFormatUnpacksAsTarExtractsIt() throws {
             try leavesNothing {
                 try Self.compare(format: "gnu", createFlags: "")
+            }
+        }
+
+        static let hasPeers = RegistryConditions.hasTools
+            && ["/usr/bin/umoci", "/usr/bin/zstd", "/usr/bin/unshare"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+
+        /// What a tree holds, for both peers alike (the same program reads both): per
+        /// path its type, mode, owner, size, content hash, link target, device number,
+        /// xattrs, and which other paths are the same file (hard links).
+        static let factsProgram = #"""
+            import hashlib, json, os, stat, sys
+            root = sys.argv[1]
+            out, inodes = {}, {}
+            paths = ["."]
+            for d, dirs, files in os.walk(root):
+                for n in dirs + files:
+                    paths.append(os.path.relpath(os.path.join(d, n), root))
+            for rel in paths:
+                p = os.path.join(root, rel)
+                st = os.lstat(p)
+                m = st.st_mode
+                kind = ("file" if stat.S_ISREG(m) else "dir" if stat.S_ISDIR(m) else "symlink" if stat.S_ISLNK(m)
+                        else "char" if stat.S_ISCHR(m) else "block" if stat.S_ISBLK(m) else "fifo" if stat.S_ISFIFO(m) else "other")
+                f = "%s mode=%o owner=%d:%d" % (kind, stat.S_IMODE(m), st.st_uid, st.st_gid)
+                if kind == "file":
+                    f += " size=%d sha256=%s" % (st.st_size, hashlib.sha256(open(p, "rb").read()).hexdigest()[:16])
+                    if st.st_nlink > 1:
+                        inodes.setdefault((st.st_dev, st.st_ino), []).append(rel)
+                if kind == "symlink":
+                    f += " -> " + os.readlink(p)
+                if kind in ("char", "block"):
+                    f += " dev=%d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+                xattrs = sorted((k, os.getxattr(p, k, follow_symlinks=False)) for k in os.listxattr(p, follow_symlinks=False))
+                if xattrs:
+                    f += " xattrs=" + ",".join("%s=%r" % (k, v) for k, v in xattrs)
+                out[rel] = f
+            for group in inodes.values():
+                for rel in group:
+                    out[rel] += " same-file-as=" + ",".join(sorted(set(group) - {rel}))
+            print(json.dumps(out))
+            """#
+
+        /// Three layers: a base, one that deletes a file and a directory, replaces a file
+        /// by a symlink and changes another, and one that makes a directory opaque,
+        /// re-creates the deleted directory, retargets a symlink and adds a hard link.
+        static func makeLayers(_ d: String) throws -> [(tar: String, compressor: String)] {
+            try sh(
+                """
+                cd \(d)
+                mkdir -p l1/bin l1/etc l1/olddir l1/opq/sub l1/data l1/proc l1/sys l1/dev l1/tmp
+                cp /bin/busybox l1/bin/busybox; ln -s busybox l1/bin/sh; ln -s busybox l1/bin/true
+                chmod 1777 l1/tmp
+                printf 'root:x:0:0:root:/root:/bin/sh\\n' > l1/etc/passwd
+                echo gone > l1/etc/gone; echo keep > l1/etc/keep; echo replaced > l1/etc/replaced
+                echo x > l1/olddir/x; echo y > l1/olddir/y
+                echo old1 > l1/opq/old1; echo old2 > l1/opq/sub/old2
+                head -c 70000 /dev/urandom > l1/data/file
+                chown 1234:5678 l1/data/file; chmod 640 l1/data/file
+                ln l1/data/file l1/data/hard
+                ln -s file l1/data/link; ln -s /etc/passwd l1/data/abs
+                printf s > l1/data/suid; chmod 4755 l1/data/suid
+                mkfifo l1/data/fifo; mknod l1/data/null c 1 3
+                chmod 750 l1/data; chown 0:5678 l1/data
+
+                mkdir -p l2/etc l2/data
+                : > l2/etc/.wh.gone; : > l2/.wh.olddir
+                echo changed > l2/etc/keep; ln -s keep l2/etc/replaced
+                printf new > l2/data/new; chown 42:42 l2/data/new; chmod 600 l2/data/new
+                chmod 750 l2/data; chown 0:5678 l2/data
+
+                mkdir -p l3/opq l3/olddir l3/data
+                : > l3/opq/.wh..wh..opq; echo new > l3/opq/new
+                echo z > l3/olddir/z
+                echo three > l3/data/l3file; ln l3/data/l3file l3/data/l3hard; ln -s l3file l3/data/link
+                chmod 750 l3/data; chown 0:5678 l3/data
+                """)
+            try setXattr(d + "/l1/data/file", "user.note", "a note")
+            try setXattr(d + "/l1/data/file", "trusted.vitro", "trusted")
+            try setXattr(d + "/l1/etc", "user.dir", "on a directory")
+            try setXattr(d + "/l1/data/abs", "trusted.link", "on a symlink")
+            try setXattr(d + "/l2/data/new", "user.layer", "two")
+            try setXattr(d + "/l3/opq/new", "user.layer", "three")
+            var layers: [(tar: String, compressor: String)] = []
+            for (n, compressor) in [(1, "gzip"), (2, "gzip"), (3, "zstd")] {
+                let tar = "\(d)/l\(n).tar"
+                try sh("tar --format=pax --xattrs --xattrs-include='*' --sort=name --numeric-owner -C \(d)/l\(n) -cf \(tar) .")
+                layers.append((tar, compressor))
+            }
+            return layers
+        }
+
+        @Test(.enabled(if: hasPeers, "needs docker-registry, skopeo, umoci, zstd and unshare"))
+        func aThreeLayerImageFromARegistryUnpacksAsUmociUnpacksIt() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let registry = try TestRegistry()
+                defer { registry.stop() }
+                let d = box.dir
+                let layout = try OCILayout(dir: d + "/oci")
+                let image = try layout.addLayeredImage(try Self.makeLayers(d))
+                try layout.tag(manifest: image.manifest, size: image.size, as: "latest")
+                try registry.push(layout: layout.dir, tag: "latest", as: "whiteouts:latest")
+                let name = "\(registry.host)/whiteouts:latest"
+
+                // vitro: pull, then a run that unpacks the snapshots and shows the
+                // container's view of what the layers deleted.
+                let pull = try box.vitro(["pull", name])
+                #expect(pull.status == 0, "\(pull.stderr)")
+                let run = try box.vitro(["run", "--rm", name, "/bin/sh", "-c", "cat /etc/keep; ls /opq /olddir; test -e /etc/gone || echo no-gone"])
+                #expect(run.status == 0, "\(run.stderr)")
+                #expect(run.stdout == "changed\n/olddir:\nz\n\n/opq:\nnew\n" + "no-gone\n" || run.stdout == "changed\n/opq:\nnew\n\n/olddir:\nz\nno-gone\n", "\(run.stdout)")
+
+                // vitro's snapshots, stacked as the container's overlay (in a mount
+                // namespace of this test's own), read by the facts program.
+                try Self.factsProgram.write(toFile: d + "/facts.py", atomically: true, encoding: .utf8)
+                var parent: Digest?
+                var lowers: [String] = []
+                for diffID in image.diffIDs {
+                    let chain = ChainID.next(parent: parent, diffID: try #require(Digest(diffID)))
+                    lowers.append(box.root + "/snapshots/" + chain.hex + "/fs")
+                    parent = chain
+                }
+                let plan = OverlayPlan(layers: lowers, containerDir: d + "/c")
+                for dir in plan.directoriesToCreate { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+                let ours = try Self.sh("unshare -m sh -c '\(try plan.shell()) && python3 \(d)/facts.py \(plan.mergedDir)'")
+
+                // umoci: the same image copied out of the registry into an OCI layout and
+                // unpacked into a bundle, every layer applied in order onto one rootfs.
+                // Debian's umoci (0.4.7) reads no zstd, so skopeo recompresses the top
+                // layer as gzip on the way (same tar, same diffID).
+                try Self.sh(
+                    """
+                    skopeo copy --quiet --src-tls-verify=false --dest-compress --dest-compress-format gzip docker://\(name) oci:\(d)/umoci-layout:latest
+                    umoci unpack --image \(d)/umoci-layout:latest \(d)/bundle >/dev/null
+                    """)
+                let theirs = try Self.sh("python3 \(d)/facts.py \(d)/bundle/rootfs")
+
+                let a = try #require(try JSONSerialization.jsonObject(with: Data(ours.utf8)) as? [String: String])
+                let b = try #require(try JSONSerialization.jsonObject(with: Data(theirs.utf8)) as? [String: String])
+                #expect(b.count > 25, "umoci's rootfs has the image's entries")
+                for path in Set(a.keys).union(b.keys).sorted() where path != "." {
+                    #expect(a[path] == b[path], "\(path): vitro \(a[path] ?? "missing"), umoci \(b[path] ?? "missing")")
+                }
+                // The root is the container's upper directory in the overlay (made by
+                // the runtime); umoci's is the bundle's rootfs: only its type is the layers'.
+                #expect(a["."]?.hasPrefix("dir ") == true && b["."]?.hasPrefix("dir ") == true)
+
+                // Not a vacuous agreement: the things the layers did are there.
+                for gone in ["etc/gone", "olddir/x", "olddir/y", "opq/old1", "opq/sub"] { #expect(a[gone] == nil, "\(gone) is deleted") }
+                #expect(a["etc/replaced"] == "symlink mode=777 owner=0:0 -> keep")
+                #expect(a["data/link"] == "symlink mode=777 owner=0:0 -> l3file")
+                #expect(a["data/file"]?.contains("owner=1234:5678") == true && a["data/file"]?.contains("same-file-as=data/hard") == true)
+                #expect(a["data/file"]?.contains("user.note=b'a note'") == true && a["data/file"]?.contains("trusted.vitro=b'trusted'") == true)
+                #expect(a["data/l3hard"]?.contains("same-file-as=data/l3file") == true)
+                #expect(a["data/null"] == "char mode=644 owner=0:0 dev=1:3")
+                #expect(a["data/suid"]?.hasPrefix("file mode=4755") == true)
+                // A directory that a later layer lists again takes that layer's metadata,
+                // xattrs included: layer 2's etc/ has no user.dir.
+                #expect(a["etc"] == "dir mode=755 owner=0:0")
             }
         }
     }

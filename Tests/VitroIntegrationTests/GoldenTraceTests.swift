@@ -90,6 +90,41 @@ extension Integration {
             }
         }
 
+        /// Chapters 01 and 02: the pull and unpack stages of a run of scripts/golden-image's
+        /// three-layer image from a docker-registry of the test's own, as
+        /// scripts/make-golden makes them. The layers download concurrently, so the pull
+        /// stage is compared as a multiset (which transfer ends first is timing); the
+        /// unpack stage, layer after layer, in order.
+        @Test(.enabled(if: RegistryConditions.hasTools && FileManager.default.isExecutableFile(atPath: "/usr/bin/zstd"), "needs docker-registry, skopeo and zstd"))
+        func imageGoldenTracesMatchAFreshRun() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let registry = try TestRegistry()
+                defer { registry.stop() }
+                let layout = box.dir + "/golden-oci"
+                let script = Self.traces.deletingLastPathComponent().appendingPathComponent("scripts/golden-image").path
+                let made = try runProcess(script, ["/bin/busybox", layout])
+                #expect(made.status == 0, "\(made.stderr)")
+                try registry.push(layout: layout, tag: "latest", as: "golden:latest")
+                let path = box.dir + "/image.jsonl"
+                let o = try box.vitro(["run", "--rm", "--trace", path, "\(registry.host)/golden", "/bin/true"])
+                #expect(o.status == 0, "\(o.stderr)")
+                for (golden, stage, ordered) in [("01-images.jsonl", "pull", false), ("02-layers.jsonl", "unpack", true)] {
+                    let normalized = try box.vitro(["trace", "normalize", "--stage", stage, path])
+                    #expect(normalized.status == 0, "\(normalized.stderr)")
+                    let want = try Self.perProcess(String(contentsOf: Self.traces.appendingPathComponent(golden), encoding: .utf8))
+                    let got = try Self.perProcess(normalized.stdout)
+                    #expect(got.keys.sorted() == want.keys.sorted(), "\(golden): processes differ")
+                    for pid in want.keys.sorted() {
+                        var (w, g) = (want[pid] ?? [], got[pid] ?? [])
+                        if !ordered { (w, g) = (w.sorted(), g.sorted()) }
+                        let first = zip(w, g).first { $0 != $1 }
+                        #expect(w == g, "\(golden) drifted (run `make golden` and review): pid \(pid) first difference:\nwant \(first?.0 ?? "(\(w.count) events)")\ngot  \(first?.1 ?? "(\(g.count) events)")")
+                    }
+                }
+            }
+        }
+
         static let validator = "/usr/bin/python3"
         static let hasValidator: Bool = {
             guard let o = try? runProcess(validator, ["-c", "import jsonschema"]) else { return false }
@@ -102,7 +137,7 @@ extension Integration {
             let fresh = try freshRun(box)
             // A failing run too: its stage end carries the error.
             _ = try box.run(["no-such-command"], extra: ["--trace", box.dir + "/fail.jsonl"])
-            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl", "05-network.jsonl", "06-volumes.jsonl", "07-exec.jsonl"].map { Self.traces.appendingPathComponent($0).path }
+            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "01-images.jsonl", "02-layers.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl", "05-network.jsonl", "06-volumes.jsonl", "07-exec.jsonl"].map { Self.traces.appendingPathComponent($0).path }
             let script = """
                 import json, sys, jsonschema
                 schema = json.load(open(sys.argv[1]))

@@ -305,6 +305,35 @@ struct OCILayout {
             layerDigest: "sha256:" + layerHex, layerSize: layerSize, diffID: "sha256:" + diffID, architecture: architecture)
     }
 
+    /// An image of several layers, bottom first, each an uncompressed tar compressed
+    /// here with the tool named beside it (`gzip` or `zstd`). Returns the manifest's
+    /// digest and size, and each layer's diffID.
+    func addLayeredImage(_ layers: [(tar: String, compressor: String)], cmd: [String] = ["sh"]) throws -> (manifest: String, size: Int, diffIDs: [String]) {
+        var descriptors: [String] = []
+        var diffIDs: [String] = []
+        for (tar, compressor) in layers {
+            diffIDs.append("sha256:" + (try sha256Hex(tar)))
+            let blob = tar + "." + compressor
+            let o = try runProcess("/bin/sh", ["-c", "\(compressor == "zstd" ? "zstd -q -3 -c" : "gzip -n -c") '\(tar)' > '\(blob)'"])
+            guard o.status == 0 else { throw SandboxError(message: "\(compressor): \(o.stderr)") }
+            let (hex, size) = try addBlob(try Data(contentsOf: URL(fileURLWithPath: blob)))
+            try? FileManager.default.removeItem(atPath: blob)
+            descriptors.append(#"{"mediaType":"application/vnd.oci.image.layer.v1.tar+\#(compressor)","digest":"sha256:\#(hex)","size":\#(size)}"#)
+        }
+        let cmdJSON = cmd.map { #""\#($0)""# }.joined(separator: ",")
+        let history = layers.indices.map { #"{"created":"2024-05-01T12:00:00Z","created_by":"layer \#($0 + 1)"}"# }.joined(separator: ",")
+        let config = #"{"created":"2024-05-01T12:00:00Z","architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":[\#(cmdJSON)]},"rootfs":{"type":"layers","diff_ids":[\#(diffIDs.map { "\"\($0)\"" }.joined(separator: ","))]},"history":[\#(history)]}"#
+        let (configHex, configSize) = try addBlob(Data(config.utf8))
+        let manifest = #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:\#(configHex)","size":\#(configSize)},"layers":[\#(descriptors.joined(separator: ","))]}"#
+        let (manifestHex, manifestSize) = try addBlob(Data(manifest.utf8))
+        return ("sha256:" + manifestHex, manifestSize, diffIDs)
+    }
+
+    /// index.json naming one manifest by tag.
+    func tag(manifest digest: String, size: Int, as tag: String) throws {
+        try writeIndex(entries: [("application/vnd.oci.image.manifest.v1+json", digest, size, tag)])
+    }
+
     /// index.json naming one image by tag.
     func tag(_ image: Image, as tag: String) throws {
         try writeIndex(entries: [(
