@@ -1,0 +1,288 @@
+// Chapter 12: `vitro trace diff A B`, for "it works on my machine": two runs of the
+// same thing, the first place where they part, and what differs there.
+//
+// Both traces are normalised first (TraceNormalizer: times, pids, container ids,
+// the rootfs, the state root and vitro's directory replaced), so what is left to
+// differ is what the runs did. Then, stage by stage in pipeline order, the events of
+// each process are lined up by call (a longest common subsequence of call names, Myers'
+// O(ND) algorithm), so an extra or missing call shows as one, not as everything after
+// it. Two events at the same place of the alignment that differ in args, ret or errno
+// are a *changed* call; one with no partner is *only in A* or *only in B*. The
+// divergences are ordered by where they happen in A (B for events only B has), and the
+// first one is what the command leads with.
+//
+// Left out of the comparison: times, durations and seq (timing), the order in which the
+// events of different processes were merged (timing too), and `waitpid` (when vitro
+// reaps a child is timing; what the child did is in its own events).
+
+import VitroTrace
+
+public struct TraceDivergence: Sendable, Equatable {
+    public enum Kind: String, Sendable { case changed, onlyInA = "only in A", onlyInB = "only in B" }
+    public var kind: Kind
+    public var stage: Stage
+    /// The events (normalised), when the side has one.
+    public var a: TraceEvent?
+    public var b: TraceEvent?
+    /// What differs, one item per field: `errno: (none) -> EADDRINUSE`.
+    public var differences: [String]
+    /// Position for ordering: A's event index (for an event only B has, the index of
+    /// the A event it comes before), then B's events before A's at one place.
+    var order: (Int, Int, Int)
+
+    public static func == (x: TraceDivergence, y: TraceDivergence) -> Bool {
+        x.kind == y.kind && x.stage == y.stage && x.a == y.a && x.b == y.b && x.differences == y.differences
+    }
+
+    /// The call it is about.
+    public var call: String { (a ?? b)?.name ?? "" }
+}
+
+public struct TraceDiff: Sendable {
+    public var divergences: [TraceDivergence]
+    public var eventsA: Int
+    public var eventsB: Int
+
+    public var identical: Bool { divergences.isEmpty }
+    public var first: TraceDivergence? { divergences.first }
+
+    /// Compares two traces (whole files, header included when they have one).
+    public init(_ a: Trace, _ b: Trace) {
+        let na = TraceDiff.prepare(a)
+        let nb = TraceDiff.prepare(b)
+        eventsA = na.count
+        eventsB = nb.count
+        var out: [TraceDivergence] = []
+        let stages = TraceDiff.stageOrder(na.map(\.1) + nb.map(\.1))
+        for (n, stage) in stages.enumerated() {
+            let sa = na.filter { $0.1.stage == stage }
+            let sb = nb.filter { $0.1.stage == stage }
+            // Where this stage would be in A when A has none of it: before A's first
+            // event of a later stage.
+            let later = Set(stages[(n + 1)...])
+            let stageEnd = sa.last.map { $0.0 + 1 } ?? na.first(where: { later.contains($0.1.stage) })?.0 ?? (na.last.map { $0.0 + 1 } ?? 0)
+            let pids = TraceDiff.ordered(sa.map(\.1.pid) + sb.map(\.1.pid))
+            for pid in pids {
+                let pa = sa.filter { $0.1.pid == pid }
+                let pb = sb.filter { $0.1.pid == pid }
+                out += TraceDiff.align(pa, pb, stage: stage, end: pa.last.map { $0.0 + 1 } ?? stageEnd)
+            }
+        }
+        divergences = out.sorted { $0.order < $1.order }
+    }
+
+    /// The events to compare, normalised, with their index in the trace; no header, no
+    /// waitpid.
+    static func prepare(_ t: Trace) -> [(Int, TraceEvent)] {
+        let all = t.allEvents
+        let normal = TraceNormalizer.detecting(all).normalize(all)
+        var out: [(Int, TraceEvent)] = []
+        var i = 0
+        for e in normal {
+            defer { i += 1 }
+            if e.phase == .metadata || e.name == "waitpid" { continue }
+            out.append((i, e))
+        }
+        return out
+    }
+
+    static func stageOrder(_ events: [TraceEvent]) -> [Stage] {
+        let present = Set(events.map(\.stage))
+        return Stage.allCases.filter { present.contains($0) }
+    }
+
+    static func ordered(_ pids: [Int32]) -> [Int32] {
+        var seen: [Int32] = []
+        for p in pids where !seen.contains(p) { seen.append(p) }
+        return seen
+    }
+
+    /// What makes two events "the same call" for the alignment.
+    static func key(_ e: TraceEvent) -> String {
+        "\(e.phase.rawValue) \(e.group.rawValue) \(e.name)"
+    }
+
+    /// `end`: the position in A for events only B has after A's last.
+    static func align(_ a: [(Int, TraceEvent)], _ b: [(Int, TraceEvent)], stage: Stage, end: Int) -> [TraceDivergence] {
+        let ops = Myers.diff(a.map { key($0.1) }, b.map { key($0.1) })
+        var out: [TraceDivergence] = []
+        // Position of the next A event, for events only B has.
+        func anchor(_ ai: Int) -> Int { ai < a.count ? a[ai].0 : end }
+        var pendingA: [Int] = []
+        var pendingB: [Int] = []
+        func flush(_ ai: Int) {
+            // A run of deletions and insertions at one place: each is a divergence of
+            // its own (a call replaced by another is two).
+            for i in pendingA {
+                out.append(TraceDivergence(kind: .onlyInA, stage: stage, a: a[i].1, b: nil, differences: ["only in A"], order: (a[i].0, 1, 0)))
+            }
+            for j in pendingB {
+                out.append(TraceDivergence(kind: .onlyInB, stage: stage, a: nil, b: b[j].1, differences: ["only in B"], order: (anchor(ai), 0, b[j].0)))
+            }
+            pendingA = []
+            pendingB = []
+        }
+        for op in ops {
+            switch op {
+            case .same(let i, let j):
+                flush(i)
+                let d = differences(a[i].1, b[j].1)
+                if !d.isEmpty {
+                    out.append(TraceDivergence(kind: .changed, stage: stage, a: a[i].1, b: b[j].1, differences: d, order: (a[i].0, 1, 0)))
+                }
+            case .delete(let i): pendingA.append(i)
+            case .insert(let j): pendingB.append(j)
+            }
+        }
+        flush(a.count)
+        return out
+    }
+
+    /// The fields in which two events of the same call differ.
+    public static func differences(_ a: TraceEvent, _ b: TraceEvent) -> [String] {
+        var d: [String] = []
+        func show(_ v: String?) -> String { v.map { "\"\($0.replacingAll("\n", "\\n"))\"" } ?? "(none)" }
+        if a.ret != b.ret { d.append("ret: \(a.ret.map(String.init) ?? "(none)") -> \(b.ret.map(String.init) ?? "(none)")") }
+        if a.errno != b.errno { d.append("errno: \(a.errno ?? "(none)") -> \(b.errno ?? "(none)")") }
+        var keys: [String] = a.args.items.map(\.key)
+        for k in b.args.items.map(\.key) where !keys.contains(k) { keys.append(k) }
+        for k in keys where a.args[k] != b.args[k] {
+            d.append("args.\(k): \(show(a.args[k]?.text)) -> \(show(b.args[k]?.text))")
+        }
+        if a.shell != b.shell {
+            d.append("shell: " + lineDifference(a.shell ?? "", b.shell ?? ""))
+        }
+        return d
+    }
+
+    /// The first line where two multi-line texts (an nft script) differ.
+    static func lineDifference(_ a: String, _ b: String) -> String {
+        let la = a.split(separator: "\n", omittingEmptySubsequences: false)
+        let lb = b.split(separator: "\n", omittingEmptySubsequences: false)
+        if la.count <= 1 && lb.count <= 1 { return "\"\(a)\" -> \"\(b)\"" }
+        for i in 0..<max(la.count, lb.count) {
+            let x = i < la.count ? String(la[i]) : nil
+            let y = i < lb.count ? String(lb[i]) : nil
+            if x != y { return "line \(i + 1): \(x.map { "\"\($0)\"" } ?? "(none)") -> \(y.map { "\"\($0)\"" } ?? "(none)")" }
+        }
+        return "(same)"
+    }
+
+    // MARK: report
+
+    /// The report `trace diff` prints: the first divergence in full, then (with `all`)
+    /// every other one a line each, else their count.
+    public func report(nameA: String, nameB: String, all: Bool = false) -> String {
+        guard let f = first else {
+            return "no divergence: \(nameA) and \(nameB) did the same (\(eventsA) events, times, pids and temporary paths aside)\n"
+        }
+        var s = "A: \(nameA)\nB: \(nameB)\n"
+        s += "first divergence: stage \(f.stage == .none ? "(outside the stages)" : f.stage.rawValue), call \(f.call) (\(f.kind.rawValue))\n"
+        if let a = f.a { s += "  A #\(a.seq): \(Self.line(a))\n" } else { s += "  A: (no such call here)\n" }
+        if let b = f.b { s += "  B #\(b.seq): \(Self.line(b))\n" } else { s += "  B: (no such call here)\n" }
+        if f.kind == .changed {
+            s += "  what differs:\n"
+            for d in f.differences { s += "    \(d)\n" }
+        }
+        if let why = (f.a ?? f.b)?.why { s += "  why vitro makes this call: \(why)\n" }
+        if let b = f.b, let errno = b.errno, let text = Errnos.describe(errno) { s += "  \(errno): \(text)\n" }
+        if let a = f.a, f.b?.errno == nil, let errno = a.errno, let text = Errnos.describe(errno) { s += "  \(errno): \(text)\n" }
+        let rest = divergences.dropFirst()
+        if rest.isEmpty {
+            s += "no other divergence\n"
+        } else if all {
+            s += "then:\n"
+            for d in rest {
+                let e = d.a ?? d.b
+                s += "  \(d.stage.rawValue.isEmpty ? "-" : d.stage.rawValue) \(d.kind.rawValue): \(e.map(Self.line) ?? "")"
+                if d.kind == .changed { s += "  [" + d.differences.joined(separator: "; ") + "]" }
+                s += "\n"
+            }
+        } else {
+            s += "\(rest.count) more divergence\(rest.count == 1 ? "" : "s") after it (--all lists them)\n"
+        }
+        return s
+    }
+
+    static func line(_ e: TraceEvent) -> String {
+        var s = ReplayViewer.label(e)
+        if s.count > 150 { s = String(s.prefix(149)) + "…" }
+        return s
+    }
+}
+
+/// Myers' diff of two sequences: the edit script as matches, deletions (from A) and
+/// insertions (from B), in order.
+enum Myers {
+    enum Op: Equatable { case same(Int, Int), delete(Int), insert(Int) }
+
+    static func diff(_ a: [String], _ b: [String]) -> [Op] {
+        let n = a.count, m = b.count
+        let max = n + m
+        if max == 0 { return [] }
+        // The edit distance bounds the work and the memory (a frontier per step): past
+        // `limit` edits, the sequences are too different for an alignment to help.
+        let limit = 2000
+        var v = [Int](repeating: 0, count: 2 * max + 2)
+        var trace: [[Int]] = []
+        let offset = max + 1
+        outer: for d in 0...max {
+            if d > limit { return naive(a, b) }
+            trace.append(v)
+            for k in stride(from: -d, through: d, by: 2) {
+                var x: Int
+                if k == -d || (k != d && v[offset + k - 1] < v[offset + k + 1]) {
+                    x = v[offset + k + 1]
+                } else {
+                    x = v[offset + k - 1] + 1
+                }
+                var y = x - k
+                while x < n, y < m, a[x] == b[y] {
+                    x += 1
+                    y += 1
+                }
+                v[offset + k] = x
+                if x >= n && y >= m { break outer }
+            }
+        }
+        // Walk back through the saved frontiers.
+        var ops: [Op] = []
+        var x = n, y = m
+        for d in stride(from: trace.count - 1, through: 0, by: -1) {
+            let v = trace[d]
+            let k = x - y
+            let prevK: Int
+            if k == -d || (k != d && v[offset + k - 1] < v[offset + k + 1]) {
+                prevK = k + 1
+            } else {
+                prevK = k - 1
+            }
+            let prevX = d == 0 ? 0 : v[offset + prevK]
+            let prevY = prevX - prevK
+            while x > prevX && y > prevY {
+                x -= 1
+                y -= 1
+                ops.append(.same(x, y))
+            }
+            if d > 0 {
+                if x == prevX { ops.append(.insert(prevY)) } else { ops.append(.delete(prevX)) }
+            }
+            x = prevX
+            y = prevY
+        }
+        return ops.reversed()
+    }
+
+    /// Common head and tail matched, the middle deleted and inserted.
+    static func naive(_ a: [String], _ b: [String]) -> [Op] {
+        var head = 0
+        while head < a.count, head < b.count, a[head] == b[head] { head += 1 }
+        var tail = 0
+        while tail < a.count - head, tail < b.count - head, a[a.count - 1 - tail] == b[b.count - 1 - tail] { tail += 1 }
+        var ops: [Op] = (0..<head).map { .same($0, $0) }
+        ops += (head..<(a.count - tail)).map { .delete($0) }
+        ops += (head..<(b.count - tail)).map { .insert($0) }
+        ops += (0..<tail).map { .same(a.count - tail + $0, b.count - tail + $0) }
+        return ops
+    }
+}
