@@ -78,8 +78,8 @@ public struct KernelState: Sendable, Equatable {
         let a = e.args
         func s(_ k: String) -> String { a[k]?.text ?? "" }
         switch (e.phase, e.name) {
-        case (.complete, "unshare"): unshare(e.pid, s("flags"))
-        case (.complete, "setns"): setns(e.pid, fd: s("fd"), kind: s("nstype"))
+        case (.complete, "unshare"): replayUnshare(e.pid, s("flags"))
+        case (.complete, "setns"): replaySetns(e.pid, fd: s("fd"), kind: s("nstype"))
         case (.complete, "fork"):
             if let child = e.ret, child > 0 { forked(parent: e.pid, child: Int32(truncatingIfNeeded: child)) }
         case (.complete, "execve"):
@@ -98,7 +98,7 @@ public struct KernelState: Sendable, Equatable {
         case (.instant, "exit"):
             edit("processes") { $0.set("container", "the container's process: \(s("status"))") }
         case (.complete, "chdir"): cwd[e.pid] = resolve(s("path"), pid: e.pid)
-        case (.complete, "mount"): mount(e)
+        case (.complete, "mount"): replayMount(e)
         case (.complete, "umount2"), (.complete, "umount"): unmount(resolve(s("target"), pid: e.pid), pid: e.pid)
         case (.complete, "pivot_root"): pivot(e)
         case (.complete, "sethostname"): edit("hostname") { $0.set("uts of pid \(e.pid)", "\(s("name")) (uts namespace of pid \(e.pid))") }
@@ -159,7 +159,7 @@ public struct KernelState: Sendable, Equatable {
         ("CLONE_NEWNET", "net"), ("CLONE_NEWCGROUP", "cgroup"), ("CLONE_NEWUSER", "user"),
     ]
 
-    mutating func unshare(_ pid: Int32, _ flags: String) {
+    mutating func replayUnshare(_ pid: Int32, _ flags: String) {
         let names = flags.split(separator: "|").map(String.init)
         var mine = namespaces[pid] ?? []
         var children = forChildren[pid] ?? mine
@@ -181,7 +181,7 @@ public struct KernelState: Sendable, Equatable {
         describe(pid)
     }
 
-    mutating func setns(_ pid: Int32, fd: String, kind flag: String) {
+    mutating func replaySetns(_ pid: Int32, fd: String, kind flag: String) {
         guard let kind = Self.kinds.first(where: { $0.0 == flag })?.1 else { return }
         var mine = namespaces[pid] ?? []
         mine.removeAll { $0.0 == kind }
@@ -231,7 +231,7 @@ public struct KernelState: Sendable, Equatable {
 
     static let propagation: Set<String> = ["MS_PRIVATE", "MS_SLAVE", "MS_SHARED", "MS_UNBINDABLE", "MS_REC"]
 
-    mutating func mount(_ e: TraceEvent) {
+    mutating func replayMount(_ e: TraceEvent) {
         let target = resolve(e.args["target"]?.text ?? "", pid: e.pid)
         let flags = e.args["flags"]?.text ?? ""
         let names = flags.split(separator: "|").map(String.init)

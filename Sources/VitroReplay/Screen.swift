@@ -29,8 +29,17 @@ public struct StyledLine: Sendable, Equatable {
     public var fill: TextStyle = .plain
 
     public init(_ text: String = "", _ style: TextStyle = .plain, fill: TextStyle = .plain) {
-        if !text.isEmpty { spans.append((text, style)) }
+        if !text.isEmpty { spans.append((Self.printable(text), style)) }
         self.fill = fill
+    }
+
+    /// Control characters (a tab, a newline in a value) as spaces: one column each.
+    static func printable(_ s: String) -> String {
+        guard s.utf8.contains(where: { $0 < 32 || $0 == 127 }) else { return s }
+        return String(s.map { c -> Character in
+            if let a = c.asciiValue, a < 32 || a == 127 { return " " }
+            return c
+        })
     }
 
     public static func == (a: StyledLine, b: StyledLine) -> Bool {
@@ -39,7 +48,7 @@ public struct StyledLine: Sendable, Equatable {
     }
 
     public mutating func add(_ text: String, _ style: TextStyle = .plain) {
-        if !text.isEmpty { spans.append((text, style)) }
+        if !text.isEmpty { spans.append((Self.printable(text), style)) }
     }
 
     public static func + (a: StyledLine, b: StyledLine) -> StyledLine {
@@ -57,12 +66,8 @@ public struct StyledLine: Sendable, Equatable {
         var out = fill.sgr
         var room = width
         for (text, style) in spans where room > 0 {
-            var t = ""
-            for c in text {
-                guard room > 0 else { break }
-                t.append(c.isASCII && (c.asciiValue ?? 32) < 32 ? " " : c)
-                room -= 1
-            }
+            let t = String(text.prefix(room))
+            room -= t.count
             if style != .plain && style != fill { out += style.sgr + t + "\u{1B}[0m" + fill.sgr } else { out += t }
         }
         if fill != .plain, room > 0 { out += String(repeating: " ", count: room) }
@@ -70,30 +75,41 @@ public struct StyledLine: Sendable, Equatable {
         return out
     }
 
-    /// Splits a long line into lines of at most `width` columns (spans kept), the
-    /// continuations indented by `indent` spaces.
+    /// Splits a long line into lines of at most `width` columns, at a space when there
+    /// is one near the end of the line (else in the middle of a word: a long path),
+    /// the continuations indented by `indent` spaces. Styles are kept.
     public func wrapped(width: Int, indent: Int = 2) -> [StyledLine] {
-        guard width > indent + 4, count > width else { return [self] }
+        guard width > indent + 8, count > width else { return [self] }
+        var cells: [(Character, TextStyle)] = []
+        for (text, style) in spans { for c in text { cells.append((c, style)) } }
         var lines: [StyledLine] = []
-        var current = StyledLine(fill: fill)
-        var used = 0
-        for (text, style) in spans {
-            var rest = Substring(text)
-            while !rest.isEmpty {
-                let room = width - used
-                if room <= 0 {
-                    lines.append(current)
-                    current = StyledLine(String(repeating: " ", count: indent), fill: fill)
-                    used = indent
-                    continue
-                }
-                let piece = rest.prefix(room)
-                current.add(String(piece), style)
-                used += piece.count
-                rest = rest.dropFirst(piece.count)
+        var start = 0
+        var first = true
+        while start < cells.count {
+            let room = first ? width : width - indent
+            var end = min(start + room, cells.count)
+            if end < cells.count {
+                // Break after the last space in the last third of the line.
+                var i = end
+                while i > start + room * 2 / 3, cells[i - 1].0 != " " { i -= 1 }
+                if i > start + room * 2 / 3 { end = i }
             }
+            var line = StyledLine(first ? "" : String(repeating: " ", count: indent), fill: fill)
+            var run = ""
+            var runStyle = cells[start].1
+            for (c, st) in cells[start..<end] {
+                if st != runStyle {
+                    line.add(run, runStyle)
+                    run = ""
+                    runStyle = st
+                }
+                run.append(c)
+            }
+            line.add(run, runStyle)
+            lines.append(line)
+            start = end
+            first = false
         }
-        lines.append(current)
         return lines
     }
 }

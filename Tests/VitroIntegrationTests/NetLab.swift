@@ -48,6 +48,9 @@ final class NetLab {
             ["-n", host, "link", "set", "vth" + tag, "up"], ["-n", outside, "link", "set", "vto" + tag, "up"],
             ["-n", host, "link", "set", "lo", "up"], ["-n", outside, "link", "set", "lo", "up"],
         ]
+        // scripts/make-golden's namespace starts with forwarding off, as a fresh machine
+        // (a new namespace copies the machine's setting).
+        + (golden ? [["netns", "exec", host, "sysctl", "-qw", "net.ipv4.ip_forward=0"]] : [])
         for s in steps {
             let o = try runProcess(Self.ip, s)
             if o.status != 0 {
