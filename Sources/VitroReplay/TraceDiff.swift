@@ -12,8 +12,15 @@
 // first one is what the command leads with.
 //
 // Left out of the comparison: times, durations and seq (timing), the order in which the
-// events of different processes were merged (timing too), and `waitpid` (when vitro
-// reaps a child is timing; what the child did is in its own events).
+// events of different processes were merged (timing too), `waitpid` (when vitro
+// reaps a child is timing; what the child did is in its own events), the address IPAM
+// gave the container (the `address` note says which) and nftables rule handles.
+//
+// Some divergences say only that one machine had something already: the first run on
+// a machine makes vitro's directories and the bridge, a later one finds them (its
+// lookup succeeds where the first one's failed with ENODEV, and the creating calls are
+// missing). Such a divergence is marked `foundThere` and the report leads with the
+// first divergence that is not: that is where the runs really part.
 
 import VitroTrace
 
@@ -26,12 +33,16 @@ public struct TraceDivergence: Sendable, Equatable {
     public var b: TraceEvent?
     /// What differs, one item per field: `errno: (none) -> EADDRINUSE`.
     public var differences: [String]
+    /// Why the divergence only shows what one machine had already, when it does: a
+    /// lookup that found nothing on one side, or a call that makes what the other side
+    /// found there (a directory, the bridge and its address).
+    public var foundThere: String?
     /// Position for ordering: A's event index (for an event only B has, the index of
     /// the A event it comes before), then B's events before A's at one place.
     var order: (Int, Int, Int)
 
     public static func == (x: TraceDivergence, y: TraceDivergence) -> Bool {
-        x.kind == y.kind && x.stage == y.stage && x.a == y.a && x.b == y.b && x.differences == y.differences
+        x.kind == y.kind && x.stage == y.stage && x.a == y.a && x.b == y.b && x.differences == y.differences && x.foundThere == y.foundThere
     }
 
     /// The call it is about.
@@ -44,7 +55,9 @@ public struct TraceDiff: Sendable {
     public var eventsB: Int
 
     public var identical: Bool { divergences.isEmpty }
-    public var first: TraceDivergence? { divergences.first }
+    /// The first divergence not explained by what one machine had already (the first of
+    /// all when every one is).
+    public var first: TraceDivergence? { divergences.first { $0.foundThere == nil } ?? divergences.first }
 
     /// Compares two traces (whole files, header included when they have one).
     public init(_ a: Trace, _ b: Trace) {
@@ -68,7 +81,32 @@ public struct TraceDiff: Sendable {
                 out += TraceDiff.align(pa, pb, stage: stage, end: pa.last.map { $0.0 + 1 } ?? stageEnd)
             }
         }
-        divergences = out.sorted { $0.order < $1.order }
+        divergences = out.sorted { $0.order < $1.order }.map { d in
+            var d = d
+            d.foundThere = TraceDiff.foundThere(d)
+            return d
+        }
+    }
+
+    /// Calls vitro makes only when what they make is missing.
+    static let makesWhatWasMissing: Set<String> = ["mkdir", "mkdirat", "RTM_NEWLINK", "RTM_NEWADDR", "RTM_GETROUTE", "RTM_GETLINK"]
+    static let notFound: Set<String> = ["ENOENT", "ENODEV", "ESRCH", "ENXIO"]
+
+    static func foundThere(_ d: TraceDivergence) -> String? {
+        switch d.kind {
+        case .onlyInA, .onlyInB:
+            guard let e = d.a ?? d.b, !e.failed, e.phase == .complete else { return nil }
+            let other = d.kind == .onlyInA ? "B" : "A"
+            if makesWhatWasMissing.contains(e.name) || (e.name == "write" && (e.args["path"]?.text.hasPrefix("/proc/sys/") ?? false)) {
+                return "\(d.kind == .onlyInA ? "A" : "B") made or set up what \(other) found there already"
+            }
+            return nil
+        case .changed:
+            guard let a = d.a, let b = d.b, d.differences.allSatisfy({ $0.hasPrefix("ret:") || $0.hasPrefix("errno:") }) else { return nil }
+            if let e = a.errno, notFound.contains(e), b.errno == nil { return "A looked and found nothing (\(e)); B found it there" }
+            if let e = b.errno, notFound.contains(e), a.errno == nil { return "B looked and found nothing (\(e)); A found it there" }
+            return nil
+        }
     }
 
     /// The events to compare, normalised, with their index in the trace; no header, no
@@ -76,14 +114,69 @@ public struct TraceDiff: Sendable {
     static func prepare(_ t: Trace) -> [(Int, TraceEvent)] {
         let all = t.allEvents
         let normal = TraceNormalizer.detecting(all).normalize(all)
+        // The container's address: IPAM's choice, like a pid.
+        let address = all.first { $0.name == "address" && $0.phase == .instant }?.args["address"]?.text.split(separator: "/").first.map(String.init)
         var out: [(Int, TraceEvent)] = []
         var i = 0
         for e in normal {
             defer { i += 1 }
             if e.phase == .metadata || e.name == "waitpid" { continue }
-            out.append((i, e))
+            out.append((i, scrub(e, address: address)))
         }
         return out
+    }
+
+    /// The event with the container's address and nft rule handles replaced.
+    static func scrub(_ e: TraceEvent, address: String?) -> TraceEvent {
+        func text(_ s: String) -> String {
+            var s = s
+            if let address { s = replacingAddress(s, address) }
+            return replacingHandles(s)
+        }
+        var e = e
+        var args = Args()
+        for (k, v) in e.args.items {
+            switch v {
+            case .string(let x): args.append(k, .string(text(x)))
+            case .list(let l): args.append(k, .list(l.map(text)))
+            default: args.append(k, v)
+            }
+        }
+        e.args = args
+        e.shell = e.shell.map(text)
+        return e
+    }
+
+    /// Every `address` not followed by another digit (10.0.0.2 but not 10.0.0.25).
+    static func replacingAddress(_ s: String, _ address: String) -> String {
+        guard s.contains(address) else { return s }
+        var out = ""
+        var rest = Substring(s)
+        while let r = rest.firstRange(of: address) {
+            let next = rest[r.upperBound...].first
+            let before = r.lowerBound > rest.startIndex ? rest[rest.index(before: r.lowerBound)] : " "
+            let whole = !(next?.isNumber ?? false) && !before.isNumber && before != "."
+            out += rest[..<r.lowerBound] + (whole ? "<address>" : address)
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+
+    /// `handle 12` -> `handle <n>`.
+    static func replacingHandles(_ s: String) -> String {
+        guard s.contains("handle ") else { return s }
+        var out = ""
+        var rest = Substring(s)
+        while let r = rest.firstRange(of: "handle ") {
+            out += rest[..<r.upperBound]
+            rest = rest[r.upperBound...]
+            let digits = rest.prefix { $0.isNumber }
+            if !digits.isEmpty {
+                out += "<n>"
+                rest = rest.dropFirst(digits.count)
+            }
+        }
+        return out + rest
     }
 
     static func stageOrder(_ events: [TraceEvent]) -> [Stage] {
@@ -155,17 +248,29 @@ public struct TraceDiff: Sendable {
         return d
     }
 
-    /// The first line where two multi-line texts (an nft script) differ.
+    /// How two commands differ; for scripts (an nft transaction) the lines only one of
+    /// them has, since a transaction that also made the table has more lines before the
+    /// ones that matter.
     static func lineDifference(_ a: String, _ b: String) -> String {
-        let la = a.split(separator: "\n", omittingEmptySubsequences: false)
-        let lb = b.split(separator: "\n", omittingEmptySubsequences: false)
+        let la = a.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let lb = b.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if la.count <= 1 && lb.count <= 1 { return "\"\(a)\" -> \"\(b)\"" }
-        for i in 0..<max(la.count, lb.count) {
-            let x = i < la.count ? String(la[i]) : nil
-            let y = i < lb.count ? String(lb[i]) : nil
-            if x != y { return "line \(i + 1): \(x.map { "\"\($0)\"" } ?? "(none)") -> \(y.map { "\"\($0)\"" } ?? "(none)")" }
+        var onlyA = la.filter { !lb.contains($0) }, onlyB = lb.filter { !la.contains($0) }
+        // The same statement with another value ("add rule ip vitro ports ..."): a pair.
+        func head(_ l: String) -> ArraySlice<Substring> { l.split(separator: " ").prefix(5) }
+        var parts: [String] = []
+        for x in onlyA {
+            guard let i = onlyB.firstIndex(where: { head($0) == head(x) && head(x).count == 5 }) else { continue }
+            parts.append("\"\(x)\" -> \"\(onlyB[i])\"")
+            onlyB.remove(at: i)
+            onlyA.removeAll { $0 == x }
         }
-        return "(same)"
+        func list(_ lines: [String]) -> String {
+            lines.prefix(2).map { "\"\($0)\"" }.joined(separator: ", ") + (lines.count > 2 ? " and \(lines.count - 2) more" : "")
+        }
+        if !onlyA.isEmpty { parts.append("only A's has \(list(onlyA))") }
+        if !onlyB.isEmpty { parts.append("only B's has \(list(onlyB))") }
+        return parts.isEmpty ? "the same lines in another order" : parts.joined(separator: "; ")
     }
 
     // MARK: report
@@ -177,6 +282,12 @@ public struct TraceDiff: Sendable {
             return "no divergence: \(nameA) and \(nameB) did the same (\(eventsA) events, times, pids and temporary paths aside)\n"
         }
         var s = "A: \(nameA)\nB: \(nameB)\n"
+        let found = divergences.prefix { $0 != f }.filter { $0.foundThere != nil }
+        if !found.isEmpty {
+            s += "before it, \(found.count) difference\(found.count == 1 ? "" : "s") of what one machine had already (not the fault):\n"
+            for d in found.prefix(all ? found.count : 4) { s += "  \((d.a ?? d.b).map(Self.line) ?? ""): \(d.foundThere ?? "")\n" }
+            if !all && found.count > 4 { s += "  ...\n" }
+        }
         s += "first divergence: stage \(f.stage == .none ? "(outside the stages)" : f.stage.rawValue), call \(f.call) (\(f.kind.rawValue))\n"
         if let a = f.a { s += "  A #\(a.seq): \(Self.line(a))\n" } else { s += "  A: (no such call here)\n" }
         if let b = f.b { s += "  B #\(b.seq): \(Self.line(b))\n" } else { s += "  B: (no such call here)\n" }
@@ -187,7 +298,7 @@ public struct TraceDiff: Sendable {
         if let why = (f.a ?? f.b)?.why { s += "  why vitro makes this call: \(why)\n" }
         if let b = f.b, let errno = b.errno, let text = Errnos.describe(errno) { s += "  \(errno): \(text)\n" }
         if let a = f.a, f.b?.errno == nil, let errno = a.errno, let text = Errnos.describe(errno) { s += "  \(errno): \(text)\n" }
-        let rest = divergences.dropFirst()
+        let rest = divergences.drop { $0 != f }.dropFirst()
         if rest.isEmpty {
             s += "no other divergence\n"
         } else if all {
@@ -196,6 +307,7 @@ public struct TraceDiff: Sendable {
                 let e = d.a ?? d.b
                 s += "  \(d.stage.rawValue.isEmpty ? "-" : d.stage.rawValue) \(d.kind.rawValue): \(e.map(Self.line) ?? "")"
                 if d.kind == .changed { s += "  [" + d.differences.joined(separator: "; ") + "]" }
+                if let why = d.foundThere { s += "  (\(why))" }
                 s += "\n"
             }
         } else {
