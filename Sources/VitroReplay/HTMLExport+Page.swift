@@ -163,13 +163,25 @@ enum HTMLPage {
             packetOf[i] = String(p);
           });
           var bridges = {}, veths = {};
-          events.forEach(function (e) { var a = e.args || {}; if (e.name === 'RTM_NEWLINK' && a.kind === 'bridge') bridges[a.ifname] = 1; if (e.name === 'RTM_NEWLINK' && a.kind === 'veth') veths[a.ifname] = 1; });
-          function role(a) {
+          events.forEach(function (e) {
+            var a = e.args || {};
+            if (e.name === 'RTM_NEWLINK' && a.kind === 'bridge') bridges[a.ifname] = 1;
+            if (e.name === 'RTM_NEWLINK' && a.kind === 'veth') veths[a.ifname] = 1;
+            if (e.name === 'address' && a.bridge) bridges[a.bridge] = 1;
+          });
+          function isVeth(a) { return a.kind === 'veth' || !!veths[a['interface']] || /^(vx|veth)/.test(String(a['interface'])); }
+          // Same rules as PacketPath.role: kind, the trace's links, the usual names, then
+          // the place in the path (a host interface next to a veth hop is the bridge).
+          function role(a, i) {
             if (['host', 'bridge', 'veth', 'container'].indexOf(a.kind) >= 0) return a.kind;
             if (a.netns !== 'host') return 'container';
             var n = String(a['interface']);
             if (bridges[n] || /^(vitro|br|docker)/.test(n)) return 'bridge';
-            if (veths[n] || /^(vx|veth)/.test(n)) return 'veth';
+            if (isVeth(a)) return 'veth';
+            for (var k in packetOf) {
+              var b = events[k].args;
+              if (packetOf[k] === packetOf[i] && b.netns === 'host' && isVeth(b) && Math.abs(Number(b.hop) - Number(a.hop)) === 1) return 'bridge';
+            }
             return 'host';
           }
 
@@ -280,8 +292,8 @@ enum HTMLPage {
             for (var k in packetOf) if (packetOf[k] === p) hops.push(Number(k));
             hops.sort(function (x, y) { return (Number(events[x].args.hop) - Number(events[y].args.hop)) || (x - y); });
             box.appendChild(el('h3', null, 'packet path'));
-            var names = {}; hops.forEach(function (h) { var a = events[h].args, r = role(a); if (!names[r]) names[r] = a['interface']; });
-            var here = role(events[i].args), topo = el('div', 'topo');
+            var names = {}; hops.forEach(function (h) { var a = events[h].args, r = role(a, h); if (!names[r]) names[r] = a['interface']; });
+            var here = role(events[i].args, i), topo = el('div', 'topo');
             ['host', 'bridge', 'veth', 'container'].forEach(function (r, n) {
               if (n) topo.appendChild(el('div', 'wire' + (r === 'container' ? ' veth' : '')));
               var b = el('div', 'box' + (r === here ? ' here' : '') + (names[r] ? '' : ' unused'));

@@ -116,6 +116,8 @@ public struct PacketPath: Sendable {
                 if kind == "bridge" { bridges.insert(name) }
                 if kind == "veth" { veths.insert(name) }
             }
+            // IPAM's note names the bridge even when this run found it already made.
+            if e.name == "address", let bridge = e.args["bridge"]?.text { bridges.insert(bridge) }
             guard var h = PacketHop(e, index: i) else { continue }
             // Without a packet number, a hop number that does not grow starts a new packet.
             if h.packet == 0 {
@@ -138,13 +140,21 @@ public struct PacketPath: Sendable {
         return hops.filter { $0.packet == h.packet }.sorted { ($0.hop, $0.index) < ($1.hop, $1.index) }
     }
 
-    /// host, bridge, veth or container.
+    /// host, bridge, veth or container: the hop's `kind` when it has one, else what the
+    /// trace's netlink events made, else the names vitro and Docker use, else the
+    /// place in the path (a host interface next to a veth hop is the bridge).
     public func role(_ h: PacketHop) -> String {
         if let k = h.kind, ["host", "bridge", "veth", "container"].contains(k) { return k }
         if h.netns != "host" { return "container" }
         if bridges.contains(h.interface) || h.interface.hasPrefix("vitro") || h.interface.hasPrefix("br") || h.interface.hasPrefix("docker") { return "bridge" }
-        if veths.contains(h.interface) || h.interface.hasPrefix("vx") || h.interface.hasPrefix("veth") { return "veth" }
+        if isVeth(h) { return "veth" }
+        let path = hops.filter { $0.packet == h.packet && $0.netns == "host" }
+        if path.contains(where: { isVeth($0) && abs($0.hop - h.hop) == 1 }) { return "bridge" }
         return "host"
+    }
+
+    func isVeth(_ h: PacketHop) -> Bool {
+        h.kind == "veth" || veths.contains(h.interface) || h.interface.hasPrefix("vx") || h.interface.hasPrefix("veth")
     }
 
     // MARK: drawing

@@ -89,7 +89,9 @@ public struct TraceDiff: Sendable {
     }
 
     /// Calls vitro makes only when what they make is missing.
-    static let makesWhatWasMissing: Set<String> = ["mkdir", "mkdirat", "RTM_NEWLINK", "RTM_NEWADDR", "RTM_GETROUTE", "RTM_GETLINK"]
+    static let makesWhatWasMissing: Set<String> = [
+        "mkdir", "mkdirat", "mknod", "mknodat", "symlink", "symlinkat", "RTM_NEWLINK", "RTM_NEWADDR", "RTM_GETROUTE", "RTM_GETLINK",
+    ]
     static let notFound: Set<String> = ["ENOENT", "ENODEV", "ESRCH", "ENXIO"]
 
     static func foundThere(_ d: TraceDivergence) -> String? {
@@ -97,7 +99,9 @@ public struct TraceDiff: Sendable {
         case .onlyInA, .onlyInB:
             guard let e = d.a ?? d.b, !e.failed, e.phase == .complete else { return nil }
             let other = d.kind == .onlyInA ? "B" : "A"
-            if makesWhatWasMissing.contains(e.name) || (e.name == "write" && (e.args["path"]?.text.hasPrefix("/proc/sys/") ?? false)) {
+            let creates = (e.name == "open" || e.name == "openat") && (e.args["flags"]?.text.contains("O_CREAT") ?? false)
+            let sysctl = e.name == "write" && (e.args["path"]?.text.hasPrefix("/proc/sys/") ?? false)
+            if makesWhatWasMissing.contains(e.name) || creates || sysctl {
                 return "\(d.kind == .onlyInA ? "A" : "B") made or set up what \(other) found there already"
             }
             return nil

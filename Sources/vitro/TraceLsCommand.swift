@@ -40,6 +40,6 @@ struct TraceLsCommand: ParsableCommand {
         let total = entries.reduce(Int64(0)) { $0 + $1.bytes }
         writeStdout(
             "\(entries.count) trace\(entries.count == 1 ? "" : "s"), \(Human.size(total)) in \(store.directory); "
-                + "after each run vitro keeps the newest \(TraceStore.defaultKeep), at most \(Human.size(TraceStore.defaultMaxBytes))\n")
+                + "after each run vitro keeps the newest \(TraceStore.defaultKeep), \(TraceStore.defaultMaxBytes >> 20) MiB at most\n")
     }
 }

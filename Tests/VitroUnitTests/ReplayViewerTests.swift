@@ -238,6 +238,12 @@ import Testing
         press(v, "pppp")
         #expect(v.event?.seq == 11)
         #expect(v.frame(rows: 24, columns: 80).text.contains("NAT here: src 10.203.0.2:80 -> 10.201.1.1:8080"))
+        // Without the netlink events, the bridge is the host interface next to the veth.
+        var bare = t
+        bare.events.removeAll { $0.group == .netlink }
+        let path = PacketPath(bare)
+        #expect(path.bridges.isEmpty)
+        #expect(path.hops.map(path.role) == ["host", "bridge", "veth", "container", "container", "veth", "bridge", "host"])
         // A trace without packets says so.
         let none = try viewer("05-network.jsonl")
         press(none, "3")
