@@ -32,7 +32,7 @@ enum HTMLPage {
         header h1 { font-size:15px; margin:0; }
         header .meta { color:var(--dim); font-family:ui-monospace, monospace; font-size:12px; }
         #timeline { display:flex; height:34px; margin:10px 14px 4px; border-radius:4px; overflow:hidden; border:1px solid var(--line); }
-        .stage-seg { display:flex; align-items:center; justify-content:center; min-width:28px; color:#fff; font-weight:600; font-size:12px;
+        .stage-seg { display:flex; align-items:center; justify-content:center; min-width:84px; color:#fff; font-weight:600; font-size:12px;
           cursor:pointer; white-space:nowrap; overflow:hidden; text-overflow:ellipsis; padding:0 4px; border-right:1px solid #fff; }
         .stage-seg.failed { outline:3px solid var(--err); outline-offset:-3px; }
         .stage-seg.active { box-shadow: inset 0 -5px 0 rgba(0,0,0,.45); }
@@ -67,7 +67,9 @@ enum HTMLPage {
         .box.here { border-color:#2a6df4; background:#e8f0ff; box-shadow:0 0 0 2px #2a6df4 inset; }
         .box.unused { opacity:.45; }
         .wire { width:28px; height:2px; background:#9aa3b5; } .wire.veth { height:4px; }
-        table.hops td, table.hops th { font-family:ui-monospace, monospace; font-size:12px; padding:2px 6px; border-bottom:1px solid var(--line); text-align:left; }
+        .hopwrap { overflow-x:auto; }
+        table.hops { width:auto; }
+        #details table.hops td, table.hops th { font-family:ui-monospace, monospace; font-size:12px; padding:2px 6px; border-bottom:1px solid var(--line); text-align:left; white-space:nowrap; word-break:normal; }
         table.hops tr.here { background:var(--sel); }
         .nat { background:var(--nat); font-weight:700; }
         .muted { color:var(--dim); }
@@ -262,6 +264,7 @@ enum HTMLPage {
             var kind = { X: 'kernel call', B: 'stage begins', E: 'stage ends', i: e.group === 'packet' ? 'packet seen' : 'note', M: 'header' }[e.ph];
             d.appendChild(el('div', 'kind', kind + ' \u00b7 group ' + e.group + ' \u00b7 stage ' + stageName(e.stage) + ' \u00b7 pid ' + e.pid +
               (data.timeless ? '' : ' \u00b7 at ' + ms(tsNs(e) - Number(data.start) / 1) + (e.dur !== undefined ? ' \u00b7 took ' + ms(e.dur * 1000) : ''))));
+            if (e.group === 'packet') d.appendChild(hopView(i));
             if (e.errno) d.appendChild(el('p', 'failed', 'FAILED: ret ' + (e.ret === undefined ? -1 : e.ret) + ', errno ' + e.errno + (errnos[e.errno] ? ' (' + errnos[e.errno] + ')' : '')));
             else if (e.ret !== undefined) d.appendChild(el('p', null, 'ret ' + e.ret));
             if (e.ph === 'E' && e.args && e.args.error !== undefined) d.appendChild(el('p', 'failed', 'the stage failed: ' + e.args.error));
@@ -282,7 +285,6 @@ enum HTMLPage {
             if (e.why) { d.appendChild(el('h3', null, 'why')); d.appendChild(el('div', 'why', e.why)); }
             if (e.shell) { d.appendChild(el('h3', null, 'shell')); d.appendChild(el('pre', 'shell', '$ ' + e.shell)); }
             if (a.source || a.location) { d.appendChild(el('h3', null, 'source')); d.appendChild(el('code', null, a.source || a.location)); }
-            if (e.group === 'packet') d.appendChild(hopView(i));
           }
 
           // The packet's hops and where it is.
@@ -319,7 +321,7 @@ enum HTMLPage {
               tr.appendChild(el('td', 'muted', a.rule || ''));
               t.appendChild(tr);
             });
-            box.appendChild(t);
+            var wrap = el('div', 'hopwrap'); wrap.appendChild(t); box.appendChild(wrap);
             box.appendChild(el('p', 'muted', 'highlighted: fields a NAT rule rewrote at that hop'));
             return box;
           }

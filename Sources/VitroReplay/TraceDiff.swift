@@ -274,7 +274,7 @@ public struct TraceDiff: Sendable {
         }
         if !onlyA.isEmpty { parts.append("only A's has \(list(onlyA))") }
         if !onlyB.isEmpty { parts.append("only B's has \(list(onlyB))") }
-        return parts.isEmpty ? "the same lines in another order" : parts.joined(separator: "; ")
+        return parts.isEmpty ? "the same lines in another order" : parts.joined(separator: "\n")
     }
 
     // MARK: report
@@ -297,7 +297,7 @@ public struct TraceDiff: Sendable {
         if let b = f.b { s += "  B #\(b.seq): \(Self.line(b))\n" } else { s += "  B: (no such call here)\n" }
         if f.kind == .changed {
             s += "  what differs:\n"
-            for d in f.differences { s += "    \(d)\n" }
+            for d in f.differences { s += "    " + d.split(separator: "\n").joined(separator: "\n      ") + "\n" }
         }
         if let why = (f.a ?? f.b)?.why { s += "  why vitro makes this call: \(why)\n" }
         if let b = f.b, let errno = b.errno, let text = Errnos.describe(errno) { s += "  \(errno): \(text)\n" }
@@ -310,7 +310,7 @@ public struct TraceDiff: Sendable {
             for d in rest {
                 let e = d.a ?? d.b
                 s += "  \(d.stage.rawValue.isEmpty ? "-" : d.stage.rawValue) \(d.kind.rawValue): \(e.map(Self.line) ?? "")"
-                if d.kind == .changed { s += "  [" + d.differences.joined(separator: "; ") + "]" }
+                if d.kind == .changed { s += "  [" + d.differences.joined(separator: "; ").split(separator: "\n").joined(separator: "; ") + "]" }
                 if let why = d.foundThere { s += "  (\(why))" }
                 s += "\n"
             }
