@@ -93,7 +93,12 @@ public struct KernelState: Sendable, Equatable {
         case (.complete, "waitpid"):
             if let p = a["pid"]?.text {
                 let reaped = "\(s("status")) (reaped by pid \(e.pid))"
-                edit("processes") { $0.set("pid \(p)", ($0.line("pid \(p)").map { $0 + "; " } ?? "pid \(p): ") + reaped) }
+                // What the process was (its exec), then how it ended: once, even when
+                // a pid comes back (a normalised trace numbers pids per run).
+                edit("processes") { sec in
+                    let was = sec.line("pid \(p)").map { String($0.split(separator: ";", maxSplits: 1)[0]) + "; " } ?? "pid \(p): "
+                    sec.set("pid \(p)", was + reaped)
+                }
             }
         case (.instant, "exit"):
             edit("processes") { $0.set("container", "the container's process: \(s("status"))") }
@@ -103,7 +108,7 @@ public struct KernelState: Sendable, Equatable {
         case (.complete, "pivot_root"): pivot(e)
         case (.complete, "sethostname"): edit("hostname") { $0.set("uts of pid \(e.pid)", "\(s("name")) (uts namespace of pid \(e.pid))") }
         case (.complete, "prctl") where s("option") == "PR_CAPBSET_DROP":
-            dropped[e.pid, default: []].append(s("cap"))
+            if !(dropped[e.pid]?.contains(s("cap")) ?? false) { dropped[e.pid, default: []].append(s("cap")) }
             let caps = dropped[e.pid] ?? []
             edit("capabilities") { $0.set("pid \(e.pid)", "pid \(e.pid) dropped from its bounding set (\(caps.count)): " + caps.joined(separator: " ")) }
         case (.complete, "mkdir"), (.complete, "mkdirat"):
@@ -387,6 +392,7 @@ public struct KernelState: Sendable, Equatable {
             let elements = words[5...].joined(separator: " ").trimmingBraces
             edit("nftables") { sec in
                 let old = sec.line(key) ?? key
+                guard !old.hasSuffix(": " + elements) && !old.contains(": " + elements + ",") && !old.contains(", " + elements) else { return }
                 sec.set(key, old.contains(": ") ? old + ", " + elements : old + ": " + elements)
             }
         case ("add", "rule"), ("insert", "rule"):

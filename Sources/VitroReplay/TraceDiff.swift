@@ -67,17 +67,24 @@ public struct TraceDiff: Sendable {
         eventsB = nb.count
         var out: [TraceDivergence] = []
         let stages = TraceDiff.stageOrder(na.map(\.1) + nb.map(\.1))
+        // Each side's events by stage, once (not a pass over the trace per stage).
+        var byStageA: [Stage: [(Int, TraceEvent)]] = [:], byStageB: [Stage: [(Int, TraceEvent)]] = [:]
+        for x in na { byStageA[x.1.stage, default: []].append(x) }
+        for x in nb { byStageB[x.1.stage, default: []].append(x) }
         for (n, stage) in stages.enumerated() {
-            let sa = na.filter { $0.1.stage == stage }
-            let sb = nb.filter { $0.1.stage == stage }
+            let sa = byStageA[stage] ?? []
+            let sb = byStageB[stage] ?? []
             // Where this stage would be in A when A has none of it: before A's first
             // event of a later stage.
             let later = Set(stages[(n + 1)...])
             let stageEnd = sa.last.map { $0.0 + 1 } ?? na.first(where: { later.contains($0.1.stage) })?.0 ?? (na.last.map { $0.0 + 1 } ?? 0)
             let pids = TraceDiff.ordered(sa.map(\.1.pid) + sb.map(\.1.pid))
+            var byPidA: [Int32: [(Int, TraceEvent)]] = [:], byPidB: [Int32: [(Int, TraceEvent)]] = [:]
+            for x in sa { byPidA[x.1.pid, default: []].append(x) }
+            for x in sb { byPidB[x.1.pid, default: []].append(x) }
             for pid in pids {
-                let pa = sa.filter { $0.1.pid == pid }
-                let pb = sb.filter { $0.1.pid == pid }
+                let pa = byPidA[pid] ?? []
+                let pb = byPidB[pid] ?? []
                 out += TraceDiff.align(pa, pb, stage: stage, end: pa.last.map { $0.0 + 1 } ?? stageEnd)
             }
         }
@@ -189,9 +196,8 @@ public struct TraceDiff: Sendable {
     }
 
     static func ordered(_ pids: [Int32]) -> [Int32] {
-        var seen: [Int32] = []
-        for p in pids where !seen.contains(p) { seen.append(p) }
-        return seen
+        var seen: Set<Int32> = []
+        return pids.filter { seen.insert($0).inserted }
     }
 
     /// What makes two events "the same call" for the alignment.
@@ -336,15 +342,18 @@ enum Myers {
         let n = a.count, m = b.count
         let max = n + m
         if max == 0 { return [] }
-        // The edit distance bounds the work and the memory (a frontier per step): past
-        // `limit` edits, the sequences are too different for an alignment to help.
+        // The edit distance bounds the work; past `limit` edits the sequences are too
+        // different for an alignment to help. Each step keeps only the frontier's
+        // diagonals -d...d, so the memory is O(D^2), not O(D*(N+M)).
         let limit = 2000
         var v = [Int](repeating: 0, count: 2 * max + 2)
-        var trace: [[Int]] = []
+        var frontiers: [[Int]] = []
         let offset = max + 1
         outer: for d in 0...max {
             if d > limit { return naive(a, b) }
-            trace.append(v)
+            // Diagonals -d-1...d+1 of the frontier before this step (what the walk back reads).
+            let lo = Swift.max(offset - d - 1, 0), hi = Swift.min(offset + d + 1, v.count - 1)
+            frontiers.append(Array(v[lo...hi]))
             for k in stride(from: -d, through: d, by: 2) {
                 var x: Int
                 if k == -d || (k != d && v[offset + k - 1] < v[offset + k + 1]) {
@@ -364,16 +373,18 @@ enum Myers {
         // Walk back through the saved frontiers.
         var ops: [Op] = []
         var x = n, y = m
-        for d in stride(from: trace.count - 1, through: 0, by: -1) {
-            let v = trace[d]
+        for d in stride(from: frontiers.count - 1, through: 0, by: -1) {
+            let f = frontiers[d]
+            let base = Swift.max(offset - d - 1, 0)
+            func at(_ k: Int) -> Int { f[offset + k - base] }
             let k = x - y
             let prevK: Int
-            if k == -d || (k != d && v[offset + k - 1] < v[offset + k + 1]) {
+            if k == -d || (k != d && at(k - 1) < at(k + 1)) {
                 prevK = k + 1
             } else {
                 prevK = k - 1
             }
-            let prevX = d == 0 ? 0 : v[offset + prevK]
+            let prevX = d == 0 ? 0 : at(prevK)
             let prevY = prevX - prevK
             while x > prevX && y > prevY {
                 x -= 1
