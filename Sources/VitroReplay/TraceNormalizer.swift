@@ -86,53 +86,90 @@ public struct TraceNormalizer {
         return replaceNumbers(replaceIDs(s), known: known)
     }
 
+    /// Every occurrence of `target` replaced, searched in the UTF-8 bytes (the generic
+    /// substring search costs most of the time on a large trace).
     func replacingAll(_ s: String, _ target: String, _ replacement: String) -> String {
-        var out = ""
-        var rest = Substring(s)
-        while let r = rest.firstRange(of: target) {
-            out += rest[..<r.lowerBound] + replacement
-            rest = rest[r.upperBound...]
+        let t = Array(target.utf8)
+        guard let first = t.first else { return s }
+        let b = Array(s.utf8)
+        guard b.count >= t.count else { return s }
+        var out: [UInt8] = []
+        var i = 0
+        var last = 0
+        while i + t.count <= b.count {
+            if b[i] == first && b[i..<(i + t.count)].elementsEqual(t) {
+                if out.isEmpty { out.reserveCapacity(b.count) }
+                out += b[last..<i]
+                out += Array(replacement.utf8)
+                i += t.count
+                last = i
+            } else {
+                i += 1
+            }
         }
-        return out + rest
+        guard last > 0 else { return s }
+        out += b[last...]
+        return String(decoding: out, as: UTF8.self)
     }
 
+    /// Runs of exactly 64 or 12 lower-case hex digits. Works on the UTF-8 bytes: this
+    /// runs over every string of every event.
     func replaceIDs(_ s: String) -> String {
-        var out = ""
-        var run = ""
-        func end() {
-            out += run.count == 64 ? "<id>" : run.count == 12 ? "<id12>" : run
-            run = ""
-        }
-        for c in s {
-            if c.isHexDigit && !c.isUppercase {
-                run.append(c)
-            } else {
-                end()
-                out.append(c)
+        let b = Array(s.utf8)
+        func isHex(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 97 && c <= 102) }
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var changed = false
+        var i = 0
+        while i < b.count {
+            guard isHex(b[i]) else {
+                out.append(b[i])
+                i += 1
+                continue
             }
+            var j = i
+            while j < b.count, isHex(b[j]) { j += 1 }
+            switch j - i {
+            case 64: out += Array("<id>".utf8); changed = true
+            case 12: out += Array("<id12>".utf8); changed = true
+            default: out += b[i..<j]
+            }
+            i = j
         }
-        end()
-        return out
+        return changed ? String(decoding: out, as: UTF8.self) : s
     }
 
+    /// Every run of digits that is a pid seen in the trace, unless it follows a letter
+    /// (`eth0`, `vx300`).
     func replaceNumbers(_ s: String, known: (Int64) -> Int64?) -> String {
-        var out = ""
-        var run = ""
-        var previous: Character = " "
-        func end() {
-            if let n = Int64(run), let m = known(n), !previous.isLetter { out += String(m) } else { out += run }
-            run = ""
-        }
-        for c in s {
-            if c.isNumber {
-                if run.isEmpty { previous = out.last ?? " " }
-                run.append(c)
-            } else {
-                end()
-                out.append(c)
+        let b = Array(s.utf8)
+        guard b.contains(where: { $0 >= 48 && $0 <= 57 }) else { return s }
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var changed = false
+        var i = 0
+        while i < b.count {
+            guard b[i] >= 48 && b[i] <= 57 else {
+                out.append(b[i])
+                i += 1
+                continue
             }
+            var j = i
+            while j < b.count, b[j] >= 48 && b[j] <= 57 { j += 1 }
+            let afterLetter: Bool
+            if let p = out.last {
+                afterLetter = p < 0x80 ? ((p >= 65 && p <= 90) || (p >= 97 && p <= 122)) : (String(decoding: out.suffix(4), as: UTF8.self).last?.isLetter ?? false)
+            } else {
+                afterLetter = false
+            }
+            if !afterLetter, let n = Int64(String(decoding: b[i..<j], as: UTF8.self)), let m = known(n) {
+                out += Array(String(m).utf8)
+                changed = true
+            } else {
+                out += b[i..<j]
+            }
+            i = j
         }
-        end()
-        return out
+        return changed ? String(decoding: out, as: UTF8.self) : s
     }
 }

@@ -40,6 +40,8 @@ public final class ContainerRun {
     var context: StageContext
     var traceSink: JSONLinesSink?
     var traceFD: Int32 = -1
+    /// The file in the state root's traces directory this run writes (nil with --trace FILE).
+    public internal(set) var tracePath: String?
     var cgroup: (any CgroupDriver)?
     var cgroupLock: FileLock?
     /// Extra descriptors to read while the container runs (a monitor's log pipes): each
@@ -112,16 +114,16 @@ public final class ContainerRun {
         if observer != nil { tracer.addSink(memory) }
         if options.narrate { tracer.addSink(NarratedSink(fd: options.narrateFD, explain: options.explain)) }
         guard !options.traceOff else { return }
-        let path: String
+        let fd: Int32
         if let f = options.traceFile {
-            path = f
+            guard let opened = try? Sys.open(f, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600, trace: false) else { return }
+            fd = opened
         } else {
-            do { try Sys.mkdirAll(options.stateRoot.traces, mode: 0o700, why: "traces are kept per run") } catch { return }
+            // One file per run, kept with the container's other runs (TraceStore.swift).
             let kind = options.join == nil ? "run" : "exec"
-            path = options.stateRoot.traces + "/\(kind)-\(context.containerID.prefix(12)).jsonl"
-        }
-        guard let fd = try? Sys.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600, trace: false) else {
-            return
+            guard let made = try? TraceStore(root: options.stateRoot).create(kind: kind, container: context.containerID) else { return }
+            fd = made.fd
+            tracePath = made.path
         }
         traceFD = fd
         let sink = JSONLinesSink(fd: fd, epochNanos: epoch, buffered: true)
@@ -135,18 +137,14 @@ public final class ContainerRun {
         Tracer.shared.removeAllSinks()
         if traceFD >= 0 { Sys.close(traceFD) }
         traceFD = -1
-        if options.traceFile == nil { ContainerRun.pruneTraces(options.stateRoot.traces) }
+        if options.traceFile == nil, let tracePath {
+            TraceStore(root: options.stateRoot).prune(spare: String(tracePath.split(separator: "/").last ?? ""))
+        }
     }
 
-    /// Keeps the newest `keep` run traces; the rest are removed, oldest first. Runs
-    /// only when there are well over that many, so a normal run pays one directory read.
-    static func pruneTraces(_ dir: String, keep: Int = 100) {
-        let names = Sys.listDirectory(dir).filter { ($0.hasPrefix("run-") || $0.hasPrefix("exec-")) && $0.hasSuffix(".jsonl") }
-        guard names.count > keep + keep / 5 else { return }
-        let aged = names.map { ($0, Sys.modificationTime(dir + "/" + $0) ?? 0) }.sorted { $0.1 < $1.1 }
-        for (name, _) in aged.prefix(names.count - keep) {
-            try? Sys.unlink(dir + "/" + name, why: "keep only the newest \(keep) run traces")
-        }
+    /// Keeps the newest `keep` run traces in `dir` (and at most TraceStore's byte limit).
+    static func pruneTraces(_ dir: String, keep: Int = TraceStore.defaultKeep) {
+        TraceStore(directory: dir).prune(keep: keep)
     }
 
     func begin(_ stage: Stage) throws {

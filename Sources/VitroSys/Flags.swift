@@ -88,6 +88,36 @@ public struct ResolveFlags: NamedFlags {
     ]
 }
 
+/// open(2) and openat(2) flags (include/uapi/asm-generic/fcntl.h). The access mode is
+/// two bits, not a flag: O_RDONLY is 0 and shows only when nothing else is set.
+public struct OpenFlags: NamedFlags {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+    public static let writeOnly = OpenFlags(rawValue: 0o1)
+    public static let readWrite = OpenFlags(rawValue: 0o2)
+    public static let create = OpenFlags(rawValue: 0o100)
+    public static let exclusive = OpenFlags(rawValue: 0o200)
+    public static let noControllingTerminal = OpenFlags(rawValue: 0o400)
+    public static let truncate = OpenFlags(rawValue: 0o1000)
+    public static let append = OpenFlags(rawValue: 0o2000)
+    public static let nonBlocking = OpenFlags(rawValue: 0o4000)
+    public static let directory = OpenFlags(rawValue: 0o200000)
+    public static let noFollow = OpenFlags(rawValue: 0o400000)
+    public static let closeOnExec = OpenFlags(rawValue: 0o2000000)
+    /// O_PATH: a descriptor that only names a place in the tree.
+    public static let path = OpenFlags(rawValue: 0o10000000)
+
+    public static let names: [(OpenFlags, String)] = [
+        (.writeOnly, "O_WRONLY"), (.readWrite, "O_RDWR"), (.create, "O_CREAT"), (.exclusive, "O_EXCL"),
+        (.noControllingTerminal, "O_NOCTTY"), (.truncate, "O_TRUNC"), (.append, "O_APPEND"),
+        (.nonBlocking, "O_NONBLOCK"), (.directory, "O_DIRECTORY"), (.noFollow, "O_NOFOLLOW"),
+        (.closeOnExec, "O_CLOEXEC"), (.path, "O_PATH"),
+    ]
+
+    /// `O_WRONLY|O_CREAT|O_CLOEXEC`; `O_RDONLY` when no bit is set.
+    public var traceName: String { rawValue == 0 ? "O_RDONLY" : names }
+}
+
 /// umount2(2) flags.
 public struct UnmountFlags: NamedFlags {
     public let rawValue: Int32

@@ -28,7 +28,7 @@ extension Sys {
         return Int32(
             try invoke(
                 "open", .file, object: path,
-                args: ["path": .string(path), "flags": .int(Int64(flags)), "mode": .string("0" + String(mode, radix: 8))],
+                args: ["path": .string(path), "flags": .flags(OpenFlags(rawValue: flags).traceName), "mode": .string("0" + String(mode, radix: 8))],
                 why: why, shell: nil
             ) { Int(Glibc.open(path, flags, mode)) })
     }

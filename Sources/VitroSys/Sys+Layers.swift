@@ -120,7 +120,7 @@ extension Sys {
         Int32(
             try layerCall(
                 "openat", object: object ?? name, trace: trace, why: why, group: group,
-                args: ["path": .string(object ?? name), "flags": .int(Int64(flags)), "mode": .string(octal(mode))],
+                args: ["path": .string(object ?? name), "flags": .flags(OpenFlags(rawValue: flags).traceName), "mode": .string(octal(mode))],
                 shell: nil
             ) { Int(Glibc.openat(dirfd, name, flags, mode)) })
     }

@@ -20,7 +20,8 @@ public enum JSONValue: Sendable, Equatable {
     }
     public var string: String? { if case .string(let s) = self { return s } else { return nil } }
     public var number: Double? { if case .number(let n) = self { return n } else { return nil } }
-    public var int: Int64? { number.map { Int64($0) } }
+    /// The number as an integer, when it is one that fits (a hostile file must not trap).
+    public var int: Int64? { number.flatMap { $0.isFinite && abs($0) < 9.2e18 ? Int64($0) : nil } }
     public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
     public var members: [(String, JSONValue)]? {
@@ -127,6 +128,9 @@ public struct JSONWriter {
 public struct JSONReader {
     private let b: [UInt8]
     private var i = 0
+    /// Nesting so far; a hostile file of brackets must not overflow the stack.
+    private var depth = 0
+    static let maxDepth = 256
 
     public static func parse(_ text: String) throws -> JSONValue {
         try parse(Array(text.utf8))
@@ -150,6 +154,12 @@ public struct JSONReader {
 
     private mutating func value() throws -> JSONValue {
         guard i < b.count else { throw fail("unexpected end") }
+        let opens = b[i] == UInt8(ascii: "{") || b[i] == UInt8(ascii: "[")
+        if opens {
+            depth += 1
+            guard depth <= Self.maxDepth else { throw fail("nested more than \(Self.maxDepth) deep") }
+        }
+        defer { if opens { depth -= 1 } }
         switch b[i] {
         case UInt8(ascii: "{"):
             i += 1

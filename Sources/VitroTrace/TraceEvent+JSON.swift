@@ -50,7 +50,13 @@ extension TraceEvent {
 
     /// Reads one line of a trace. Times come back relative to the line's epoch.
     public init(jsonLine line: String, epochNanos: UInt64 = 0) throws {
-        let v = try JSONReader.parse(line)
+        try self.init(json: try JSONReader.parse(line), epochNanos: epochNanos)
+    }
+
+    /// Reads one parsed event. Fields the schema requires must be there; unknown phases,
+    /// stages and groups fall back to an instant note, no stage, and `stage` (a reader
+    /// that must refuse them checks the JSON itself: VitroReplay's TraceReader does).
+    public init(json v: JSONValue, epochNanos: UInt64 = 0) throws {
         func need(_ key: String) throws -> JSONValue {
             guard let x = v[key] else { throw JSONError(offset: 0, message: "event without \"\(key)\"") }
             return x
@@ -60,26 +66,33 @@ extension TraceEvent {
         for (k, x) in v["args"]?.members ?? [] {
             switch x {
             case .string(let s): args.append(k, k.hasSuffix("flags") ? .flags(s) : .string(s))
-            case .number(let n): args.append(k, .int(Int64(n)))
+            case .number: args.append(k, .int(x.int ?? 0))
             case .bool(let b): args.append(k, .bool(b))
             case .array(let a): args.append(k, .list(a.compactMap(\.string)))
             default: args.append(k, .string(""))
             }
         }
         self.init(
-            seq: UInt64(try need("seq").number ?? 0),
-            tsNanos: epochNanos &+ UInt64((ts * 1000).rounded()),
-            durNanos: v["dur"]?.number.map { UInt64(($0 * 1000).rounded()) },
+            seq: UInt64(max(try need("seq").int ?? 0, 0)),
+            tsNanos: epochNanos &+ Self.nanos(micros: ts),
+            durNanos: v["dur"]?.number.map(Self.nanos(micros:)),
             phase: Phase(rawValue: try need("ph").string ?? "i") ?? .instant,
             name: try need("name").string ?? "",
             group: Group(rawValue: v["group"]?.string ?? v["cat"]?.string ?? "") ?? .stage,
             stage: Stage(rawValue: v["stage"]?.string ?? "") ?? .none,
-            pid: Int32(v["pid"]?.int ?? 0),
-            tid: Int32(v["tid"]?.int ?? 0),
+            pid: Int32(truncatingIfNeeded: v["pid"]?.int ?? 0),
+            tid: Int32(truncatingIfNeeded: v["tid"]?.int ?? 0),
             args: args,
             ret: v["ret"]?.int,
             errno: v["errno"]?.string,
             why: v["why"]?.string,
             shell: v["shell"]?.string)
+    }
+
+    /// Microseconds (as the JSON has them) to nanoseconds; negative, huge or not a
+    /// number is 0.
+    public static func nanos(micros: Double) -> UInt64 {
+        let n = (micros * 1000).rounded()
+        return n.isFinite && n > 0 && n < 1.8e19 ? UInt64(n) : 0
     }
 }

@@ -51,6 +51,9 @@ final class NetLab {
             // (and the golden trace) show vitro switching it on whatever the machine has.
             ["netns", "exec", host, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0"],
         ]
+        // scripts/make-golden's namespace starts with forwarding off, as a fresh machine
+        // (a new namespace copies the machine's setting).
+        + (golden ? [["netns", "exec", host, "sysctl", "-qw", "net.ipv4.ip_forward=0"]] : [])
         for s in steps {
             let o = try runProcess(Self.ip, s)
             if o.status != 0 {

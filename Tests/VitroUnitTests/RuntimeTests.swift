@@ -31,8 +31,9 @@ import VitroImage
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? fm.removeItem(atPath: dir) }
         let now = Date()
+        func name(_ i: Int) -> String { "run-" + String(repeating: "0", count: 9) + String(1000 + i).suffix(3) + ".jsonl" }
         for i in 0..<130 {
-            let p = dir + "/run-\(i).jsonl"
+            let p = dir + "/" + name(i)
             _ = fm.createFile(atPath: p, contents: Data())
             try fm.setAttributes([.modificationDate: now.addingTimeInterval(Double(i - 200))], ofItemAtPath: p)
         }
@@ -40,8 +41,8 @@ import VitroImage
         ContainerRun.pruneTraces(dir, keep: 100)
         let left = try fm.contentsOfDirectory(atPath: dir)
         #expect(left.count == 101)
-        #expect(left.contains("other.txt") && left.contains("run-129.jsonl") && !left.contains("run-29.jsonl"))
-        // Under the threshold nothing is touched.
+        #expect(left.contains("other.txt") && left.contains(name(129)) && !left.contains(name(29)) && left.contains(name(30)))
+        // Under the limits nothing is touched.
         ContainerRun.pruneTraces(dir, keep: 100)
         #expect(try fm.contentsOfDirectory(atPath: dir).count == 101)
     }
