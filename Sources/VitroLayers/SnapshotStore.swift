@@ -111,6 +111,52 @@ public struct SnapshotStore: Sendable {
         return try publish(made, chainID: chainID, parent: parent, name: name)
     }
 
+    // MARK: snapshots made elsewhere
+
+    /// A snapshot being filled by its maker rather than unpacked from a blob: `commit`
+    /// unpacks the layer it writes into one in the same pass (chapter 09). Fill `fs`
+    /// (with a LayerUnpacker), then `publish` it once the diffID is known, or `discard`.
+    public struct Draft: Sendable {
+        public let directory: String
+        public var fs: String { directory + "/fs" }
+    }
+
+    /// Starts a draft next to the snapshots (the same filesystem, so publishing is one rename).
+    public func draft(name: String) throws(LayerError) -> Draft {
+        do {
+            try Sys.mkdirAll(directory, mode: 0o700, group: .layer, why: "unpacked layers (snapshots) live here")
+        } catch {
+            throw LayerError("unpack", name, error)
+        }
+        removeStaleTemporaries()
+        return Draft(directory: try makeTemporary(name: name))
+    }
+
+    /// Publishes a filled draft as the snapshot of `diffID` on top of `parent`. When
+    /// another process published the same chain ID first, its snapshot is kept and the
+    /// draft removed.
+    public func publish(_ draft: Draft, diffID: Digest, parent: Digest?, name: String) throws(LayerError) -> Snapshot {
+        let chainID = ChainID.next(parent: parent, diffID: diffID)
+        let lock: Lock
+        do {
+            lock = try Lock(store: self, chainID: chainID)
+        } catch {
+            discard(draft)
+            throw error
+        }
+        defer { lock.release() }
+        if let found = existing(chainID) {
+            remove(draft.directory, why: "a snapshot of this chain ID exists already; keep it")
+            return found
+        }
+        return try publish(Unpacked(directory: draft.directory, diffID: diffID, summary: UnpackSummary(), compression: .none), chainID: chainID, parent: parent, name: name)
+    }
+
+    /// Removes a draft that will not be published.
+    public func discard(_ draft: Draft) {
+        remove(draft.directory, why: "a snapshot that was not finished leaves nothing behind")
+    }
+
     // MARK: steps
 
     private struct Unpacked {
@@ -120,9 +166,8 @@ public struct SnapshotStore: Sendable {
         var compression: Compression
     }
 
-    private func unpackToTemporary(_ source: any ByteSource, name: String, options: UnpackOptions) throws(LayerError)
-        -> Unpacked
-    {
+    /// A temporary directory next to the snapshots, with an empty `fs` inside.
+    private func makeTemporary(name: String) throws(LayerError) -> String {
         var random = SystemRandomNumberGenerator()
         let tmp = directory + "/tmp-\(getpid())-" + String(random.next() as UInt32, radix: 16)
         do {
@@ -131,8 +176,16 @@ public struct SnapshotStore: Sendable {
                 why: "unpack next to the snapshot's final place, so that publishing it is one rename on the same filesystem")
             try Sys.mkdir(tmp + "/fs", mode: 0o755, existOK: false, group: .layer, why: "the root of the layer's files")
         } catch {
+            remove(tmp, why: "a snapshot that could not be started leaves nothing behind")
             throw LayerError("unpack", name, error)
         }
+        return tmp
+    }
+
+    private func unpackToTemporary(_ source: any ByteSource, name: String, options: UnpackOptions) throws(LayerError)
+        -> Unpacked
+    {
+        let tmp = try makeTemporary(name: name)
         do throws(LayerError) {
             let (plain, compression) = try Compression.decompressing(source, name: name)
             Tracer.shared.note(
