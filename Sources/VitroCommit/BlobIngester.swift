@@ -5,7 +5,7 @@
 // byte is written. So the ingester writes to a temporary file of its own in the
 // store's ingest area, hashing as it writes, and learns the name at the end:
 //
-//     <root>/ingest/put-<pid>-<random>.partial   written and hashed in one pass
+//     <root>/ingest/put-<pid>-<n>.partial   written and hashed in one pass
 //     <root>/blobs/sha256/<digest>               renamed there when published
 //
 // Publishing is separate (`ContentStore.publish`), so that everything one command
@@ -15,6 +15,7 @@
 // temporary file, so a failure leaves nothing in the store; a temporary file left by
 // a process that died is removed by the next ingester.
 
+import Synchronization
 import VitroImage
 import VitroSys
 import VitroTrace
@@ -31,6 +32,10 @@ public struct StagedBlob: Sendable {
 }
 
 public final class BlobIngester: ByteSink {
+    /// Names temporary files uniquely within this process (the pid makes them unique
+    /// between processes), and the same in every run: traces compare across runs.
+    static let sequence = Atomic<Int>(0)
+
     public let store: ContentStore
     public let temporary: String
     private var fd: Int32
@@ -43,8 +48,7 @@ public final class BlobIngester: ByteSink {
         try store.prepare()
         BlobIngester.removeStale(store)
         self.store = store
-        var random = SystemRandomNumberGenerator()
-        temporary = store.ingestDir + "/put-\(getpid())-" + String(random.next() as UInt32, radix: 16) + ".partial"
+        temporary = store.ingestDir + "/put-\(getpid())-\(BlobIngester.sequence.add(1, ordering: .relaxed).newValue).partial"
         fd = try Sys.open(
             temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode: 0o600, trace: false)
     }

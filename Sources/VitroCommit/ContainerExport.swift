@@ -27,8 +27,7 @@ public enum ContainerExport {
         for dir in l.lower where !Sys.isDirectory(dir) {
             throw CommitError("container \(r.id.prefix(12)): the image's layer \(dir) is not unpacked (was the snapshot removed?)")
         }
-        var random = SystemRandomNumberGenerator()
-        let scratch = containers.dir(r.id) + "/export-\(getpid())-" + String(random.next() as UInt32, radix: 16)
+        let scratch = containers.dir(r.id) + "/export-\(getpid())"
         let target = scratch + "/merged"
         let empty = scratch + "/empty"
         var lowers = [l.upper] + l.lower.reversed()

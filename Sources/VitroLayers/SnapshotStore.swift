@@ -3,7 +3,7 @@
 // `parent` beside it saying what it is. Images that share a base share its snapshots.
 //
 // A snapshot appears whole or not at all. Each layer is unpacked into a temporary
-// directory next to its final place (`tmp-<pid>-<random>`, on the same filesystem),
+// directory next to its final place (`tmp-<pid>-<n>`, on the same filesystem),
 // checked, flushed with one syncfs(2), and renamed into place: rename(2) is atomic,
 // so another process sees no snapshot or a complete one, and a crash leaves only a
 // temporary directory that the next run removes (its pid is gone). A layer that fails
@@ -22,6 +22,7 @@
 import Glibc
 #endif
 
+import Synchronization
 import VitroImage
 import VitroSys
 import VitroTrace
@@ -43,6 +44,10 @@ public struct Snapshot: Sendable, Equatable {
 }
 
 public struct SnapshotStore: Sendable {
+    /// Numbers temporary directories within this process (the pid tells processes
+    /// apart); the same numbers in every run, so traces compare across runs.
+    static let sequence = Atomic<Int>(0)
+
     /// vitro's state root (`/var/lib/vitro`, or `--root`, or VITRO_ROOT).
     public let root: String
 
@@ -168,8 +173,7 @@ public struct SnapshotStore: Sendable {
 
     /// A temporary directory next to the snapshots, with an empty `fs` inside.
     private func makeTemporary(name: String) throws(LayerError) -> String {
-        var random = SystemRandomNumberGenerator()
-        let tmp = directory + "/tmp-\(getpid())-" + String(random.next() as UInt32, radix: 16)
+        let tmp = directory + "/tmp-\(getpid())-\(SnapshotStore.sequence.add(1, ordering: .relaxed).newValue)"
         do {
             try Sys.mkdir(
                 tmp, mode: 0o700, existOK: false, group: .layer,
@@ -214,9 +218,9 @@ public struct SnapshotStore: Sendable {
     private func publish(_ made: Unpacked, chainID: Digest, parent: Digest?, name: String) throws(LayerError) -> Snapshot {
         let final = path(of: chainID)
         do {
-            try Sys.writeFile(made.directory + "/diffid", made.diffID.description + "\n", group: .layer, why: "record which layer this snapshot holds")
+            try Sys.writeFile(made.directory + "/diffid", made.diffID.description + "\n", group: .layer, showAll: true, why: "record which layer this snapshot holds")
             if let parent {
-                try Sys.writeFile(made.directory + "/parent", parent.description + "\n", group: .layer, why: "record the chain this layer sits on")
+                try Sys.writeFile(made.directory + "/parent", parent.description + "\n", group: .layer, showAll: true, why: "record the chain this layer sits on")
             }
             let fd = try Sys.openat(AT_FDCWD, made.directory, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, object: made.directory, trace: false)
             defer { Sys.close(fd) }
