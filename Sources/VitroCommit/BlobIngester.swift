@@ -3,10 +3,11 @@
 // (BlobWriter, chapter 01). A blob vitro *makes* — a committed layer, a config, a
 // manifest, a layer read from an archive — is named by its bytes only once the last
 // byte is written. So the ingester writes to a temporary file of its own in the
-// store's ingest area, hashing as it writes, and learns the name at the end:
+// store's ingest area, hashing as it writes (big chunks on a second thread while the
+// first writes them: HashThread), and learns the name at the end:
 //
 //     <root>/ingest/put-<pid>-<n>.partial   written and hashed in one pass
-//     <root>/blobs/sha256/<digest>               renamed there when published
+//     <root>/blobs/sha256/<digest>          renamed there when published
 //
 // Publishing is separate (`ContentStore.publish`), so that everything one command
 // made is flushed with one syncfs(2) and then renamed, instead of one fsync per blob:
@@ -39,7 +40,8 @@ public final class BlobIngester: ByteSink {
     public let store: ContentStore
     public let temporary: String
     private var fd: Int32
-    private var hasher: SHA256Hasher? = SHA256Hasher()
+    /// Hashes big chunks on a thread of its own while they are written.
+    private let hasher = HashThread()
     public private(set) var size: Int64 = 0
     private var staged: StagedBlob?
 
@@ -59,18 +61,17 @@ public final class BlobIngester: ByteSink {
 
     public func write(_ chunk: UnsafeRawBufferPointer) throws {
         guard fd >= 0 else { throw CommitError("blob \(temporary): written after it was finished") }
-        hasher?.update(chunk)
         size += Int64(chunk.count)
-        try Sys.writeChunk(fd, chunk, path: temporary)
+        try hasher.update(chunk) { try Sys.writeChunk(fd, chunk, path: temporary) }
     }
 
     /// Closes the file; the digest is known from here on.
     public func finish() throws {
         guard staged == nil else { return }
-        guard let h = hasher.take() else { throw CommitError("blob \(temporary): finished twice") }
+        guard let digest = hasher.finish() else { throw CommitError("blob \(temporary): finished twice") }
         Sys.close(fd)
         fd = -1
-        staged = StagedBlob(temporary: temporary, digest: h.finish(), size: size)
+        staged = StagedBlob(temporary: temporary, digest: digest, size: size)
     }
 
     /// The finished blob (finishing it if needed).
@@ -82,6 +83,7 @@ public final class BlobIngester: ByteSink {
 
     /// Removes the temporary file: nothing half-written stays in the store.
     public func discard() {
+        _ = hasher.finish()
         if fd >= 0 {
             Sys.close(fd)
             fd = -1

@@ -177,7 +177,9 @@ public enum ContainerCommit {
                 // The snapshot's syncfs flushes the staged blobs too (the same filesystem).
                 snapshot = try snapshots.publish(draft, diffID: blob.digest, parent: l.baseChainID, name: "commit of \(r.id.prefix(12))")
             }
-            try content.publish(staged, durable: draft == nil || !sameFilesystem(content.ingestDir, snapshots.directory))
+            // A snapshot that was there already was not flushed now: then the blobs need their own.
+            let flushed = snapshot.map { !$0.reused } ?? false
+            try content.publish(staged, durable: !flushed || !sameFilesystem(content.ingestDir, snapshots.directory))
             published = true
             try NewImage.record(images, ref: options.reference, manifest: manifestBlob.digest, config: configBlob.digest)
             return CommitResult(

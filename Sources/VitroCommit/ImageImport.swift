@@ -83,8 +83,8 @@ public enum ImageImport {
                 layers: [Descriptor(mediaType: NewImage.layerType(compression), digest: layer.digest, size: layer.size)])
             let manifestBlob = try BlobIngester.stage(manifest, in: content)
             staged.append(manifestBlob)
-            _ = try snapshots.publish(draft, diffID: diffID, parent: nil, name: sourceName)
-            try content.publish(staged, durable: !ContainerCommit.sameFilesystem(content.ingestDir, snapshots.directory))
+            let snapshot = try snapshots.publish(draft, diffID: diffID, parent: nil, name: sourceName)
+            try content.publish(staged, durable: snapshot.reused || !ContainerCommit.sameFilesystem(content.ingestDir, snapshots.directory))
             published = true
             try NewImage.record(store, ref: options.reference, manifest: manifestBlob.digest, config: configBlob.digest)
             return ImportResult(imageID: configBlob.digest, diffID: diffID, compression: compression)

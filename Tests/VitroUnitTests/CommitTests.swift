@@ -185,6 +185,27 @@ func written(_ entries: [(TarEntry, [UInt8])]) throws -> [UInt8] {
         #expect(Sys.listDirectory(store.ingestDir).isEmpty)
     }
 
+    @Test func bigChunksAreHashedOnASecondThreadToTheSameDigest() throws {
+        let s = try Scratch()
+        let store = ContentStore(root: s.dir)
+        let bytes = noise(3_000_000)
+        let w = try BlobIngester(store: store)
+        // Chunks above and below the thread's threshold, in turn.
+        var i = 0
+        for n in [1 << 20, 1000, 300_000, 5, 1 << 20] {
+            try bytes[i..<min(i + n, bytes.count)].withUnsafeBytes { try w.write($0) }
+            i = min(i + n, bytes.count)
+        }
+        try bytes[i...].withUnsafeBytes { try w.write($0) }
+        let staged = try w.stage()
+        #expect(staged.digest == Digest.sha256(bytes) && staged.size == 3_000_000)
+        let discarded = try BlobIngester(store: store)
+        try bytes.withUnsafeBytes { try discarded.write($0) }
+        discarded.discard()
+        store.discard([staged])
+        #expect(Sys.listDirectory(store.ingestDir).isEmpty)
+    }
+
     @Test func aDiscardedBlobLeavesNothing() throws {
         let s = try Scratch()
         let store = ContentStore(root: s.dir)
