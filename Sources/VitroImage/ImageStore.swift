@@ -143,10 +143,12 @@ public final class ImageStore: Sendable {
         return w.bytes + [10]
     }
 
-    /// Adds or replaces the record of the same name and tag (or name and digest).
+    /// Adds or replaces the record of the same name and tag (or name and digest). An
+    /// image that gets a name is no longer dangling.
     public func record(_ r: ImageRecord) throws {
         try update(why: "record \(r.reference.familiar) in the image index") { list in
             list.removeAll { $0.name == r.name && $0.tag == r.tag && (r.tag != nil || $0.digest == r.digest) }
+            if !r.isDangling { list.removeAll { $0.isDangling && $0.config == r.config } }
             list.append(r)
         }
     }
