@@ -51,10 +51,14 @@ let package = Package(
         .target(name: "VitroCgroups", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 05: network: rtnetlink, the bridge, veths, IPAM, NAT, published ports.
         .target(name: "VitroNetwork", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
-        // Chapter 07: exec and pid 1, and the contract between vitro and vitro-init.
-        .target(name: "VitroExec", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 06: volumes: bind mounts, named and anonymous volumes, the mount plan
+        // pid 1 applies inside the container's root before pivot_root.
+        .target(name: "VitroVolumes", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 07: exec and pid 1, privileges (capabilities, seccomp through libseccomp, the
+        // user, rlimits), and the contract between vitro and vitro-init.
+        .target(name: "VitroExec", dependencies: ["VitroVolumes", "VitroNamespaces", "VitroSys", "VitroTrace", "CSeccomp"], swiftSettings: strict),
         // Chapter 08: the composer of the stages.
-        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroCgroups", "VitroNetwork", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 09: diff, commit, export/import, save/load: writing layers (tar, gzip,
         // zstd, blobs hashed as they are written) and image archives.
         .target(name: "VitroCommit", dependencies: ["VitroRuntime", "VitroImage", "VitroLayers", "VitroSys", "VitroTrace", "CZlib", "CZstd"], swiftSettings: strict),
@@ -66,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroCommit", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroTrace", "VitroSys",
+                "VitroRuntime", "VitroCommit", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -77,7 +81,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroExec", "VitroRuntime", "VitroCommit", "VitroLearn", "VitroReplay"],
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroLearn", "VitroReplay"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",

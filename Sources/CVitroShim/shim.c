@@ -7,11 +7,17 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <grp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -55,6 +61,25 @@ int vitro_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, on 
 int vitro_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 int vitro_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
 int vitro_capbset_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
+
+int vitro_seccomp_set_filter(const void *instructions, unsigned short count) {
+    struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)instructions };
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+int vitro_setrlimit(int resource, uint64_t soft, uint64_t hard) {
+    struct rlimit64 r = { .rlim_cur = soft, .rlim_max = hard };
+    return prlimit64(0, (enum __rlimit_resource)resource, &r, NULL);
+}
+
+int vitro_setgroups(const unsigned int *groups, int count) {
+    return setgroups((size_t)count, (const gid_t *)groups);
+}
+int vitro_setresgid(unsigned int gid) { return setresgid(gid, gid, gid); }
+int vitro_setresuid(unsigned int uid) { return setresuid(uid, uid, uid); }
+int vitro_setpgid_self(void) { return setpgid(0, 0); }
+int vitro_tcsetpgrp_self(int fd) { return tcsetpgrp(fd, getpgrp()); }
+int vitro_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
 int vitro_wifexited(int status) { return WIFEXITED(status); }
 int vitro_wexitstatus(int status) { return WEXITSTATUS(status); }
@@ -255,6 +280,21 @@ ssize_t vitro_llistxattr(const char *path, char *list, size_t size) {
 int vitro_syncfs(int fd) { return syncfs(fd); }
 unsigned int vitro_major(unsigned long dev) { return major((dev_t)dev); }
 unsigned int vitro_minor(unsigned long dev) { return minor((dev_t)dev); }
+
+/* openat2(2) has no glibc wrapper; struct open_how is spelled out (linux/openat2.h). */
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+struct vitro_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
+int vitro_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct vitro_open_how how = { flags, mode, resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+unsigned long vitro_fstatvfs_flags(int fd, int *ok) {
+    struct statvfs st;
+    *ok = fstatvfs(fd, &st) == 0;
+    return *ok ? st.f_flag : 0;
+}
 
 /* The function table of the dlopen'd libcurl (Sources/CCurl/shim.h fills and uses it). */
 void *vitro_ccurl_storage[32];

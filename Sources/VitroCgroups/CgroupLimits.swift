@@ -30,6 +30,9 @@ public struct CgroupLimits: Sendable, Equatable {
     public var pidsLimit: Int64?
     /// `--blkio-weight`: relative block I/O weight, 10 to 1000.
     public var blkioWeight: UInt16?
+    /// The device allowlist (DeviceRules.swift); nil leaves the devices cgroup as it is
+    /// (`vitro update` never changes it).
+    public var devices: DeviceAccess?
 
     public init() {}
 

@@ -82,6 +82,20 @@ public struct CgroupV1: CgroupDriver {
         if let p = dir("pids"), let v = limits.pidsLimit {
             try Cgroup.write(p + "/pids.max", String(v), "--pids-limit: fork fails with EAGAIN beyond this many tasks", counterpart: "v2 pids.max")
         }
+        if let d = dir("devices"), let access = limits.devices {
+            switch access {
+            case .all:
+                try Cgroup.write(d + "/devices.allow", "a", "--privileged: every device may be opened and created", counterpart: "v2 has no devices files (a BPF program), vitro attaches none")
+            case .rules(let rules):
+                try Cgroup.write(d + "/devices.deny", "a", "deny every device first; the allowlist follows", counterpart: "v2 BPF_CGROUP_DEVICE program, not done by vitro")
+                for r in rules {
+                    try Cgroup.write(
+                        d + (r.allow ? "/devices.allow" : "/devices.deny"), r.description,
+                        r.allow ? "allow \(r): one of Docker's default device rules" : "deny \(r) (fuse) even though it may be created",
+                        counterpart: "v2 BPF_CGROUP_DEVICE program, not done by vitro")
+                }
+            }
+        }
         if let b = dir("blkio"), let w = limits.blkioWeight {
             let file = [b + "/blkio.weight", b + "/blkio.bfq.weight"].first { Sys.fileKind($0) == .regular }
             if let file {

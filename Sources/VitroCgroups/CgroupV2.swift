@@ -53,6 +53,11 @@ public struct CgroupV2: CgroupDriver {
         try Sys.mkdir(parent, mode: 0o755, existOK: true, group: .cgroup, why: "vitro's parent cgroup: containers' cgroups live below it")
         try enableControllers(in: parent, available: available)
         try Sys.mkdir(dir, mode: 0o755, existOK: true, group: .cgroup, why: "the container's own cgroup")
+        if case .rules(let rules)? = limits.devices {
+            Tracer.shared.note(
+                "devices", group: .cgroup, args: ["rules": .int(Int64(rules.count)), "enforced": .bool(false)],
+                why: "cgroup v2 has no devices.allow: its device allowlist is a BPF program (BPF_CGROUP_DEVICE) that vitro does not attach yet, so the allowlist is not enforced here")
+        }
         if let v = limits.memory {
             try Cgroup.write(dir + "/memory.max", String(v), "-m: the hard memory limit; above it the OOM killer acts", counterpart: "v1 memory.limit_in_bytes")
         }

@@ -61,7 +61,9 @@ public final class TreeWalker {
 
     private func walk(_ dir: Int32, _ prefix: [String], _ visit: (TreeEntry) throws -> Bool) throws {
         let shown = prefix.isEmpty ? root : prefix.joined(separator: "/")
-        for name in try Sys.directoryEntries(fd: dir, object: shown) {
+        guard let listed = Sys.listDirectory(fd: dir) else { throw CommitError("\(shown): cannot be listed") }
+        // Byte order, as tar writers list names (String order agrees for valid UTF-8).
+        for name in listed.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             guard let status = Sys.status(at: dir, name) else { continue }
             let components = prefix + [name]
             let attributes = Sys.extendedAttributes(at: dir, name).sorted { $0.key < $1.key }.map {

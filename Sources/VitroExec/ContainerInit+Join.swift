@@ -41,7 +41,7 @@ extension ContainerInit {
         }
         try Sys.setns(path: "/proc/\(pid)/ns/mnt", kind: .mount, why: "the container's mounts last: root and working directory become the container's root")
         try Sys.setsid(why: "a session of its own, like pid 1's: a terminal can become its controlling terminal")
-        if spec.tty { try openTerminal() }
+        if spec.tty { try openTerminal(console: false) }
         try send(.ready(Tracer.shared.pid))
         try expect(.exec)
         Tracer.shared.stage = .exec

@@ -4,19 +4,25 @@
 //
 //   stage A (the process vitro spawned)
 //     1. read the spec; check there is one thread
-//     2. unshare mount, uts, ipc, pid and net namespaces
+//     2. unshare mount, uts, ipc, pid and net namespaces (with --net container:NAME,
+//        setns into that container's network namespace first and make no new one)
 //     3. fork: the child is pid 1 of the new pid namespace; tell vitro its host pid and
 //        exit. vitro is a child subreaper, so pid 1 becomes vitro's child.
 //   stage B (pid 1)
-//     4. setsid; build the root (RootfsPlan.apply); set the hostname; with a tty,
+//     4. setsid; build the root (RootfsPlan's steps, with chapter 06's volumes
+//        between them: copy-up after the root is mounted, the mounts after /dev,
+//        before the /etc files and pivot_root); set the hostname; with a tty,
 //        open a pty in the container's devpts, send vitro the master (`pty`), make the
 //        slave fds 0-2 and the controlling terminal
 //     5. tell vitro `ready` (with our host pid); wait for `exec`. Meanwhile vitro places this process in
 //        the container's cgroup and wires its network namespace.
 //     6. unshare the cgroup namespace (now that we are in the container's cgroup, it
 //        becomes the root the container sees), chdir, find the command on PATH,
-//        execve. The sync socket and the trace pipe are close-on-exec, so vitro sees
-//        end-of-file on both exactly when execve succeeded.
+//        set the rlimits, drop capabilities, switch user, load the seccomp filter
+//        (ContainerInit+Privileges.swift); with --init, fork the command and stay as
+//        its reaper (ContainerInit+Reaper.swift); execve. The sync socket and the
+//        trace pipe are close-on-exec, so vitro sees end-of-file on both exactly when
+//        execve succeeded.
 //
 // `vitro exec` takes another path after step 1: ContainerInit+Join.swift.
 //
@@ -25,6 +31,7 @@
 import VitroNamespaces
 import VitroSys
 import VitroTrace
+import VitroVolumes
 
 #if canImport(Glibc)
 import Glibc
@@ -71,7 +78,7 @@ public enum ContainerInit {
     /// container's own devpts and the command's `tty` says /dev/pts/0. The master goes to
     /// vitro, which copies it to and from its own terminal; the slave becomes stdin,
     /// stdout, stderr and (we lead a new session) the controlling terminal.
-    static func openTerminal() throws {
+    static func openTerminal(console: Bool = true) throws {
         let pty = try Sys.openPTY(why: "run -t: a pseudo-terminal in the container's own devpts instance")
         do {
             try Sys.sendDescriptor(InitFD.sync, SyncMessage.pty.encode(), fd: pty.master, why: "hand the master to vitro, which copies it to and from its terminal")
@@ -79,11 +86,20 @@ public enum ContainerInit {
             throw InitError(code: 125, "sync: \(error)")
         }
         Sys.close(pty.master)
+        if console { try bindConsole(pty.path) }
         for fd: Int32 in [0, 1, 2] {
             try Sys.dup2(pty.slave, fd, why: "the command's stdin, stdout and stderr are the terminal \(pty.path)")
         }
         Sys.close(pty.slave)
         try Sys.setControllingTerminal(0, why: "pid 1 leads a session of its own; \(pty.path) becomes its controlling terminal, so Ctrl-C on it is SIGINT to the foreground job")
+    }
+
+    /// runc's /dev/console: the pty's slave bound over an empty file, for programs
+    /// that write to the console (an init system, a getty).
+    static func bindConsole(_ slave: String) throws {
+        let fd = try Sys.open("/dev/console", flags: O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode: 0o600, why: "a mount point for /dev/console")
+        Sys.close(fd)
+        try Sys.mount(source: slave, target: "/dev/console", fstype: nil, flags: [.bind], why: "the container's console is its terminal")
     }
 
     static func run() throws -> Never {
@@ -98,6 +114,9 @@ public enum ContainerInit {
 
         // Stage A.
         try Sys.setParentDeathSignal(SIGKILL, why: "if vitro dies before the container starts, this helper dies too")
+        if spec.joinNetwork > 0 {
+            try Sys.setns(path: "/proc/\(spec.joinNetwork)/ns/net", kind: .net, why: "--net container: enter the other container's network namespace (its lo, eth0, routes and ports) instead of making one")
+        }
         let first = spec.namespaces.subtracting(.cgroup)
         try Sys.unshare(first, why: "give the container its own mounts, hostname, IPC, process ids and network")
         let child = try Sys.fork(why: "the first child after unshare(CLONE_NEWPID) is pid 1 of the new pid namespace")
@@ -110,7 +129,26 @@ public enum ContainerInit {
         try Sys.setsid(why: "a session of its own: the terminal's signals go to vitro, which forwards them")
         var plan = RootfsPlan(rootfs: spec.rootfs, files: spec.files)
         plan.overlay = spec.overlay.isEmpty ? nil : spec.overlay
-        do { try plan.apply() } catch let e as RootfsError { throw InitError(code: 125, e.message) }
+        plan.propagation = spec.mounts.rootPropagation
+        plan.tmpfs = spec.tmpfs
+        plan.maskedPaths = spec.maskedPaths
+        plan.readonlyPaths = spec.readonlyPaths
+        plan.readOnlyRoot = spec.readOnlyRootfs
+        do {
+            // RootfsPlan.apply's steps, with the volumes (chapter 06) between them.
+            try plan.mountRoot()
+            try spec.mounts.copyUp(rootfs: plan.rootfs)
+            try plan.mountSystem()
+            try spec.mounts.apply(rootfs: plan.rootfs)
+            try plan.bindFiles()
+            try plan.mountTmpfs()
+            try plan.pivot()
+            try plan.harden()
+        } catch let e as RootfsError {
+            throw InitError(code: 125, e.message)
+        } catch let e as VolumeError {
+            throw InitError(code: 125, e.message)
+        }
         try Sys.sethostname(spec.hostname, why: "the UTS namespace is new; give it the container's name")
         if spec.tty { try openTerminal() }
         try send(.ready(Tracer.shared.pid))
@@ -123,22 +161,18 @@ public enum ContainerInit {
         try execCommand(spec)
     }
 
-    /// The last step of both modes: the working directory, the command on PATH, execve.
+    /// The last step of both modes: the working directory, the command on PATH, then
+    /// the privileges (ContainerInit+Privileges.swift) and execve.
     static func execCommand(_ spec: InitSpec) throws -> Never {
         if Sys.fileKind(spec.cwd) == .missing {
             try Sys.mkdirAll(spec.cwd, why: "the working directory does not exist in the image; Docker creates it")
         }
         try Sys.chdir(spec.cwd, why: "the container's working directory")
         let path = try CommandLookup.resolve(spec.argv[0], path: CommandLookup.path(in: spec.env))
-        // Last privileged step: after this, root inside holds only the kept capabilities.
-        if let keep = spec.capabilities {
-            Tracer.shared.stage = .exec
-            for cap in 0...Sys.lastCapability() where !keep.contains(cap) {
-                try Sys.dropBoundingCapability(cap, name: Capabilities.name(cap), why: "not in the container's capability set: root inside must not have it")
-            }
-        }
+        let env = try dropPrivileges(spec)
+        if spec.initProcess { try startReaper(spec) }
         do {
-            try Sys.execve(path, argv: spec.argv, env: spec.env, why: "replace vitro-init with the container's command; it keeps pid 1")
+            try Sys.execve(path, argv: spec.argv, env: env, why: "replace vitro-init with the container's command; it keeps pid 1")
         } catch {
             throw CommandLookup.execFailure(error)
         }

@@ -15,6 +15,7 @@
 
 import VitroNamespaces
 import VitroSys
+import VitroVolumes
 
 public struct InitSpec: Sendable, Equatable {
     public var rootfs: String
@@ -31,6 +32,8 @@ public struct InitSpec: Sendable, Equatable {
     public var learn: Bool
     /// Files bind-mounted over the image's before pivot_root (/etc/hosts and friends).
     public var files: [FileMount] = []
+    /// Volumes and other mounts, made inside the root before the files (chapter 06).
+    public var mounts = MountPlan()
     /// The capabilities the command keeps (numbers); nil keeps them all (--privileged).
     public var capabilities: Set<Int32>?
     /// `run -t`: pid 1 makes a pty in the container's devpts; its slave becomes the
@@ -39,6 +42,26 @@ public struct InitSpec: Sendable, Equatable {
     /// `vitro exec`: the host pid of a running container's pid 1, whose namespaces and
     /// cgroups vitro-init joins instead of making new ones (0: make a new container).
     public var join: Int32 = 0
+    /// `--net container:NAME`: the host pid of that container's pid 1, whose network
+    /// namespace vitro-init enters before it makes the others (0: none to join).
+    public var joinNetwork: Int32 = 0
+    /// The compiled seccomp filter, loaded just before execve; nil: none.
+    public var seccomp: SeccompLoad?
+    /// `--security-opt no-new-privileges`.
+    public var noNewPrivileges = false
+    /// `--user`, the image's User or `exec -u`, looked up inside; empty: root.
+    public var user = ""
+    /// `--ulimit`s, set just before execve.
+    public var ulimits: [Ulimit] = []
+    /// `--tmpfs` mounts, made with the root.
+    public var tmpfs: [TmpfsMount] = []
+    /// Paths of /proc and /sys to mask and to make read-only (empty with --privileged).
+    public var maskedPaths: [String] = []
+    public var readonlyPaths: [String] = []
+    /// `--read-only`.
+    public var readOnlyRootfs = false
+    /// `--init`: vitro-init stays as pid 1 and reaps; the command is its child.
+    public var initProcess = false
 
     public init(
         rootfs: String, argv: [String], env: [String], cwd: String = "/", hostname: String,
@@ -68,9 +91,23 @@ public struct InitSpec: Sendable, Equatable {
         put("learn", learn ? "1" : "0")
         if !overlay.isEmpty { put("overlay", overlay) }
         for f in files { put("file", f.source + "\t" + f.target) }
+        for m in mounts.records() { put("mount", m) }
         if tty { put("tty", "1") }
         if let capabilities { put("caps", capabilities.sorted().map(String.init).joined(separator: ",")) }
         if join > 0 { put("join", String(join)) }
+        if joinNetwork > 0 { put("netjoin", String(joinNetwork)) }
+        if let seccomp {
+            put("seccomp", InitSpec.hex(seccomp.bpf))
+            put("seccomp-info", [seccomp.profile, seccomp.defaultAction, String(seccomp.rules), seccomp.architectures.joined(separator: ",")].joined(separator: "\t"))
+        }
+        if noNewPrivileges { put("nnp", "1") }
+        if !user.isEmpty { put("user", user) }
+        for u in ulimits { put("ulimit", u.text) }
+        for t in tmpfs { put("tmpfs", t.text) }
+        for m in maskedPaths { put("mask", m) }
+        for r in readonlyPaths { put("ro-path", r) }
+        if readOnlyRootfs { put("read-only", "1") }
+        if initProcess { put("init", "1") }
         return out
     }
 
@@ -97,12 +134,65 @@ public struct InitSpec: Sendable, Equatable {
             guard parts.count == 2 else { throw InitError(code: 125, "spec: bad file record") }
             spec.files.append(FileMount(source: parts[0], target: parts[1]))
         }
+        do { spec.mounts = try MountPlan(records: fields["mount"] ?? []) } catch { throw InitError(code: 125, error.message) }
         spec.tty = fields["tty"]?.first == "1"
         if let caps = fields["caps"]?.first {
             spec.capabilities = Set(caps.split(separator: ",").compactMap { Int32($0) })
         }
         spec.join = fields["join"]?.first.flatMap { Int32($0) } ?? 0
+        spec.joinNetwork = fields["netjoin"]?.first.flatMap { Int32($0) } ?? 0
+        if let hex = fields["seccomp"]?.first {
+            guard let bpf = InitSpec.unhex(hex), bpf.count % 8 == 0 else { throw InitError(code: 125, "spec: bad seccomp program") }
+            let info = (fields["seccomp-info"]?.first ?? "").split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard info.count == 4, let rules = Int(info[2]) else { throw InitError(code: 125, "spec: bad seccomp-info") }
+            spec.seccomp = SeccompLoad(
+                bpf: bpf, defaultAction: info[1], rules: rules, architectures: info[3].split(separator: ",").map(String.init), profile: info[0])
+        }
+        spec.noNewPrivileges = fields["nnp"]?.first == "1"
+        spec.user = fields["user"]?.first ?? ""
+        for u in fields["ulimit"] ?? [] { spec.ulimits.append(try Ulimit.parse(u)) }
+        for t in fields["tmpfs"] ?? [] {
+            do { spec.tmpfs.append(try TmpfsMount.parse(t)) } catch { throw InitError(code: 125, "spec: \(error.message)") }
+        }
+        spec.maskedPaths = fields["mask"] ?? []
+        spec.readonlyPaths = fields["ro-path"] ?? []
+        spec.readOnlyRootfs = fields["read-only"]?.first == "1"
+        spec.initProcess = fields["init"]?.first == "1"
         return spec
+    }
+}
+
+extension InitSpec {
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func unhex(_ text: String) -> [UInt8]? {
+        let s = Array(text.utf8)
+        guard s.count % 2 == 0 else { return nil }
+        func v(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: return c - 48
+            case 97...102: return c - 87
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(s.count / 2)
+        var i = 0
+        while i < s.count {
+            guard let hi = v(s[i]), let lo = v(s[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
     }
 }
 

@@ -12,6 +12,11 @@ enum Lessons {
                 "A container image is a directory tree plus some settings. vitro needs a directory that will become the container's / . Here it is the built-in busybox image: one static binary that is a shell and some 300 commands, made from the host's busybox-static package with no network.",
                 "Nothing is isolated yet: this is just files on the host's disk.",
             ]
+        case .volumes:
+            return [
+                "This container has mounts of its own: a directory of the host (-v /path:/in/container), a volume (a directory vitro keeps under its state root, named or anonymous), or a tmpfs. vitro makes what is missing now, on the host, and writes the mounts into the container's record, which is how it knows later that a volume is in use.",
+                "pid 1 will mount them inside the new root just before pivot_root, each on a descriptor it opened inside the root, so a symlink in the image can never send a mount elsewhere; a new volume is first filled with what the image has at that path.",
+            ]
         case .namespaces:
             return [
                 "vitro now starts vitro-init, a small single-threaded helper, and hands it a spec on fd 3. vitro-init calls unshare(2) for new mount, UTS, IPC, pid and network namespaces, then forks: the child is pid 1 of the new pid namespace.",
@@ -30,6 +35,7 @@ enum Lessons {
         case .exec:
             return [
                 "Last, pid 1 enters a new cgroup namespace (so its own cgroup looks like the root to it), changes to the working directory, finds \(ctx.argv.first ?? "the command") on PATH inside the new root, and calls execve(2): the helper's program is replaced by the container's command, which keeps pid 1.",
+                "Just before execve it gives up what root inside must not keep: every capability outside Docker's fourteen leaves the bounding set, it switches to the container's user, and it loads Docker's seccomp filter, a BPF program under which mount, unshare, keyctl and every other call Docker's profile does not list fail with EPERM from then on.",
             ]
         case .pull:
             return [

@@ -9,6 +9,8 @@
 //     only the safe devices, /dev/pts (a new devpts instance) and /dev/shm;
 //  4. pivot_root into the rootfs and lazily unmount the old root, so no path leads
 //     back to the host's files;
+//  5. mask and write-protect parts of /proc and /sys, and with --read-only the root
+//     itself (RootfsPlan+Hardening.swift, chapter 07);
 // and only then set the hostname and exec.
 //
 // Every mount target is checked before use: a rootfs (an image is untrusted input) may
@@ -52,6 +54,19 @@ public struct FileMount: Sendable, Equatable {
     }
 }
 
+/// How step 1 treats the mounts the new namespace copied from the host. Private cuts
+/// every tie (the default, as crun); a volume with slave or shared propagation (chapter
+/// 06) needs the container's copies to stay tied to the host's.
+public enum RootPropagation: String, Sendable {
+    /// `mount --make-rprivate /`: no mount event crosses in either direction.
+    case `private`
+    /// `mount --make-rslave /`: the host's mount events reach the container, none go back.
+    case slave
+    /// `/` keeps its peers; only the mount that holds the rootfs is made private, so what
+    /// pid 1 mounts there stays in the container (runc's rootfsParentMountPrivate).
+    case shared
+}
+
 public struct RootfsError: Error, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
@@ -68,6 +83,16 @@ public struct RootfsPlan: Sendable {
     public var overlay: String?
     /// Files to bind over the image's (step 3b below).
     public var files: [FileMount] = []
+    /// Step 1's propagation change (chapter 06 asks for another when a volume needs it).
+    public var propagation: RootPropagation = .private
+    /// `--tmpfs` mounts (step 3c).
+    public var tmpfs: [TmpfsMount] = []
+    /// Paths hidden after pivot_root (step 5): Docker's unless --privileged.
+    public var maskedPaths: [String] = []
+    /// Paths made read-only after pivot_root (step 5).
+    public var readonlyPaths: [String] = []
+    /// `--read-only`: the root is remounted read-only last.
+    public var readOnlyRoot = false
 
     public init(rootfs: String, files: [FileMount] = []) {
         self.rootfs = rootfs
@@ -86,7 +111,7 @@ public struct RootfsPlan: Sendable {
             guard Sys.isDirectory(rootfs) else { throw RootfsError("rootfs \"\(rootfs)\": not a directory") }
         default: throw RootfsError("rootfs \"\(rootfs)\": not a directory")
         }
-        for dir in ["proc", "sys", "dev", "dev/pts", "dev/shm"] {
+        for dir in ["proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue"] {
             _ = try containedPath(rootfs, dir)
         }
     }
@@ -114,11 +139,35 @@ public struct RootfsPlan: Sendable {
 
     /// Steps 1–4 above, in the calling process, which must already be in a new mount
     /// namespace (and, for /proc to show the container's processes, a new pid namespace
-    /// as its pid 1).
+    /// as its pid 1). vitro-init calls the steps one by one, to mount volumes between
+    /// them (chapter 06): `mountRoot`, `mountSystem`, `bindFiles`, `mountTmpfs`, `pivot`,
+    /// `harden`.
     public func apply() throws {
-        try Sys.mount(
-            source: nil, target: "/", fstype: nil, flags: [.recursive, .private],
-            why: "stop mounts made here from propagating to the host (and the host's from reaching in)")
+        try mountRoot()
+        try mountSystem()
+        try bindFiles()
+        try mountTmpfs()
+        try pivot()
+        try harden()
+    }
+
+    /// Steps 1 and 2: propagation, and the rootfs as a mount point.
+    public func mountRoot() throws {
+        switch propagation {
+        case .private:
+            try Sys.mount(
+                source: nil, target: "/", fstype: nil, flags: [.recursive, .private],
+                why: "stop mounts made here from propagating to the host (and the host's from reaching in)")
+        case .slave:
+            try Sys.mount(
+                source: nil, target: "/", fstype: nil, flags: [.recursive, .slave],
+                why: "a volume asked for slave propagation: the host's mount events still reach the container's copies, none go back")
+        case .shared:
+            let parent = RootfsPlan.mountPoint(containing: rootfs)
+            try Sys.mount(
+                source: nil, target: parent, fstype: nil, flags: [.private],
+                why: "a volume asked for shared propagation, so / keeps its peers; the mount holding the rootfs goes private, so what is mounted in the rootfs stays in the container")
+        }
         if let overlay {
             try Sys.mount(
                 source: "overlay", target: rootfs, fstype: "overlay", flags: [], data: overlay,
@@ -128,10 +177,17 @@ public struct RootfsPlan: Sendable {
                 source: rootfs, target: rootfs, fstype: nil, flags: [.bind, .recursive],
                 why: "pivot_root needs the new root to be a mount point, so bind the rootfs onto itself")
         }
+    }
+
+    /// Step 3: /proc, /sys and /dev.
+    public func mountSystem() throws {
         try mountKernelFilesystems()
         try populateDev()
-        try bindFiles()
-        try pivot()
+    }
+
+    /// The mount point of the mount that holds `path`, from /proc/self/mountinfo.
+    static func mountPoint(containing path: String) -> String {
+        MountTable.of(pid: "self").entry(containing: path)?.mountPoint ?? "/"
     }
 
     /// Step 3b: /etc/hosts, /etc/hostname and /etc/resolv.conf (chapter 05), bound from
@@ -139,7 +195,7 @@ public struct RootfsPlan: Sendable {
     /// directories are checked like every mount target, and the file itself must not
     /// be a symlink: the bind would land wherever it points. A missing file is created
     /// empty, as a mount point.
-    func bindFiles() throws {
+    public func bindFiles() throws {
         for f in files {
             let parent = f.target.split(separator: "/").dropLast().joined(separator: "/")
             if !parent.isEmpty {
@@ -199,7 +255,13 @@ public struct RootfsPlan: Sendable {
         try Sys.mount(
             source: "shm", target: try target("dev/shm"), fstype: "tmpfs", flags: [.noSuid, .noDev, .noExec],
             data: "mode=1777,size=65536k", why: "POSIX shared memory for the container alone")
-        for (name, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        try Sys.mount(
+            source: "mqueue", target: try target("dev/mqueue"), fstype: "mqueue", flags: [.noSuid, .noDev, .noExec],
+            why: "POSIX message queues of the container's own IPC namespace")
+        var links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
+        // runc's /dev/core, where the kernel has a /proc/kcore to point at.
+        if Sys.fileKind(rootfs + "/proc/kcore") != .missing { links.append(("core", "/proc/kcore")) }
+        for (name, to) in links {
             try Sys.symlink(to, at: dev + "/" + name, why: "the conventional /dev/\(name) link programs expect")
         }
     }
@@ -207,12 +269,18 @@ public struct RootfsPlan: Sendable {
     /// The pivot_root(".", ".") idiom (see pivot_root(2), and runc's pivotRoot): the old
     /// root ends up mounted on top of the new one at "/", where "." still finds it, and is
     /// then detached, so no directory to put it in is needed inside the image.
-    func pivot() throws {
+    public func pivot() throws {
         try Sys.chdir(rootfs, why: "pivot_root(\".\", \".\") works on the current directory")
+        // "." names the new root's mount, below the old one, so `--make-rslave .` reaches
+        // every mount in the new root too. With a shared volume (chapter 06) that would
+        // cut its ties to the host; then the old root alone is made a slave, through a
+        // descriptor of it taken before the pivot (as runc does).
+        let oldRoot = propagation == .shared ? try Sys.open("/", flags: Sys.O_PATH | O_DIRECTORY | O_CLOEXEC, trace: false) : nil
+        defer { if let oldRoot { Sys.close(oldRoot) } }
         try Sys.pivotRoot(".", putOld: ".", why: "make the rootfs the root of this mount namespace; the old root is now stacked on top of it at /, to be detached")
         try Sys.mount(
-            source: nil, target: ".", fstype: nil, flags: [.recursive, .slave],
-            why: "keep the unmount of the old root from propagating anywhere")
+            source: nil, target: ".", via: oldRoot, fstype: nil, flags: [.recursive, .slave],
+            why: oldRoot == nil ? "keep the unmount of the old root from propagating anywhere" : "keep the unmount of the old root from propagating anywhere; only the old root, so shared volumes keep their peers")
         try Sys.unmount(".", flags: [.detach], why: "detach the host's root: no path inside leads back to the host's files")
         try Sys.chdir("/", why: "start from the new root")
     }
@@ -228,8 +296,41 @@ public struct MountTable: Sendable {
         public var root: String
         /// The filesystem's own options (after the dash): a v1 cgroup's controllers.
         public var superOptions: String = ""
+        /// The optional fields before the dash: `shared:N`, `master:N` (propagation).
+        public var optional: [String] = []
     }
     public var entries: [Entry]
+
+    /// The mount that holds `path`: the longest mount point that is a prefix of its
+    /// real path (the missing end of a path that does not exist yet is kept as written),
+    /// and of two mounts at one place the later, which covers the other.
+    public func entry(containing path: String) -> Entry? {
+        let real = MountTable.realPath(path)
+        var best: Entry?
+        for e in entries {
+            let mp = e.mountPoint
+            guard real == mp || real.hasPrefix(mp == "/" ? "/" : mp + "/") else { continue }
+            if mp.count >= (best?.mountPoint.count ?? 0) { best = e }
+        }
+        return best
+    }
+
+    /// realpath(3) of the deepest part of `path` that exists, with the rest appended.
+    public static func realPath(_ path: String) -> String {
+        var head = path
+        var tail = ""
+        while !head.isEmpty {
+            if let p = realpath(head, nil) {
+                let r = String(cString: p)
+                free(p)
+                return tail.isEmpty ? r : (r == "/" ? "" : r) + tail
+            }
+            guard let slash = head.lastIndex(of: "/") else { break }
+            tail = String(head[slash...]) + tail
+            head = String(head[..<slash])
+        }
+        return path.hasPrefix("/") && !tail.isEmpty ? tail : path
+    }
 
     public static func of(pid: String) -> MountTable {
         guard let text = try? Sys.readText("/proc/\(pid)/mountinfo") else { return MountTable(entries: []) }
@@ -245,7 +346,7 @@ public struct MountTable: Sendable {
             out.append(
                 Entry(
                     mountPoint: unescape(f[4]), fstype: f[dash + 1], source: f[dash + 2], options: f[5], root: unescape(f[3]),
-                    superOptions: dash + 3 < f.count ? f[dash + 3] : ""))
+                    superOptions: dash + 3 < f.count ? f[dash + 3] : "", optional: dash > 6 ? Array(f[6..<dash]) : []))
         }
         return MountTable(entries: out)
     }

@@ -24,6 +24,8 @@ public struct NetworkSettings: Sendable, Equatable {
     public var bridge: BridgeConfig
     /// `-p` (and `-P`) mappings, host ports not yet bound.
     public var ports: [PortMapping] = []
+    /// `-P`: also publish the ports the image's config exposes, once the image is known.
+    public var publishAll = false
     public var extraHosts: [ExtraHost] = []
     public var dns: [String] = []
     public var dnsSearch: [String] = []

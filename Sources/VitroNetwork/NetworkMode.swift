@@ -3,7 +3,7 @@
 //   bridge            its own namespace, a veth to the bridge, an address, NAT (default)
 //   none              its own namespace with only lo
 //   host              no namespace of its own: the host's interfaces, as they are
-//   container:NAME    another container's namespace (needs container records: not yet)
+//   container:NAME    another running container's namespace (its lo, eth0, ports, names)
 
 public enum NetworkMode: Sendable, Equatable, CustomStringConvertible {
     case bridge

@@ -23,7 +23,29 @@ public enum ContainerControl {
         guard store.liveStatus(r) == .running || store.liveStatus(r) == .paused else {
             throw RunError("container \(r.id.prefix(12)) is not running")
         }
+        markStopped(store, r)
         try Sys.kill(r.state.pid, signal, why: "deliver the signal to the container's pid 1")
+    }
+
+    /// A person stopped the container: its restart policy no longer applies (Docker's
+    /// HasBeenManuallyStopped), until it is started again.
+    static func markStopped(_ store: ContainerStore, _ r: ContainerRecord) {
+        try? store.update(r.id) { s in s.manuallyStopped = true }
+    }
+
+    /// A container between two runs of its restart policy: once it is marked stopped,
+    /// its monitor ends during the delay, or (if the next run had already begun) the
+    /// record says running again. Returns the record as it is then.
+    static func settle(_ store: ContainerStore, _ r: ContainerRecord) -> ContainerRecord {
+        var r = r
+        var n = 0
+        while store.liveStatus(r) == .restarting || (r.config.restartPolicy != "no" && r.state.status == .exited && processStartTime(r.state.monitorPid) != nil), n < 250 {
+            Sys.sleep(milliseconds: 20)
+            n += 1
+            guard let again = store.load(r.id) else { return r }
+            r = again
+        }
+        return r
     }
 
     /// Waits until the container is no longer running; returns its exit code.
@@ -43,8 +65,10 @@ public enum ContainerControl {
 
     /// SIGTERM, then SIGKILL after `seconds` if it is still running (docker stop).
     public static func stop(_ store: ContainerStore, _ r: ContainerRecord, seconds: Int) throws {
+        markStopped(store, r)
         thawIfPaused(store, r)
-        guard store.liveStatus(r) == .running else { return }
+        let r = settle(store, r)
+        guard store.liveStatus(r) == .running, r.state.pid > 0 else { return }
         try? Sys.kill(r.state.pid, SIGTERM, why: "ask the container to stop")
         if wait(store, r.id, timeoutMillis: seconds * 1000) == nil {
             try? Sys.kill(r.state.pid, SIGKILL, why: "the grace period is over")
@@ -63,18 +87,25 @@ public enum ContainerControl {
         }
     }
 
-    /// Removes a container (`force` kills a running one first).
-    public static func remove(_ store: ContainerStore, _ r: ContainerRecord, force: Bool) throws {
-        if store.liveStatus(r) == .running || store.liveStatus(r) == .paused {
+    /// Removes a container (`force` kills a running one first; `volumes` removes its
+    /// anonymous volumes too, when no other container uses them).
+    public static func remove(_ store: ContainerStore, _ r: ContainerRecord, force: Bool, volumes: Bool = false) throws {
+        let status = store.liveStatus(r)
+        if status == .running || status == .paused || status == .restarting {
             guard force else {
-                throw RunError("you cannot remove a running container \(r.id.prefix(12)); stop the container before attempting removal or force remove")
+                let what = status == .restarting ? "restarting" : "running"
+                throw RunError("you cannot remove a \(what) container \(r.id.prefix(12)); stop the container before attempting removal or force remove")
             }
-            try? Sys.kill(r.state.pid, SIGKILL, why: "rm -f: the container goes now")
+            markStopped(store, r)
+            let r = settle(store, r)
+            if store.liveStatus(r) == .running || store.liveStatus(r) == .paused, r.state.pid > 0 {
+                try? Sys.kill(r.state.pid, SIGKILL, why: "rm -f: the container goes now")
+            }
             thawIfPaused(store, r)
             _ = wait(store, r.id, timeoutMillis: 10_000)
         }
         // Let the monitor finish recording before the directory goes.
         waitForMonitor(r)
-        try store.remove(r.id)
+        try ContainerVolumes.removeContainer(store, r.id, volumes: volumes)
     }
 }

@@ -14,6 +14,7 @@ import VitroNamespaces
 import VitroNetwork
 import VitroSys
 import VitroTrace
+import VitroVolumes
 
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,12 @@ public struct LifecycleOptions: Sendable {
     public var runArgs: [String] = []
     /// `start`/`restart`: the container's record exists; run it again under its id.
     public var existing: ContainerConfig?
+    /// `--restart`: what the monitor does when the command ends.
+    public var restart = RestartPolicy.no
+    /// `--log-driver`, `--log-opt`.
+    public var logOptions = LogOptions()
+    /// `create`: make the record only; what must hold when it runs is checked by `start`.
+    public var createOnly = false
     public init() {}
 }
 
@@ -37,6 +44,10 @@ public enum ContainerLifecycle {
         if let existing = life.existing {
             var options = run
             options.containerID = existing.id
+            options.networkPeer = try networkPeer(run, store: store)
+            if let peer = options.networkPeer { options.hostname = peer.hostname }
+            // The same mounts again: the same anonymous volumes, not new ones.
+            options.recordedMounts = store.load(existing.id)?.config.mounts ?? existing.mounts
             try store.update(existing.id) { s in
                 s = ContainerState()
             }
@@ -46,8 +57,15 @@ public enum ContainerLifecycle {
             do { try RootfsPlan.validate(ContainerRun.absolute(given)) } catch { throw RunError(error.message) }
         }
         var options = run
+        // Volumes (chapter 06): checked against the host before anything is made.
+        do { try MountRequest(specs: run.volumes).check() } catch { throw RunError(error.message) }
+        for from in run.volumesFrom {
+            let other = try store.find(from.container)
+            options.inheritedMounts += MountRequest.inherit(other.config.mounts ?? [], from)
+        }
         let id = ContainerID.make()
         options.containerID = id
+        if !life.createOnly { options.networkPeer = try networkPeer(run, store: store) }
         let names = Set(store.list().map(\.config.name))
         let name: String
         if let given = life.name {
@@ -64,24 +82,47 @@ public enum ContainerLifecycle {
             options.env = linked.env + options.env
             options.network.extraHosts += linked.hosts
         }
-        let hostname = run.hostname ?? String(id.prefix(12))
+        let hostname = options.networkPeer?.hostname ?? run.hostname ?? String(id.prefix(12))
+        options.hostname = hostname
         var config = ContainerConfig(
             id: id, name: name, created: WallTime.now(), image: life.image, rootfs: rootfs, argv: run.argv,
             env: options.environment(hostname: hostname), workdir: run.workdir ?? "/", hostname: hostname, detached: life.detach,
             autoRemove: life.autoRemove)
         config.runArgs = life.runArgs
+        config.restartPolicy = life.restart.description
+        config.logOptions = life.logOptions
         try store.create(config)
         return (options, config)
     }
 
+    /// `--net container:NAME`: the running container whose network namespace this one
+    /// enters. Docker's rule: it must be running, and this container takes its hostname
+    /// and its /etc/hosts and /etc/resolv.conf.
+    static func networkPeer(_ run: RunOptions, store: ContainerStore) throws(RunError) -> (pid: Int32, directory: String, hostname: String)? {
+        guard case .container(let name) = run.network.mode else { return nil }
+        let other: ContainerRecord
+        do { other = try store.find(name) } catch { throw RunError("--net container:\(name): \(error.message)") }
+        guard store.liveStatus(other) == .running else {
+            throw RunError("--net container:\(name): cannot join the network of container \(other.config.name): it is not running")
+        }
+        return (other.state.pid, store.dir(other.id), other.config.hostname)
+    }
+
     /// The record shows what really runs once the image's config has been applied.
     static func resolved(_ store: ContainerStore, _ config: ContainerConfig, argv: [String], env: [String], workdir: String, imageID: Digest? = nil) {
-        var c = config
+        var c = store.load(config.id)?.config ?? config
         if let imageID { c.imageID = imageID.description }
         c.argv = argv
         c.env = env
         c.workdir = workdir
         try? Sys.writeFileAtomically(store.dir(c.id) + "/config.json", c.json(), why: "the image's command, environment and directory are now known")
+    }
+
+    /// The record keeps the container's mount points (called holding the volumes lock).
+    static func mounted(_ store: ContainerStore, _ config: ContainerConfig, _ points: [MountPoint]) throws {
+        var c = store.load(config.id)?.config ?? config
+        c.mounts = points
+        try Sys.writeFileAtomically(store.dir(c.id) + "/config.json", c.json(), why: "the container's mounts: its volumes are in use from now on")
     }
 
     /// Pulls `image` unless the store has it.
@@ -117,6 +158,17 @@ public enum ContainerLifecycle {
         }
     }
 
+    /// `vitro create`: the record only (status created); `start` runs it.
+    public static func create(_ run: RunOptions, _ life: LifecycleOptions) throws(RunError) -> String {
+        let store = ContainerStore(root: run.stateRoot)
+        var life = life
+        life.createOnly = true
+        do {
+            let (_, config) = try prepare(run, life, store: store, rootfs: run.rootfs ?? "")
+            return config.id
+        } catch let e as RunError { throw e } catch { throw RunError(String(describing: error)) }
+    }
+
     /// `vitro run` in the foreground: the record, the pipeline, the final state.
     public static func runForeground(
         _ run: RunOptions, _ life: LifecycleOptions, observer: (any PipelineObserver)? = nil, pullObserver: (any PullObserver)? = nil
@@ -129,15 +181,17 @@ public enum ContainerLifecycle {
         container.onResolved = { [weak container] argv, env, dir in
             resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID)
         }
+        container.onMounts = { points in try mounted(store, config, points) }
         container.onStarted = { pid in started(store, config.id, pid: pid, monitor: Sys.processID()) }
         do {
             let code = try container.run()
             finished(store, config.id, code: code, oom: container.oomKilled)
-            if life.autoRemove { try? store.remove(config.id) }
+            if life.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
             return code
         } catch {
             finished(store, config.id, code: error.code, oom: false, error: error.message)
-            if life.autoRemove { try? store.remove(config.id) }
+            // Bad input removes the record a run just made; never an existing one (start).
+            if life.autoRemove || (error.input && life.existing == nil) { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
             throw error
         }
     }
@@ -165,7 +219,7 @@ public enum ContainerLifecycle {
         }
         if child == 0 {
             Sys.close(ready.read)
-            monitor(options, config, store: store, ready: ready.write)
+            monitor(options, config, store: store, ready: ready.write, fresh: life.existing == nil)
         }
         Sys.close(ready.write)
         var message: [UInt8] = []
@@ -175,14 +229,39 @@ public enum ContainerLifecycle {
         if text == "started" { return config.id }
         let parts = text.split(separator: " ", maxSplits: 2).map(String.init)
         if parts.count == 3, parts[0] == "error", let code = Int32(parts[1]) {
-            if life.autoRemove { try? store.remove(config.id) }
+            if life.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
             throw RunError(code: code, parts[2])
         }
         throw RunError("the monitor of container \(config.id.prefix(12)) ended before the container started")
     }
 
+    /// Between two runs of a container with a restart policy: the record says
+    /// `restarting` for `delay` ms. Returns false when a person stopped or removed the
+    /// container meanwhile, true (with the restart counted) when it is to run again.
+    static func waitToRestart(_ store: ContainerStore, _ id: String, milliseconds delay: Int) -> Bool {
+        try? store.update(id) { s in s.status = .restarting }
+        var waited = 0
+        var go = true
+        while waited < delay {
+            guard let r = store.load(id) else { return false }
+            if r.state.manuallyStopped {
+                go = false
+                break
+            }
+            Sys.sleep(milliseconds: 20)
+            waited += 20
+        }
+        try? store.update(id) { s in
+            if s.manuallyStopped { go = false }
+            // Stopped while waiting: the container stays exited with its last code.
+            if go { s.restartCount += 1 } else { s.status = .exited }
+        }
+        return go && store.load(id) != nil
+    }
+
     /// The monitor's life (a forked vitro). Never returns.
-    static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32) -> Never {
+    /// `fresh`: the record was made by this run (not `start` of an existing one).
+    static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32, fresh: Bool) -> Never {
         // Keep only the ready pipe (moved to fd 3) of what this process inherited: a
         // pipe the caller reads (`JOB=$(vitro run -d …)`) must see its end when the
         // `run` command exits, not when the container does.
@@ -206,43 +285,66 @@ public enum ContainerLifecycle {
             try Sys.setsid(why: "leave the terminal's session: the container outlives this command")
             let null = try Sys.open("/dev/null", flags: O_RDWR | O_CLOEXEC, trace: false)
             for fd: Int32 in [0, 1, 2] { try Sys.dup2(null, fd, why: "the monitor has no terminal; its own stdio goes nowhere") }
-            let out = try Sys.pipe(), err = try Sys.pipe()
-            try Sys.setNonBlocking(out.read)
-            try Sys.setNonBlocking(err.read)
-            let log = try LogWriter(path: store.logPath(config.id))
-            var options = run
-            options.stdio = [null, out.write, err.write]
-            let container = ContainerRun(options: options)
-            container.onResolved = { [weak container] argv, env, dir in
-            resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID)
-        }
-            container.pumps[out.read] = { log.write($0, stream: "stdout") }
-            container.pumps[err.read] = { log.write($0, stream: "stderr") }
-            // With -t the container writes to its pty, not to the pipes: the log gets
-            // what the terminal shows, as Docker's does (all of it as stdout).
-            container.terminalOutput = { log.write($0, stream: "stdout") }
-            container.onStarted = { pid in
-                // The container holds its own copies of the pipes' write ends now.
-                Sys.close(out.write)
-                Sys.close(err.write)
-                started(store, config.id, pid: pid, monitor: Sys.processID())
-                report("started")
-            }
-            do {
-                code = try container.run()
-                log.flush()
-                finished(store, config.id, code: code, oom: container.oomKilled)
-            } catch {
-                log.flush()
-                finished(store, config.id, code: error.code, oom: false, error: error.message)
-                report("error \(error.code) \(error.message)")
-                code = error.code
+            let log = try LogWriter(path: store.logPath(config.id), options: config.logOptions)
+            let policy = (try? RestartPolicy.parse(config.restartPolicy)) ?? .no
+            var attempt = 0
+            while true {
+                let began = MonotonicClock.now()
+                let out = try Sys.pipe(), err = try Sys.pipe()
+                try Sys.setNonBlocking(out.read)
+                try Sys.setNonBlocking(err.read)
+                var options = run
+                options.stdio = [null, out.write, err.write]
+                // A restart mounts what the first run made: the same anonymous volumes.
+                if attempt > 0 || (store.load(config.id)?.state.restartCount ?? 0) > 0 {
+                    options.recordedMounts = store.load(config.id)?.config.mounts ?? options.recordedMounts
+                }
+                let container = ContainerRun(options: options)
+                container.onResolved = { [weak container] argv, env, dir in
+                    resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID)
+                }
+                container.onMounts = { points in try mounted(store, config, points) }
+                container.pumps[out.read] = { log.write($0, stream: "stdout") }
+                container.pumps[err.read] = { log.write($0, stream: "stderr") }
+                // With -t the container writes to its pty, not to the pipes: the log gets
+                // what the terminal shows, as Docker's does (all of it as stdout).
+                container.terminalOutput = { log.write($0, stream: "stdout") }
+                var writeEnds = [out.write, err.write]
+                container.onStarted = { pid in
+                    // The container holds its own copies of the pipes' write ends now.
+                    for fd in writeEnds { Sys.close(fd) }
+                    writeEnds = []
+                    started(store, config.id, pid: pid, monitor: Sys.processID())
+                    report("started")
+                }
+                var setupFailed = false
+                do {
+                    code = try container.run()
+                    log.flush()
+                    finished(store, config.id, code: code, oom: container.oomKilled)
+                } catch {
+                    log.flush()
+                    finished(store, config.id, code: error.code, oom: false, error: error.message)
+                    report("error \(error.code) \(error.message)")
+                    code = error.code
+                    setupFailed = true
+                    if error.input && fresh { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
+                }
+                for fd in writeEnds + [out.read, err.read] { Sys.close(fd) }
+                // --restart: a command that ran may run again; one that could not be set
+                // up is not retried (Docker reports the error of the start).
+                guard !setupFailed, let now = store.load(config.id),
+                    policy.shouldRestart(exitCode: code, restartCount: now.state.restartCount, manuallyStopped: now.state.manuallyStopped)
+                else { break }
+                if MonotonicClock.now() - began >= 10_000_000_000 { attempt = 0 }
+                guard waitToRestart(store, config.id, milliseconds: RestartPolicy.delay(attempt: attempt)) else { break }
+                attempt += 1
             }
         } catch {
             finished(store, config.id, code: 125, oom: false, error: String(describing: error))
             report("error 125 \(error)")
         }
-        if config.autoRemove { try? store.remove(config.id) }
+        if config.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
         Sys.exitNow(code)
     }
 }

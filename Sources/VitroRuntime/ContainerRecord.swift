@@ -5,6 +5,7 @@
 
 import VitroSys
 import VitroTrace
+import VitroVolumes
 
 public enum ContainerStatus: String, Sendable {
     case created, running, paused, restarting, exited, dead
@@ -29,6 +30,12 @@ public struct ContainerConfig: Sendable, Equatable {
     /// The arguments of the `vitro run` that made it: `start` and `restart` run it again
     /// with the same options.
     public var runArgs: [String] = []
+    /// `--restart`, as given (`on-failure:3`).
+    public var restartPolicy = "no"
+    /// `--log-driver` and `--log-opt`.
+    public var logOptions = LogOptions()
+    /// Its mounts, once the run has made them (chapter 06); nil before.
+    public var mounts: [MountPoint]?
 
     func json() -> [UInt8] {
         var w = JSONWriter()
@@ -46,6 +53,11 @@ public struct ContainerConfig: Sendable, Equatable {
         w.key("Detached"); w.bool(detached)
         w.key("AutoRemove"); w.bool(autoRemove)
         w.key("RunArgs"); w.beginArray(); for a in runArgs { w.string(a) }; w.endArray()
+        w.key("RestartPolicy"); w.string(restartPolicy)
+        w.key("LogDriver"); w.string(logOptions.driver)
+        w.key("LogMaxSize"); w.int(Int64(logOptions.maxSize ?? 0))
+        w.key("LogMaxFile"); w.int(Int64(logOptions.maxFile))
+        if let mounts { w.key("Mounts"); w.value(.array(mounts.map { $0.json() })) }
         w.endObject()
         return w.bytes
     }
@@ -82,6 +94,11 @@ public struct ContainerConfig: Sendable, Equatable {
         detached = v["Detached"]?.bool ?? false
         autoRemove = v["AutoRemove"]?.bool ?? false
         runArgs = v["RunArgs"]?.array?.compactMap(\.string) ?? []
+        restartPolicy = v["RestartPolicy"]?.string ?? "no"
+        logOptions.driver = v["LogDriver"]?.string ?? "json-file"
+        logOptions.maxSize = v["LogMaxSize"]?.int.flatMap { $0 > 0 ? Int($0) : nil }
+        logOptions.maxFile = max(1, Int(v["LogMaxFile"]?.int ?? 1))
+        mounts = v["Mounts"]?.array?.compactMap { try? MountPoint(json: $0) }
     }
 }
 
@@ -98,6 +115,10 @@ public struct ContainerState: Sendable, Equatable {
     public var error = ""
     public var startedAt: WallTime?
     public var finishedAt: WallTime?
+    /// How many times the monitor has run the container again (--restart).
+    public var restartCount = 0
+    /// A person stopped it (`stop`, `kill`, `rm -f`): the restart policy does not apply.
+    public var manuallyStopped = false
 
     public init() {}
 
@@ -113,6 +134,8 @@ public struct ContainerState: Sendable, Equatable {
         w.key("Error"); w.string(error)
         w.key("StartedAt"); w.string(startedAt?.rfc3339 ?? "0001-01-01T00:00:00Z")
         w.key("FinishedAt"); w.string(finishedAt?.rfc3339 ?? "0001-01-01T00:00:00Z")
+        w.key("RestartCount"); w.int(Int64(restartCount))
+        w.key("ManuallyStopped"); w.bool(manuallyStopped)
         w.endObject()
         return w.bytes
     }
@@ -127,6 +150,8 @@ public struct ContainerState: Sendable, Equatable {
         error = v["Error"]?.string ?? ""
         startedAt = v["StartedAt"]?.string.flatMap { WallTime(rfc3339: $0) }.flatMap { $0.seconds > 0 ? $0 : nil }
         finishedAt = v["FinishedAt"]?.string.flatMap { WallTime(rfc3339: $0) }.flatMap { $0.seconds > 0 ? $0 : nil }
+        restartCount = Int(v["RestartCount"]?.int ?? 0)
+        manuallyStopped = v["ManuallyStopped"]?.bool ?? false
     }
 }
 

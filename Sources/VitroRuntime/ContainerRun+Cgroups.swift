@@ -27,7 +27,9 @@ extension ContainerRun {
             cgroup = cg
             context.cgroupDirectories = cg.directories
             Tracer.shared.note("cgroup", group: .cgroup, args: ["layout": .string(layout.name), "path": .list(cg.directories)], why: "the cgroup driver follows the host's layout")
-            try cg.create(options.cgroupLimits)
+            var limits = options.cgroupLimits
+            limits.devices = options.security.privileged ? .all : .rules(DeviceRule.dockerDefault)
+            try cg.create(limits)
             try cg.add(pid: pid)
             end(.cgroups)
         } catch {

@@ -15,6 +15,8 @@ extension ContainerRun {
         var argv: [String]
         var env: [String]
         var workdir: String
+        /// --user, else the image's User; empty: root.
+        var user: String
     }
 
     /// Pulls (if needed) and unpacks `name`; returns the merged directory.
@@ -82,12 +84,11 @@ extension ContainerRun {
         var argv = options.argv
         if let config {
             argv = (config.entrypoint ?? []) + (argv.isEmpty ? (config.cmd ?? []) : argv)
-            if !config.user.isEmpty, config.user != "root", config.user != "0", config.user != "0:0" {
-                Tracer.shared.note("user", args: ["user": .string(config.user)], why: "the image asks for another user; vitro runs as root until chapter 07's --user lands")
-            }
         }
         guard !argv.isEmpty else { throw RunError("no command specified") }
         let workdir = options.workdir ?? (config?.workingDir.isEmpty == false ? config?.workingDir : nil) ?? "/"
-        return Resolved(argv: argv, env: options.environment(hostname: hostname, image: config?.env ?? options.containerEnv), workdir: workdir)
+        let user = options.security.user ?? config?.user ?? ""
+        return Resolved(
+            argv: argv, env: options.environment(hostname: hostname, image: config?.env ?? options.containerEnv), workdir: workdir, user: user)
     }
 }

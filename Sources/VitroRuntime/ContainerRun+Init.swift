@@ -45,11 +45,23 @@ extension ContainerRun {
         spec.overlay = overlayData
         spec.tty = options.tty
         spec.join = options.join ?? 0
+        spec.joinNetwork = options.networkPeer?.pid ?? 0
         spec.capabilities = options.capabilities
+        spec.mounts = mountPlan
+        do {
+            if options.join == nil { try checkUser(resolved.user, rootfs: rootfs) }
+            try applySecurity(to: &spec, user: resolved.user)
+        } catch let e as RunError {
+            end(.namespaces, error: e.message)
+            throw e
+        } catch {
+            end(.namespaces, error: String(describing: error))
+            throw RunError(String(describing: error))
+        }
         // `vitro exec` joins a running container: its /etc files and network exist.
         if options.join == nil {
             do {
-                spec.files = try prepareEtcFiles()
+                spec.files = filesBesidesMounts(try prepareEtcFiles())
             } catch {
                 end(.namespaces, error: String(describing: error))
                 throw RunError(String(describing: error))
@@ -95,6 +107,71 @@ extension ContainerRun {
         }
         let channel = InitChannel(sync: syncParent, trace: tracePipe.read, signals: signals, initPid: initPid)
         return try follow(channel)
+    }
+
+    /// Compiled seccomp programs, by profile and capabilities (run-time state: a reboot,
+    /// which may bring another libseccomp, empties it).
+    static let seccompCache = "/run/vitro/seccomp"
+
+    /// Chapter 07's settings into the spec; the seccomp filter is compiled here, in
+    /// vitro, so a profile libseccomp refuses stops the run before anything exists.
+    func applySecurity(to spec: inout InitSpec, user: String) throws {
+        let s = options.security
+        spec.seccomp = try s.seccompLoad(capabilities: options.capabilities, cacheDirectory: ContainerRun.seccompCache)
+        if let f = spec.seccomp {
+            Tracer.shared.note(
+                "seccomp-profile", group: .seccomp,
+                args: ["profile": .string(f.profile), "default_action": .string(f.defaultAction), "rules": .int(Int64(f.rules)), "instructions": .int(Int64(f.bpf.count / 8))],
+                why: "the profile's conditions were evaluated for this container's capabilities, architecture and kernel, and libseccomp compiled it to BPF; pid 1 loads it last")
+        }
+        spec.noNewPrivileges = s.noNewPrivileges
+        spec.user = user
+        spec.ulimits = s.ulimits
+        if options.join == nil {
+            spec.tmpfs = s.tmpfs
+            spec.readOnlyRootfs = s.readOnlyRootfs
+            if !s.privileged {
+                spec.maskedPaths = RootfsPlan.dockerMasks()
+                spec.readonlyPaths = RootfsPlan.dockerReadonlyPaths
+            }
+            spec.initProcess = s.initProcess
+        }
+    }
+
+    /// Looks the user up in the image's /etc/passwd and /etc/group before anything is
+    /// made, so a user the image does not have is bad input that leaves nothing behind.
+    /// pid 1 looks it up again inside, after pivot_root, and that lookup is the one
+    /// that counts (a file the layers do not show plainly is left to it).
+    func checkUser(_ user: String, rootfs: String) throws {
+        guard !user.isEmpty else { return }
+        let spec: UserSpec
+        do { spec = try UserSpec(user) } catch { throw RunError(error.message, input: true) }
+        if spec.isRoot { return }
+        /// The file's text; "" when no layer has it; nil when a plain read cannot tell
+        /// (a symlink, a whiteout): then only pid 1's lookup decides.
+        func read(_ rel: String) -> String? {
+            // The overlay's upper directory (a restarted container's own changes),
+            // then its lower ones, top first; or the plain rootfs.
+            var dirs = [rootfs]
+            let data = overlayData.split(separator: ",")
+            if let lower = data.first(where: { $0.hasPrefix("lowerdir=") }) {
+                dirs = data.filter { $0.hasPrefix("upperdir=") }.map { String($0.dropFirst(9)) }
+                    + lower.dropFirst(9).split(separator: ":").map(String.init)
+            }
+            for d in dirs {
+                guard (try? RootfsPlan.containedPath(d, "etc")) != nil else { return nil }
+                switch Sys.fileKind(d + "/" + rel) {
+                case .regular: return try? Sys.readText(d + "/" + rel)
+                case .missing: continue
+                default: return nil
+                }
+            }
+            return ""
+        }
+        guard let passwd = read("etc/passwd"), let group = read("etc/group") else { return }
+        do { _ = try spec.resolve(passwd: passwd, group: group) } catch {
+            throw RunError(error.message, input: true)
+        }
     }
 
     /// Where the container is in the protocol.

@@ -40,6 +40,11 @@ extension ContainerRun {
 
     /// Writes the three files and returns the bind mounts vitro-init makes of them.
     func prepareEtcFiles() throws -> [FileMount] {
+        if let peer = options.networkPeer {
+            // Docker shares the other container's files: one /etc/hosts for one network.
+            Tracer.shared.note("container-files", group: .file, args: ["dir": .string(peer.directory)], why: "--net container: the other container's hostname, hosts and resolv.conf are bound into this one")
+            return ["hostname", "hosts", "resolv.conf"].map { FileMount(source: peer.directory + "/" + $0, target: "etc/" + $0) }
+        }
         let dir = containerDirectory
         try Sys.mkdirAll(dir, mode: 0o700, why: "the container's own files: hostname, hosts, resolv.conf")
         containerDirectoryMade = true
@@ -71,7 +76,7 @@ extension ContainerRun {
             case .none:
                 try ContainerNetwork.loopbackOnly(pid: pid)
             case .container(let name):
-                throw NetworkError("--net container:\(name): joining another container's network needs container records, which this build does not have yet")
+                Tracer.shared.note("network", group: .netlink, args: ["mode": .string("container"), "container": .string(name), "netns": .string(Sys.readlink("/proc/\(pid)/ns/net") ?? "?")], why: "--net container: vitro-init entered \(name)'s network namespace before making the others; nothing to wire")
             case .bridge:
                 try wireBridge(pid: pid)
             }
@@ -85,7 +90,14 @@ extension ContainerRun {
     func wireBridge(pid: Int32) throws {
         let net = options.network
         let id = context.containerID
-        let proxy = try PortProxy.bind(net.ports)
+        var ports = net.ports
+        if net.publishAll, let exposed = imageConfig?.exposedPorts, !exposed.isEmpty {
+            // -P: the image's EXPOSE entries ("80/tcp"), on ports the kernel picks.
+            var parsed: [(UInt16, SocketKind)] = []
+            for e in exposed { parsed += (try? PortMapping.parseExpose(e)) ?? [] }
+            ports += PortMapping.publishAll(exposed: parsed, besides: ports)
+        }
+        let proxy = try PortProxy.bind(ports)
         self.proxy = proxy
         let host = try RouteSocket(why: "a netlink socket in vitro's own network namespace, for the host's side")
         let veth = ContainerNetwork.vethName(id)

@@ -1,6 +1,7 @@
 // Chapter 08: `vitro run`, the one composer of the stages.
 //
 //   rootfs      check the root filesystem (or make the built-in busybox one)
+//   volumes     (only with mounts) make the volumes, record them, plan pid 1's mounts
 //   namespaces  spawn vitro-init, which unshares, forks pid 1 and builds the root
 //   cgroups     while pid 1 waits at `ready`: create its cgroup, write the limits,
 //               move pid 1 into it
@@ -25,6 +26,7 @@ import VitroNamespaces
 import VitroNetwork
 import VitroSys
 import VitroTrace
+import VitroVolumes
 
 #if canImport(Glibc)
 import Glibc
@@ -60,6 +62,11 @@ public final class ContainerRun {
     public var onResolved: (([String], [String], String) -> Void)?
     /// Called once the command has been exec'd, with pid 1's host pid.
     public var onStarted: ((Int32) -> Void)?
+    /// Called with the container's mount points once the volumes stage has made them,
+    /// holding the volumes lock (the record keeps them, and so marks its volumes in use).
+    public var onMounts: (([MountPoint]) throws -> Void)?
+    /// What pid 1 mounts inside the root (chapter 06), from the volumes stage.
+    var mountPlan = MountPlan()
     /// The network stage's state, for the release after the container ends.
     var proxy: PortProxy?
     var ipamAllocated = false
@@ -88,7 +95,10 @@ public final class ContainerRun {
         defer { finishTrace() }
         do {
             // exec joins a container whose root is already built.
-            return try launch(rootfs: options.join == nil ? try stageRootfs() : "")
+            guard options.join == nil else { return try launch(rootfs: "") }
+            let rootfs = try stageRootfs()
+            try stageVolumes()
+            return try launch(rootfs: rootfs)
         } catch let e as RunError {
             throw e
         } catch {

@@ -89,6 +89,8 @@ public struct ContainerStore: Sendable {
     /// The status a person should see: a record that says running whose pid 1 is gone
     /// (vitro and its monitor were killed) is really exited.
     public func liveStatus(_ r: ContainerRecord) -> ContainerStatus {
+        // Restarting is the monitor's word between two runs; without the monitor, exited.
+        if r.state.status == .restarting { return processStartTime(r.state.monitorPid) == nil ? .exited : .restarting }
         guard r.state.status == .running || r.state.status == .paused else { return r.state.status }
         guard let start = processStartTime(r.state.pid), start == r.state.pidStartTime else { return .exited }
         return r.state.status

@@ -5,6 +5,7 @@ import VitroExec
 import VitroImage
 import VitroNetwork
 import VitroSys
+import VitroVolumes
 
 #if canImport(Glibc)
 import Glibc
@@ -55,23 +56,38 @@ public struct RunOptions: Sendable {
     /// The capabilities the command keeps: Docker's default set unless --cap-add,
     /// --cap-drop or --privileged (nil: all of them) say otherwise.
     public var capabilities: Set<Int32>? = Capabilities.dockerDefault
+    /// Seccomp, no-new-privileges, --privileged, --read-only, --user, --ulimit,
+    /// --tmpfs and --init (chapter 07).
+    public var security = SecuritySettings()
     /// `--link NAME:ALIAS`: running containers whose address and ports this one learns.
     public var links: [String] = []
+    /// `--net container:NAME`, resolved: the other container's pid 1 and its directory
+    /// (whose hostname, hosts and resolv.conf this container shares, as with Docker).
+    public var networkPeer: (pid: Int32, directory: String, hostname: String)?
     /// `-m`, `--cpus`, `--pids-limit` and the rest, already validated.
     public var cgroupLimits = CgroupLimits()
     /// `--net`, `-p`, `--dns` and the rest, already validated. The default comes from
     /// VITRO_NETWORK, VITRO_BRIDGE and VITRO_BIP (bridge mode on vitro0 without them);
     /// when those are not valid, the container gets no network rather than a guess.
     public var network = (try? NetworkSettings.fromEnvironment()) ?? NetworkSettings(mode: .none)
+    /// `-v` and `--mount`, already parsed.
+    public var volumes: [VolumeSpec] = []
+    /// `--volumes-from`; the run's record resolves them into `inheritedMounts`.
+    public var volumesFrom: [VolumesFrom] = []
+    public var inheritedMounts: [MountPoint] = []
+    /// `start`/`restart`: the mount points the container's record keeps, mounted again
+    /// as they are (the same anonymous volumes); nil makes them from the options.
+    public var recordedMounts: [MountPoint]?
 
     public init(rootfs: String?, argv: [String]) {
         self.rootfs = rootfs
         self.argv = argv
     }
 
-    /// The container's environment: Docker's defaults, then the user's -e.
+    /// The container's environment: Docker's defaults, then the user's -e. HOME is
+    /// added by pid 1 from the user's passwd entry when none is set (as runc does).
     func environment(hostname: String, image: [String] = []) -> [String] {
-        var env = ["PATH=\(CommandLookup.defaultPath)", "HOSTNAME=\(hostname)", "HOME=/root"]
+        var env = ["PATH=\(CommandLookup.defaultPath)", "HOSTNAME=\(hostname)"]
         for e in image {
             let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e
             env.removeAll { $0.hasPrefix(key + "=") }
@@ -96,9 +112,13 @@ public struct RunOptions: Sendable {
 public struct RunError: Error, CustomStringConvertible {
     public var code: Int32
     public var message: String
-    public init(code: Int32 = 125, _ message: String) {
+    /// Bad input found only once the run had begun (a user the image does not have):
+    /// the container's record is removed too, so nothing is left behind.
+    public var input = false
+    public init(code: Int32 = 125, _ message: String, input: Bool = false) {
         self.code = code
         self.message = message
+        self.input = input
     }
     public var description: String { message }
 }

@@ -36,6 +36,8 @@ public struct MountFlags: NamedFlags {
     public static let remount = MountFlags(rawValue: 32)
     /// MS_NOATIME.
     public static let noAtime = MountFlags(rawValue: 1024)
+    /// MS_NODIRATIME.
+    public static let noDirAtime = MountFlags(rawValue: 2048)
     /// MS_BIND: make a file or tree visible at another place.
     public static let bind = MountFlags(rawValue: 4096)
     /// MS_MOVE: move a mount.
@@ -57,13 +59,33 @@ public struct MountFlags: NamedFlags {
 
     public static let names: [(MountFlags, String)] = [
         (.readOnly, "MS_RDONLY"), (.noSuid, "MS_NOSUID"), (.noDev, "MS_NODEV"), (.noExec, "MS_NOEXEC"),
-        (.remount, "MS_REMOUNT"), (.noAtime, "MS_NOATIME"), (.bind, "MS_BIND"), (.move, "MS_MOVE"),
+        (.remount, "MS_REMOUNT"), (.noAtime, "MS_NOATIME"), (.noDirAtime, "MS_NODIRATIME"), (.bind, "MS_BIND"), (.move, "MS_MOVE"),
         (.recursive, "MS_REC"), (.unbindable, "MS_UNBINDABLE"), (.private, "MS_PRIVATE"),
         (.slave, "MS_SLAVE"), (.shared, "MS_SHARED"), (.relatime, "MS_RELATIME"),
         (.strictAtime, "MS_STRICTATIME"),
     ]
 
-    static let propagation: MountFlags = [.private, .slave, .shared, .unbindable]
+    public static let propagation: MountFlags = [.private, .slave, .shared, .unbindable]
+}
+
+/// openat2(2)'s `resolve` flags: how the path is walked (linux/openat2.h).
+public struct ResolveFlags: NamedFlags {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    /// RESOLVE_NO_XDEV: fail rather than cross a mount point.
+    public static let noCrossDevice = ResolveFlags(rawValue: 0x01)
+    /// RESOLVE_NO_MAGICLINKS: fail on /proc/PID/fd-style links.
+    public static let noMagicLinks = ResolveFlags(rawValue: 0x02)
+    /// RESOLVE_NO_SYMLINKS: fail on any symlink.
+    public static let noSymlinks = ResolveFlags(rawValue: 0x04)
+    /// RESOLVE_BENEATH: fail if the path would leave the directory.
+    public static let beneath = ResolveFlags(rawValue: 0x08)
+    /// RESOLVE_IN_ROOT: treat the directory as "/": absolute links and ".." stop there.
+    public static let inRoot = ResolveFlags(rawValue: 0x10)
+    public static let names: [(ResolveFlags, String)] = [
+        (.noCrossDevice, "RESOLVE_NO_XDEV"), (.noMagicLinks, "RESOLVE_NO_MAGICLINKS"),
+        (.noSymlinks, "RESOLVE_NO_SYMLINKS"), (.beneath, "RESOLVE_BENEATH"), (.inRoot, "RESOLVE_IN_ROOT"),
+    ]
 }
 
 /// umount2(2) flags.

@@ -101,11 +101,11 @@ extension Sys {
     /// an event. The arguments and shell line are only built when they are recorded.
     @discardableResult
     static func layerCall(
-        _ name: String, object: String, trace: Bool, why: String?, args: @autoclosure () -> Args,
+        _ name: String, object: String, trace: Bool, why: String?, group: Group = .layer, args: @autoclosure () -> Args,
         shell: @autoclosure () -> String?, hint: (Int32) -> String? = { _ in nil }, _ body: () -> Int
     ) throws(SysError) -> Int {
         if trace {
-            return try invoke(name, .layer, object: object, args: args(), why: why, shell: shell(), hint: hint, body)
+            return try invoke(name, group, object: object, args: args(), why: why, shell: shell(), hint: hint, body)
         }
         return try retrying(name, object: object, hint: hint, body)
     }
@@ -115,23 +115,24 @@ extension Sys {
     /// openat(2) relative to `dirfd`. The unpacker always adds O_NOFOLLOW.
     public static func openat(
         _ dirfd: Int32, _ name: String, flags: Int32, mode: mode_t = 0, object: String? = nil, trace: Bool = true,
-        why: String? = nil
+        group: Group = .layer, why: String? = nil
     ) throws(SysError) -> Int32 {
         Int32(
             try layerCall(
-                "openat", object: object ?? name, trace: trace, why: why,
+                "openat", object: object ?? name, trace: trace, why: why, group: group,
                 args: ["path": .string(object ?? name), "flags": .int(Int64(flags)), "mode": .string(octal(mode))],
                 shell: nil
             ) { Int(Glibc.openat(dirfd, name, flags, mode)) })
     }
 
-    /// mkdirat(2).
+    /// mkdirat(2). Volumes (chapter 06) make mount points with it, in group `mount`.
     public static func mkdirat(
-        _ dirfd: Int32, _ name: String, mode: mode_t, object: String? = nil, trace: Bool = true, why: String? = nil
+        _ dirfd: Int32, _ name: String, mode: mode_t, object: String? = nil, trace: Bool = true, group: Group = .layer,
+        why: String? = nil
     ) throws(SysError) {
         let shown = object ?? name
         try layerCall(
-            "mkdirat", object: shown, trace: trace, why: why,
+            "mkdirat", object: shown, trace: trace, why: why, group: group,
             args: ["path": .string(shown), "mode": .string(octal(mode))],
             shell: "mkdir -m \(String(mode, radix: 8)) \(shellQuote(shown))"
         ) { Int(Glibc.mkdirat(dirfd, name, mode)) }

@@ -9,11 +9,18 @@ import Glibc
 
 extension Sys {
     /// mount(2). The shell line is what util-linux `mount` would need for the same effect.
+    ///
+    /// With `via`, the kernel is given `/proc/self/fd/N` instead of `target`: the mount
+    /// lands on exactly the object the descriptor holds (a magic link is not resolved
+    /// again as a path), however `target`'s components are swapped meanwhile. The trace
+    /// still names `target`, which the descriptor was resolved from (chapter 06).
     public static func mount(
-        source: String?, target: String, fstype: String?, flags: MountFlags = [], data: String? = nil,
-        why: String? = nil
+        source: String?, target: String, via fd: Int32? = nil, fstype: String?, flags: MountFlags = [],
+        data: String? = nil, why: String? = nil
     ) throws(SysError) {
+        let kernelTarget = fd.map { "/proc/self/fd/\($0)" } ?? target
         var args: Args = ["target": .string(target)]
+        if fd != nil { args.append("via", .string(kernelTarget)) }
         if let source { args.append("source", .string(source)) }
         if let fstype { args.append("fstype", .string(fstype)) }
         args.append("flags", .flags(flags.names))
@@ -30,7 +37,7 @@ extension Sys {
                 default: return nil
                 }
             }
-        ) { Int(vitro_mount(source, target, fstype, flags.rawValue, data)) }
+        ) { Int(vitro_mount(source, kernelTarget, fstype, flags.rawValue, data)) }
     }
 
     static func mountShell(source: String?, target: String, fstype: String?, flags: MountFlags, data: String?)

@@ -37,6 +37,9 @@ public enum Stage: String, Sendable, CaseIterable {
     case pull, unpack
     /// Making the root filesystem ready: an image's or a given directory.
     case rootfs
+    /// Volumes and bind mounts (chapter 06): vitro prepares their sources on the host;
+    /// pid 1's mounts of them, made while it builds the root, carry this stage too.
+    case volumes
     case namespaces, cgroups, network
     case exec
     /// `vitro commit`: a container's upper directory becomes a layer and an image
@@ -50,6 +53,7 @@ public enum Stage: String, Sendable, CaseIterable {
         case .pull: return "pull the image"
         case .unpack: return "unpack the layers"
         case .rootfs: return "prepare the root filesystem"
+        case .volumes: return "prepare volumes and mounts"
         case .namespaces: return "create namespaces and the container's root"
         case .cgroups: return "apply cgroup limits"
         case .network: return "wire the network"

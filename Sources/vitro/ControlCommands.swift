@@ -57,12 +57,12 @@ struct RmCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove one or more containers.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: [.customShort("f"), .long], help: "Force the removal of a running container.") var force = false
-    @Flag(name: [.customShort("v"), .long], help: "Remove anonymous volumes (none exist yet).") var volumes = false
+    @Flag(name: [.customShort("v"), .long], help: "Remove the container's anonymous volumes too (unless another container uses them).") var volumes = false
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
         eachContainer(containers, global.stateRoot) { store, r in
-            try ContainerControl.remove(store, r, force: force)
+            try ContainerControl.remove(store, r, force: force, volumes: volumes)
         }
     }
 }

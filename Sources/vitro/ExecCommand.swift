@@ -1,7 +1,10 @@
 // vitro exec: run another command in a running container, as `docker exec` does. Its
-// exit code is vitro's. Without -i the command's stdin is empty.
+// exit code is vitro's. Without -i the command's stdin is empty. The command gets the
+// container's capabilities, seccomp filter, no-new-privileges and ulimits (read from
+// the options of the run that made it) and its user unless -u says otherwise.
 
 import ArgumentParser
+import VitroExec
 import VitroRuntime
 import VitroSys
 
@@ -21,11 +24,17 @@ struct ExecCommand: ParsableCommand {
     @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-terminal for the command.")
     var tty = false
 
+    @Flag(name: [.customShort("d"), .long], help: "Detached: run the command in the background (its output is discarded).")
+    var detach = false
+
     @Option(name: [.customShort("e"), .long], help: "Set an environment variable (K=V, or K to copy it from vitro's environment).")
     var env: [String] = []
 
     @Option(name: [.customShort("w"), .long], help: "Working directory inside the container.")
     var workdir: String?
+
+    @Option(name: [.customShort("u"), .long], help: "Run as this user: UID[:GID] or NAME[:GROUP].")
+    var user: String?
 
     @Argument(help: "The container (name or id).")
     var container: String
@@ -44,11 +53,22 @@ struct ExecCommand: ParsableCommand {
         exec.workdir = workdir
         exec.tty = tty
         exec.interactive = interactive
+        if let user {
+            do { _ = try UserSpec(user) } catch { fail(error.message, code: 1) }
+            exec.user = user
+        }
+        if let run = try? RunCommand.parse(r.config.runArgs) { (exec.capabilities, exec.security) = run.security() }
         if !interactive {
             guard let null = try? Sys.open("/dev/null", flags: O_RDONLY | O_CLOEXEC, trace: false) else { fail("cannot open /dev/null") }
             exec.stdio = [null, 1, 2]
         }
         do {
+            if detach {
+                exec.tty = false
+                exec.interactive = false
+                try ContainerExec.runDetached(store, r, exec, stateRoot: global.stateRoot)
+                Glibc.exit(0)
+            }
             Glibc.exit(try ContainerExec.run(store, r, exec, stateRoot: global.stateRoot))
         } catch {
             fail(error.message, code: error.code)

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import VitroImage
+import VitroNetwork
 import VitroRuntime
 import VitroTrace
 
@@ -20,11 +21,12 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let containers = ContainerStore(root: global.stateRoot)
         let images = ImageStore(root: global.stateRoot.path)
+        let ipam = IPAMStore(directory: global.stateRoot.path + "/network").read()
         var docs: [JSONValue] = []
         var failed = false
         for ref in names {
             if let r = try? containers.find(ref) {
-                docs.append(ContainerInspect.json(r, store: containers))
+                docs.append(ContainerInspect.json(r, store: containers, ipam: ipam))
             } else if let image = try? images.image(ref) {
                 docs.append(ImageInspect.json(image))
             } else {

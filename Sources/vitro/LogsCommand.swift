@@ -19,6 +19,7 @@ struct LogsCommand: ParsableCommand {
         let store = ContainerStore(root: global.stateRoot)
         let r: ContainerRecord
         do { r = try store.find(container) } catch { fail(error.message, code: 1) }
+        if r.config.logOptions.driver == "none" { fail("configured logging driver does not support reading", code: 1) }
         guard tail == "all" || Int(tail) != nil else { fail("--tail \(tail): a number or \"all\"", code: 1) }
         var sinceTime: WallTime?
         if let since {
@@ -34,12 +35,27 @@ struct LogsCommand: ParsableCommand {
         var offset = 0
         var first = true
         while true {
-            let bytes = (try? Sys.readFile(path)) ?? []
+            // The first pass reads the rotated files too, oldest first (--log-opt max-file).
+            var text = ""
+            if first {
+                for f in LogWriter.files(path).dropLast() { text += String(decoding: (try? Sys.readFile(f)) ?? [], as: UTF8.self) }
+            }
+            var bytes = (try? Sys.readFile(path)) ?? []
+            if bytes.count < offset {
+                // Rotated while we followed: the rest of the old log is now ID-json.log.1.
+                let old = (try? Sys.readFile(path + ".1")) ?? []
+                if old.count > offset { text += String(decoding: old[offset...], as: UTF8.self) }
+                offset = 0
+                bytes = (try? Sys.readFile(path)) ?? []
+            }
             if bytes.count > offset {
                 // Only whole lines; a line being written is read on the next pass.
                 let end = (bytes.lastIndex(of: 10).map { $0 + 1 }) ?? offset
-                var entries = LogEntry.parse(String(decoding: bytes[offset..<max(offset, end)], as: UTF8.self))
+                text += String(decoding: bytes[offset..<max(offset, end)], as: UTF8.self)
                 offset = max(offset, end)
+            }
+            if !text.isEmpty {
+                var entries = LogEntry.parse(text)
                 if let s = sinceTime { entries = entries.filter { (WallTime(rfc3339: $0.time) ?? s) >= s } }
                 if first, let n = Int(tail) { entries = Array(entries.suffix(n)) }
                 for e in entries {
@@ -49,7 +65,7 @@ struct LogsCommand: ParsableCommand {
             }
             first = false
             guard follow else { return }
-            guard let now = store.load(r.id), store.liveStatus(now) == .running || store.liveStatus(now) == .created else {
+            guard let now = store.load(r.id), [.running, .created, .restarting, .paused].contains(store.liveStatus(now)) else {
                 if (try? Sys.readFile(path))?.count ?? 0 > offset { continue }
                 return
             }

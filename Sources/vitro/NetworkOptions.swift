@@ -58,6 +58,12 @@ struct NetworkOptions: ParsableArguments {
         if case .container = mode, !publish.isEmpty || publishAll {
             throw NetworkError("conflicting options: -p and --net \(mode) (the ports belong to the other container)")
         }
+        if case .container = mode {
+            // Docker's rules: the other container's network brings its names and resolvers.
+            if !dns.isEmpty || !dnsSearch.isEmpty { throw NetworkError("conflicting options: --dns and --net \(mode) (the other container's resolv.conf is used)") }
+            if !addHost.isEmpty { throw NetworkError("conflicting options: --add-host and --net \(mode) (the other container's /etc/hosts is used)") }
+            if !expose.isEmpty { throw NetworkError("conflicting options: --expose and --net \(mode)") }
+        }
         if !link.isEmpty, mode != .bridge {
             throw NetworkError("conflicting options: --link and --net \(mode) (links are addresses on the bridge)")
         }
@@ -71,6 +77,7 @@ struct NetworkOptions: ParsableArguments {
             ports = []
         }
         s.ports = ports
+        s.publishAll = publishAll && mode == .bridge
         for d in dns {
             guard IPv4Address(d) != nil || (d.contains(":") && d.allSatisfy({ $0.isHexDigit || $0 == ":" })) else {
                 throw NetworkError("--dns \(d): not an IP address")

@@ -1,7 +1,6 @@
-// vitro port: a running container's published ports, printed as `docker port` prints
-// them. Containers have no records yet (chapter 08); a running container's state
-// directory (containers/ID/) holds its `ports` file, and CONTAINER is its id or a
-// prefix of it (the hostname is the first 12 characters).
+// vitro port: a container's published ports, printed as `docker port` prints them.
+// The network stage writes them to the container's directory (containers/ID/ports)
+// once the host ports are bound; CONTAINER is a name, an id or a unique id prefix.
 
 import ArgumentParser
 import VitroNetwork
@@ -16,18 +15,18 @@ struct PortCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The container's id (or a unique prefix of it).")
+    @Argument(help: "The container's name or id (or a unique prefix of it).")
     var container: String
 
     @Argument(help: "PRIVATE_PORT[/PROTO]")
     var port: String?
 
     func run() throws {
-        let dir = global.stateRoot.path + "/containers"
-        let matches = Sys.listDirectory(dir).filter { $0.hasPrefix(container) }
-        guard !container.isEmpty, !matches.isEmpty else { fail("No such container: \(container)", code: 1) }
-        guard matches.count == 1 else { fail("\(container): more than one container has an id that starts so; give more of it", code: 1) }
-        let text = (try? Sys.readText(dir + "/" + matches[0] + "/ports")) ?? ""
+        let store = ContainerStore(root: global.stateRoot)
+        let record: ContainerRecord
+        do { record = try store.find(container) } catch { fail(error.message, code: 1) }
+        let running = store.liveStatus(record) == .running || store.liveStatus(record) == .paused
+        let text = running ? (try? Sys.readText(store.dir(record.id) + "/ports")) ?? "" : ""
         let mappings = text.split(separator: "\n").compactMap { PortMapping(record: String($0)) }
         do {
             for line in try PortMapping.portCommandLines(mappings, query: port, container: container) { print(line) }

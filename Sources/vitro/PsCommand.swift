@@ -44,7 +44,9 @@ struct PsCommand: ParsableCommand {
             let ago = r.state.finishedAt.map { WallTime.humanDuration(now - $0.seconds) + " ago" } ?? ""
             return "Exited (\(r.state.exitCode)) \(ago)"
         case .created: return "Created"
-        case .restarting: return "Restarting"
+        case .restarting:
+            let ago = r.state.finishedAt.map { " " + WallTime.humanDuration(now - $0.seconds) + " ago" } ?? ""
+            return "Restarting (\(r.state.exitCode))\(ago)"
         case .dead: return "Dead"
         }
     }

@@ -43,8 +43,17 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Drop a Linux capability (or ALL).")
     var capDrop: [String] = []
 
-    @Flag(name: .long, help: "Keep every capability (no other restrictions are lifted yet).")
+    @Flag(name: .long, help: "Keep every capability and every device; no seccomp filter, no masked /proc paths.")
     var privileged = false
+
+    @Option(name: .long, help: "Restart policy when the container exits: no, on-failure[:N], always or unless-stopped.")
+    var restart: String?
+
+    @Option(name: .long, help: "Logging driver: json-file (default) or none.")
+    var logDriver: String?
+
+    @Option(name: .long, help: "Log driver option: max-size=SIZE, max-file=N (json-file rotation).")
+    var logOpt: [String] = []
 
     @Option(name: .long, help: "A name for the container.")
     var name: String?
@@ -76,6 +85,9 @@ struct RunCommand: ParsableCommand {
     @OptionGroup(title: "Resource limits (cgroups)") var limits: LimitOptions
 
     @OptionGroup(title: "Network") var network: NetworkOptions
+
+    @OptionGroup(title: "Volumes") var volumes: VolumeOptions
+    @OptionGroup(title: "Security") var securityFlags: SecurityOptions
 
     @Argument(parsing: .captureForPassthrough, help: "[IMAGE] COMMAND [ARG...]")
     var words: [String] = []
@@ -112,13 +124,24 @@ struct RunCommand: ParsableCommand {
         } catch {
             fail(error.message)
         }
+        (options.capabilities, options.security) = security()
+        options.links = network.link
+        if case .container = options.network.mode, hostname != nil {
+            fail("conflicting options: --hostname and --net \(options.network.mode) (the container takes the other's hostname)")
+        }
         do {
-            options.capabilities = privileged ? nil : try Capabilities.resolve(add: capAdd, drop: capDrop)
+            (options.volumes, options.volumesFrom) = try volumes.parse()
         } catch {
             fail(error.message)
         }
-        options.links = network.link
         var life = LifecycleOptions()
+        do {
+            life.restart = try RestartPolicy.parse(restart ?? "no")
+            life.logOptions = try LogOptions.parse(driver: logDriver, options: logOpt)
+        } catch {
+            fail(error.message)
+        }
+        if rm && life.restart != .no { fail("conflicting options: --restart and --rm") }
         life.name = name
         life.detach = detach
         life.autoRemove = rm
@@ -135,6 +158,11 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         var (options, life, image) = makeOptions()
+        if !detach && life.restart != .no {
+            // Docker's daemon restarts a container its client started attached; vitro's
+            // monitor exists only for -d.
+            writeStderr("vitro: warning: --restart applies to detached containers (-d); this run will not be restarted\n")
+        }
         // The arguments after `run`, for `start` and `restart` to run it again.
         let all = CommandLine.arguments
         if let at = all.firstIndex(of: "run") { life.runArgs = Array(all[(at + 1)...]) }

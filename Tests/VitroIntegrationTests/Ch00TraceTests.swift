@@ -46,7 +46,8 @@ extension Integration {
             let o = try runProcess(
                 "/usr/bin/strace",
                 ["-f", "-qq", "-s", "4096", "-o", straceOut, "-e", "trace=" + StraceCheck.covered.sorted().joined(separator: ","),
-                 Binaries.vitro, "run", "--rootfs", box.rootfs, "--trace", tracePath, "/bin/true"],
+                 Binaries.vitro, "run", "--rootfs", box.rootfs, "--trace", tracePath, "--ulimit", "nofile=1000:2000",
+                 "--security-opt", "no-new-privileges", "/bin/true"],
                 env: box.env)
             #expect(o.status == 0, "\(o.stderr)")
             let calls = StraceCheck.parse(try String(contentsOfFile: straceOut, encoding: .utf8))
@@ -61,6 +62,9 @@ extension Integration {
                 let covered = calls.filter { StraceCheck.covered.contains($0.name) }
                 #expect(covered.filter { $0.name == "mount" }.count >= 6, "strace saw too few mounts: \(covered)")
                 #expect(covered.contains { $0.name == "pivot_root" })
+                for name in ["seccomp", "prlimit64", "setresuid", "setresgid", "setgroups"] {
+                    #expect(covered.contains { $0.name == name && StraceCheck.key(strace: $0) != nil }, "strace saw no \(name)")
+                }
                 let missing = StraceCheck.missing(strace: calls, trace: trace)
                 #expect(missing.isEmpty, "in strace but not in vitro's trace: \(missing)")
             }
@@ -70,7 +74,7 @@ extension Integration {
         func theCheckFailsWhenAGroupIsDropped() throws {
             let box = try Sandbox()
             let (calls, trace) = try straceRun(box)
-            for group in ["mount", "namespace", "process"] {
+            for group in ["mount", "namespace", "process", "capability", "seccomp"] {
                 let dropped = trace.filter { ($0["group"] as? String) != group }
                 let missing = StraceCheck.missing(strace: calls, trace: dropped)
                 #expect(!missing.isEmpty, "dropping the \(group) group went unnoticed")

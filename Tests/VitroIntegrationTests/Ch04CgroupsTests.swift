@@ -121,19 +121,22 @@ extension Integration {
                 usleep(300_000)
                 var r = try row()
                 #expect(r.count == 7 && r[1] == "busy", "\(r)")
-                #expect(cpu(r) > 70, "a busy loop uses a core: \(r)")
+                // A busy loop takes a core, or what a busy machine leaves it (other work
+                // competes for this machine's two cores): well above the limit set below.
+                #expect(cpu(r) > 40, "a busy loop uses (most of) a core: \(r)")
                 #expect(r[3].hasSuffix(" / 64.00MiB"), "\(r)")
                 #expect(r[6] == "1")
                 // update: the files change, and stats follows.
-                #expect(try box.vitro(["update", "-m", "128m", "--cpus", "0.5", "busy"]).status == 0)
+                #expect(try box.vitro(["update", "-m", "128m", "--cpus", "0.2", "busy"]).status == 0)
                 let limit = try String(contentsOfFile: "/sys/fs/cgroup/memory/vitro/\(id)/memory.limit_in_bytes", encoding: .utf8)
                 #expect(limit == "134217728\n")
                 let quota = try String(contentsOfFile: "/sys/fs/cgroup/cpu/vitro/\(id)/cpu.cfs_quota_us", encoding: .utf8)
-                #expect(quota == "50000\n")
+                #expect(quota == "20000\n")
                 usleep(500_000)
                 r = try row()
                 #expect(r.count == 7 && r[3].hasSuffix(" / 128.00MiB"), "\(r)")
-                #expect(cpu(r) > 35 && cpu(r) < 65, "--cpus 0.5 holds it to half a core: \(r)")
+                // The quota is a ceiling whatever else runs: at most a fifth of a core.
+                #expect(cpu(r) > 5 && cpu(r) < 27, "--cpus 0.2 holds it to a fifth of a core: \(r)")
                 let none = try box.vitro(["update", "busy"])
                 #expect(none.status == 125 && none.stderr == "vitro: you must provide one or more flags when using this command\n")
             }

@@ -167,6 +167,74 @@ extension Integration {
         }
 
         @Test(.enabled(if: canNet, "needs nft and nsenter"))
+        func netContainerJoinsTheOtherContainersNetworkNamespace() throws {
+            try leavesNothing {
+                let lab = try NetLab()
+                defer { lab.close() }
+                let web = try lab.background(["/bin/sh", "-c", "readlink /proc/self/ns/net; read x; true"], extra: ["--name", "web", "-h", "webhost"])
+                let webID = try #require(lab.runningContainer())
+                let webNet = readLine(web.stdout.fileHandleForReading)
+                let ip = try lab.vitro(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(ip.hasPrefix(lab.containerNet))
+                // The second container sees the first one's eth0, address, hostname and /etc/hosts.
+                let o = try lab.run(["/bin/sh", "-c", "readlink /proc/self/ns/net; ip -4 -o addr show eth0; hostname; grep -c webhost /etc/hosts"], extra: ["--net", "container:web"])
+                #expect(o.status == 0, "\(o.stderr)")
+                let lines = o.stdout.split(separator: "\n").map(String.init)
+                #expect(lines.first == webNet, "the same network namespace: \(lines) vs \(webNet)")
+                #expect(lines.count == 4 && lines[1].contains("inet \(ip)/"), "\(lines)")
+                #expect(lines.count == 4 && lines[2] == "webhost" && lines[3] != "0", "\(lines)")
+                // Docker's conflicts and a stopped or missing container: one clear line, nothing made.
+                let before = try lab.vitro(["ps", "-a", "-q"]).stdout
+                for (flags, message) in [
+                    (["--net", "container:nobody"], "vitro: --net container:nobody: no such container: nobody\n"),
+                    (["--net", "container:web", "-h", "x"], "vitro: conflicting options: --hostname and --net container:web (the container takes the other's hostname)\n"),
+                    (["--net", "container:web", "--dns", "10.0.0.1"], "vitro: conflicting options: --dns and --net container:web (the other container's resolv.conf is used)\n"),
+                    (["--net", "container:web", "-p", "80"], "vitro: conflicting options: -p and --net container:web (the ports belong to the other container)\n"),
+                ] {
+                    let bad = try lab.vitro(["run", "--rootfs", lab.box.rootfs] + flags + ["/bin/true"])
+                    #expect(bad.status == 125 && bad.stderr == message, "\(flags): \(bad.stderr)")
+                }
+                #expect(web.stop() == 0)
+                let stopped = try lab.vitro(["run", "--rootfs", lab.box.rootfs, "--net", "container:web", "/bin/true"])
+                #expect(stopped.status == 125 && stopped.stderr == "vitro: --net container:web: cannot join the network of container web: it is not running\n", "\(stopped.stderr)")
+                #expect(try lab.vitro(["ps", "-a", "-q"]).stdout == before, "refused runs make no record")
+                _ = webID
+                #expect(try lab.leftovers() == [])
+            }
+        }
+
+        @Test(.enabled(if: canNet && RegistryConditions.hasTools, "needs nft, nsenter and docker-registry"))
+        func publishAllPublishesTheImagesExposedPorts() throws {
+            try leavesNothing {
+                let lab = try NetLab()
+                defer { lab.close() }
+                let registry = try TestRegistry()
+                defer { registry.stop() }
+                let layout = try OCILayout(dir: lab.box.dir + "/oci")
+                let image = try layout.addImage(rootfs: lab.box.rootfs, architecture: "amd64", exposedPorts: ["8080/tcp", "53/udp"])
+                try layout.tag(image, as: "latest")
+                try registry.push(layout: layout.dir, tag: "latest", as: "exposer:latest")
+                let name = "\(registry.host)/exposer"
+                // Pulled outside the lab: the registry listens on the machine's loopback.
+                let pulled = try lab.box.vitro(["pull", name])
+                #expect(pulled.status == 0, "\(pulled.stderr)")
+                let c = try NetLab.Background(lab, ["run", "-i", "--name", "exp", "-P", "--expose", "9000"] + lab.bridgeFlags + [name, "/bin/sh", "-c", "read x; true"])
+                _ = try #require(lab.runningContainer())
+                var lines: [String] = []
+                for _ in 0..<100 {
+                    lines = try lab.vitro(["port", "exp"]).stdout.split(separator: "\n").map(String.init)
+                    if lines.count == 3 { break }
+                    usleep(50_000)
+                }
+                let ports = lines.map { $0.split(separator: " ").first.map(String.init) ?? "" }
+                #expect(ports == ["53/udp", "8080/tcp", "9000/tcp"], "\(lines)")
+                #expect(lines.allSatisfy { $0.contains(" -> 0.0.0.0:") && !$0.hasSuffix(":0") }, "\(lines)")
+                #expect(c.stop() == 0)
+                #expect(try lab.leftovers() == [])
+            }
+        }
+
+        @Test(.enabled(if: canNet, "needs nft and nsenter"))
         func fiftyContainersLeaveNoVethRuleOrAddress() throws {
             try leavesNothing {
                 let lab = try NetLab()
@@ -259,4 +327,11 @@ extension Integration {
             }
         }
     }
+}
+
+/// One line from a pipe, read a byte at a time (the writer keeps the pipe open).
+func readLine(_ handle: FileHandle) -> String {
+    var bytes: [UInt8] = []
+    while let b = try? handle.read(upToCount: 1), let c = b.first, c != 10 { bytes.append(c) }
+    return String(decoding: bytes, as: UTF8.self)
 }

@@ -39,12 +39,21 @@ extension Integration {
             return path
         }
 
+        /// The same run as scripts/make-golden makes for chapter 06.
+        func volumesRun(_ box: Sandbox) throws -> String {
+            let path = box.dir + "/volumes.jsonl"
+            let o = try box.run(["/bin/true"], extra: ["-v", "data:/etc", "-v", "/etc/os-release:/etc/host-os-release:ro", "-v", "/scratch", "--trace", path])
+            #expect(o.status == 0, "\(o.stderr)")
+            return path
+        }
+
         @Test func goldenTracesMatchAFreshRun() throws {
             try leavesNothing {
                 let box = try Sandbox()
                 let path = try freshRun(box)
                 let limits = try limitsRun(box)
-                for (golden, extra, file) in [("00-tour.jsonl", [String](), path), ("03-namespaces.jsonl", ["--stage", "namespaces"], path), ("04-cgroups.jsonl", ["--stage", "cgroups"], limits)] {
+                let volumes = try volumesRun(box)
+                for (golden, extra, file) in [("00-tour.jsonl", [String](), path), ("03-namespaces.jsonl", ["--stage", "namespaces"], path), ("04-cgroups.jsonl", ["--stage", "cgroups"], limits), ("06-volumes.jsonl", ["--stage", "volumes"], volumes), ("07-exec.jsonl", ["--stage", "exec"], path)] {
                     let normalized = try box.vitro(["trace", "normalize"] + extra + [file])
                     #expect(normalized.status == 0, "\(normalized.stderr)")
                     let want = try Self.perProcess(String(contentsOf: Self.traces.appendingPathComponent(golden), encoding: .utf8))
@@ -93,7 +102,7 @@ extension Integration {
             let fresh = try freshRun(box)
             // A failing run too: its stage end carries the error.
             _ = try box.run(["no-such-command"], extra: ["--trace", box.dir + "/fail.jsonl"])
-            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl", "05-network.jsonl"].map { Self.traces.appendingPathComponent($0).path }
+            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl", "05-network.jsonl", "06-volumes.jsonl", "07-exec.jsonl"].map { Self.traces.appendingPathComponent($0).path }
             let script = """
                 import json, sys, jsonschema
                 schema = json.load(open(sys.argv[1]))

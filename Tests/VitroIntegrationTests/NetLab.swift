@@ -47,6 +47,9 @@ final class NetLab {
             ["-n", outside, "addr", "add", outsideAddress + "/24", "dev", "vto" + tag],
             ["-n", host, "link", "set", "vth" + tag, "up"], ["-n", outside, "link", "set", "vto" + tag, "up"],
             ["-n", host, "link", "set", "lo", "up"], ["-n", outside, "link", "set", "lo", "up"],
+            // A new namespace copies ip_forward from the machine's: start from 0, so runs
+            // (and the golden trace) show vitro switching it on whatever the machine has.
+            ["netns", "exec", host, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0"],
         ]
         for s in steps {
             let o = try runProcess(Self.ip, s)

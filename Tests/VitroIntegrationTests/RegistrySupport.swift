@@ -267,7 +267,7 @@ struct OCILayout {
 
     /// One image for one architecture, its layer the tar of `rootfs`. `marker` adds a
     /// file, so that images of different architectures differ in their layers.
-    func addImage(rootfs: String, architecture: String, variant: String? = nil, marker: String? = nil) throws -> Image {
+    func addImage(rootfs: String, architecture: String, variant: String? = nil, marker: String? = nil, exposedPorts: [String] = [], volumes: [String] = []) throws -> Image {
         let work = dir + "/work-" + architecture
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -283,10 +283,12 @@ struct OCILayout {
         guard o.status == 0 else { throw SandboxError(message: "gzip: \(o.stderr)") }
         let (layerHex, layerSize) = try addBlob(try Data(contentsOf: URL(fileURLWithPath: work + "/layer.tar.gz")))
         let variantField = variant.map { #","variant":"\#($0)""# } ?? ""
+        let exposedField = exposedPorts.isEmpty ? "" : #""ExposedPorts":{"# + exposedPorts.map { #""\#($0)":{}"# }.joined(separator: ",") + "},"
+        let volumesField = volumes.isEmpty ? "" : #","Volumes":{"# + volumes.map { #""\#($0)":{}"# }.joined(separator: ",") + "}"
         let config = """
             {"created":"2024-05-01T12:00:00Z","architecture":"\(architecture)"\(variantField),"os":"linux",\
-            "config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],\
-            "WorkingDir":"/","Labels":{"org.example.arch":"\(architecture)"}},\
+            "config":{\(exposedField)"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],\
+            "WorkingDir":"/","Labels":{"org.example.arch":"\(architecture)"}\(volumesField)},\
             "rootfs":{"type":"layers","diff_ids":["sha256:\(diffID)"]},\
             "history":[{"created":"2024-05-01T12:00:00Z","created_by":"/bin/sh -c #(nop) ADD file:busybox in / "},\
             {"created":"2024-05-01T12:00:00Z","created_by":"/bin/sh -c #(nop)  CMD [\\"sh\\"]","empty_layer":true}]}

@@ -13,8 +13,13 @@ struct StraceCall: Equatable, CustomStringConvertible {
 }
 
 enum StraceCheck {
-    /// The calls the check covers: namespaces, mounts, pivot_root, hostname, exec.
-    static let covered: Set<String> = ["unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "execve"]
+    /// The calls the check covers: namespaces, mounts, pivot_root, hostname, exec, and
+    /// the privileges of chapter 07 (capability drops, no_new_privs, the seccomp
+    /// filter, rlimits, the user and groups).
+    static let covered: Set<String> = [
+        "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "execve",
+        "prctl", "seccomp", "prlimit64", "setresuid", "setresgid", "setgroups",
+    ]
 
     /// Parses `strace -f -o FILE` output, joining `<unfinished ...>` with `<... resumed>`.
     static func parse(_ text: String) -> [StraceCall] {
@@ -92,6 +97,25 @@ enum StraceCheck {
         case "pivot_root": return "pivot_root \(unquote(c.args.first ?? "")) \(unquote(c.args.dropFirst().first ?? ""))"
         case "sethostname": return "sethostname \(unquote(c.args.first ?? ""))"
         case "execve": return "execve \(unquote(c.args.first ?? ""))"
+        // Only the privileged options (the Swift runtime and libc use others to ask).
+        case "prctl":
+            switch c.args.first {
+            case "PR_CAPBSET_DROP": return "prctl PR_CAPBSET_DROP \(c.args.dropFirst().first ?? "")"
+            case "PR_SET_NO_NEW_PRIVS": return "prctl PR_SET_NO_NEW_PRIVS"
+            default: return nil
+            }
+        // Loading a filter; libseccomp's probes of the kernel's API are questions.
+        case "seccomp":
+            guard c.args.first == "SECCOMP_SET_MODE_FILTER", c.args.count >= 3,
+                let len = c.args[2].split(separator: ",").first?.split(separator: "=").last
+            else { return nil }
+            return "seccomp SECCOMP_SET_MODE_FILTER \(len)"
+        // Setting a limit (a NULL new limit only reads it).
+        case "prlimit64":
+            guard c.args.count >= 3, c.args[2] != "NULL" else { return nil }
+            return "prlimit64 \(c.args[1])"
+        case "setresuid", "setresgid": return "\(c.name) \(c.args.first ?? "")"
+        case "setgroups": return "setgroups \(c.args.first ?? "")"
         default: return nil
         }
     }
@@ -108,6 +132,17 @@ enum StraceCheck {
         case "pivot_root": return "pivot_root \(s("new_root")) \(s("put_old"))"
         case "sethostname": return "sethostname \(s("name"))"
         case "execve": return "execve \(s("path"))"
+        case "prctl":
+            switch s("option") {
+            case "PR_CAPBSET_DROP": return "prctl PR_CAPBSET_DROP \(s("cap"))"
+            case "PR_SET_NO_NEW_PRIVS": return "prctl PR_SET_NO_NEW_PRIVS"
+            default: return nil
+            }
+        case "seccomp": return "seccomp \(s("operation")) \(args["instructions"] as? Int ?? -1)"
+        case "prlimit64": return "prlimit64 \(s("resource"))"
+        case "setresuid": return "setresuid \(args["uid"] as? Int ?? -1)"
+        case "setresgid": return "setresgid \(args["gid"] as? Int ?? -1)"
+        case "setgroups": return "setgroups \((args["groups"] as? [Any])?.count ?? -1)"
         default: return nil
         }
     }

@@ -14,7 +14,9 @@ import VitroImage
         #expect(env.contains("PATH=/custom") && !env.contains { $0.hasPrefix("PATH=/usr") })
         #expect(env.contains("HOSTNAME=h") && env.contains("A=1"))
         let home = ProcessInfo.processInfo.environment["HOME"]
-        #expect(env.filter { $0.hasPrefix("HOME=") } == [home.map { "HOME=" + $0 } ?? "HOME=/root"])
+        // Without -e HOME, pid 1 sets HOME from the user's passwd entry (runc's rule).
+        #expect(env.filter { $0.hasPrefix("HOME=") } == (home.map { ["HOME=" + $0] } ?? []))
+        #expect(!RunOptions(rootfs: "/r", argv: ["x"]).environment(hostname: "h").contains { $0.hasPrefix("HOME=") })
     }
 
     @Test func containerIDsAre64HexDigits() {
@@ -61,5 +63,44 @@ import VitroImage
         #expect(VitroImage.Digest("sha256:" + String(repeating: "A", count: 64)) == nil)
         #expect(VitroImage.Digest("sha512:" + String(repeating: "a", count: 64)) == nil)
         #expect(VitroImage.Digest("sha256:abc") == nil)
+    }
+}
+
+@Suite struct RestartPolicyTests {
+    @Test func parsesDockersPoliciesAndRefusesOthers() throws {
+        #expect(try RestartPolicy.parse("no") == .no)
+        #expect(try RestartPolicy.parse("on-failure") == .onFailure(maxRetries: 0))
+        #expect(try RestartPolicy.parse("on-failure:5") == .onFailure(maxRetries: 5))
+        #expect(try RestartPolicy.parse("always") == .always)
+        #expect(try RestartPolicy.parse("unless-stopped") == .unlessStopped)
+        for bad in ["sometimes", "on-failure:-1", "on-failure:x", "always:3"] {
+            #expect(throws: RunError.self) { try RestartPolicy.parse(bad) }
+        }
+        #expect(RestartPolicy.onFailure(maxRetries: 3).description == "on-failure:3")
+    }
+
+    @Test func decidesAsDockersRestartManager() {
+        let p = RestartPolicy.onFailure(maxRetries: 2)
+        #expect(p.shouldRestart(exitCode: 1, restartCount: 0, manuallyStopped: false))
+        #expect(p.shouldRestart(exitCode: 1, restartCount: 1, manuallyStopped: false))
+        #expect(!p.shouldRestart(exitCode: 1, restartCount: 2, manuallyStopped: false))
+        #expect(!p.shouldRestart(exitCode: 0, restartCount: 0, manuallyStopped: false))
+        #expect(RestartPolicy.onFailure(maxRetries: 0).shouldRestart(exitCode: 1, restartCount: 99, manuallyStopped: false))
+        #expect(RestartPolicy.always.shouldRestart(exitCode: 0, restartCount: 99, manuallyStopped: false))
+        #expect(!RestartPolicy.always.shouldRestart(exitCode: 0, restartCount: 0, manuallyStopped: true))
+        #expect(!RestartPolicy.no.shouldRestart(exitCode: 1, restartCount: 0, manuallyStopped: false))
+        #expect(RestartPolicy.delay(attempt: 0) == 100 && RestartPolicy.delay(attempt: 3) == 800 && RestartPolicy.delay(attempt: 50) == 60_000)
+    }
+
+    @Test func logOptionsParseSizesAndRefuseUnknownKeys() throws {
+        let o = try LogOptions.parse(driver: nil, options: ["max-size=10m", "max-file=3"])
+        #expect(o.maxSize == 10_000_000 && o.maxFile == 3 && o.driver == "json-file")
+        #expect(try LogOptions.parse(driver: nil, options: ["max-size=512"]).maxSize == 512)
+        #expect(try LogOptions.parse(driver: nil, options: ["max-size=2k"]).maxSize == 2000)
+        for bad in [["max-size=lots"], ["max-file=0"], ["colour=blue"], ["max-file=3"], ["novalue"]] {
+            #expect(throws: RunError.self) { try LogOptions.parse(driver: nil, options: bad) }
+        }
+        #expect(throws: RunError.self) { try LogOptions.parse(driver: "syslog", options: []) }
+        #expect(throws: RunError.self) { try LogOptions.parse(driver: "none", options: ["max-size=1k"]) }
     }
 }

@@ -71,7 +71,7 @@ import Testing
 
     @Test func nothingOnTheStartPathImportsFoundation() {
         // vitro-init and the modules it links must not pay for Foundation at start-up.
-        let startPath = ["Sources/vitro-init", "Sources/VitroExec", "Sources/VitroNamespaces", "Sources/VitroSys", "Sources/VitroTrace", "Sources/VitroRuntime", "Sources/vitro", "Sources/VitroImage", "Sources/VitroLearn"]
+        let startPath = ["Sources/vitro-init", "Sources/VitroExec", "Sources/VitroNamespaces", "Sources/VitroVolumes", "Sources/VitroSys", "Sources/VitroTrace", "Sources/VitroRuntime", "Sources/vitro", "Sources/VitroImage", "Sources/VitroLearn"]
         var offenders: [String] = []
         for dir in startPath {
             for (path, text) in Self.swiftFiles(under: dir) where text.range(of: #"(?m)^\s*(@_exported\s+)?import\s+Foundation\s*$"#, options: .regularExpression) != nil {

@@ -49,6 +49,26 @@ int vitro_set_no_new_privs(void);
 /* prctl(PR_CAPBSET_DROP, cap): remove a capability from the bounding set. */
 int vitro_capbset_drop(int cap);
 
+/* ---- Privileges (chapter 07) ----------------------------------------------------
+ * seccomp(2) has no glibc wrapper; setgroups(2) and prlimit(2) need _GNU_SOURCE;
+ * memfd_create(2) too. */
+
+/* seccomp(SECCOMP_SET_MODE_FILTER, 0, prog): install a classic BPF program of `count`
+ * 8-byte instructions (struct sock_filter) as the calling thread's syscall filter. */
+int vitro_seccomp_set_filter(const void *instructions, unsigned short count);
+/* prlimit(2) on the calling process: set RLIMIT_`resource` to soft and hard (both as
+ * 64-bit values; UINT64_MAX is RLIM_INFINITY). */
+int vitro_setrlimit(int resource, uint64_t soft, uint64_t hard);
+/* setgroups(2), setresgid(2), setresuid(2). */
+int vitro_setgroups(const unsigned int *groups, int count);
+int vitro_setresgid(unsigned int gid);
+int vitro_setresuid(unsigned int uid);
+/* setpgid(0, 0) and tcsetpgrp(fd, getpgrp()). */
+int vitro_setpgid_self(void);
+int vitro_tcsetpgrp_self(int fd);
+/* memfd_create(2), close-on-exec: an anonymous file in memory. */
+int vitro_memfd(const char *name);
+
 /* wait(2) status macros. */
 int vitro_wifexited(int status);
 int vitro_wexitstatus(int status);
@@ -122,6 +142,15 @@ int vitro_syncfs(int fd);
 /* major and minor of a dev_t (the macros of sys/sysmacros.h). */
 unsigned int vitro_major(unsigned long dev);
 unsigned int vitro_minor(unsigned long dev);
+
+/* ---- Volumes (chapter 06) -------------------------------------------------------
+ * A mount destination is resolved inside the container's root with openat2(2) and
+ * RESOLVE_IN_ROOT, which glibc does not wrap; the mount is then made on the
+ * descriptor's /proc/self/fd path. fstatvfs(2) gives the flags of the mount a
+ * descriptor is on, which a read-only bind remount must keep. */
+int vitro_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+/* The f_flag of fstatvfs(2) (ST_RDONLY, ST_NOSUID, ...); *ok is 0 on failure. */
+unsigned long vitro_fstatvfs_flags(int fd, int *ok);
 
 /* Storage for the libcurl function table of Sources/CCurl/shim.h. */
 extern void *vitro_ccurl_storage[32];
