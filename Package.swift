@@ -59,6 +59,9 @@ let package = Package(
         .target(name: "VitroExec", dependencies: ["VitroVolumes", "VitroNamespaces", "VitroSys", "VitroTrace", "CSeccomp"], swiftSettings: strict),
         // Chapter 08: the composer of the stages.
         .target(name: "VitroRuntime", dependencies: ["VitroImage", "VitroLayers", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 09: diff, commit, export/import, save/load: writing layers (tar, gzip,
+        // zstd, blobs hashed as they are written) and image archives.
+        .target(name: "VitroCommit", dependencies: ["VitroRuntime", "VitroImage", "VitroLayers", "VitroSys", "VitroTrace", "CZlib", "CZstd"], swiftSettings: strict),
         // Chapter 12: reading, normalising and (later) replaying traces. VitroTrace only.
         .target(name: "VitroReplay", dependencies: ["VitroTrace"], swiftSettings: strict),
         // Walkthroughs: the pipeline with a pause and an explanation between stages.
@@ -67,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
+                "VitroRuntime", "VitroCommit", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -78,7 +81,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroLearn", "VitroReplay"],
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroLearn", "VitroReplay"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",
@@ -86,7 +89,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "VitroIntegrationTests",
-            dependencies: ["VitroTrace", "VitroReplay", "VitroRuntime", "VitroLayers", "VitroImage", "VitroSys", "VitroCgroups", "vitro", "vitro-init"],
+            dependencies: ["VitroTrace", "VitroReplay", "VitroRuntime", "VitroCommit", "VitroLayers", "VitroImage", "VitroSys", "VitroCgroups", "vitro", "vitro-init"],
             swiftSettings: strict),
     ]
 )

@@ -54,9 +54,13 @@ public struct ImageRecord: Sendable, Equatable {
     }
 
     /// `busybox:latest`, as `RepoTags` shows it; nil for a digest-only record.
-    public var repoTag: String? { tag.map { reference.familiarName + ":" + $0 } }
+    public var repoTag: String? { isDangling ? nil : tag.map { reference.familiarName + ":" + $0 } }
     /// `busybox@sha256:…`, as `RepoDigests` shows it; nil for a name only vitro knows.
-    public var repoDigest: String? { local ? nil : reference.familiarName + "@" + digest.description }
+    public var repoDigest: String? { local || isDangling ? nil : reference.familiarName + "@" + digest.description }
+    /// An image without a name (`docker commit CONTAINER` with no REPO, a load of an
+    /// unnamed image): `<none>:<none>` in `images`, reachable by its id. Its record has
+    /// an empty name and keeps its blobs from garbage collection.
+    public var isDangling: Bool { name.isEmpty }
 }
 
 /// An image: one config, and every record that names it.
@@ -139,10 +143,12 @@ public final class ImageStore: Sendable {
         return w.bytes + [10]
     }
 
-    /// Adds or replaces the record of the same name and tag (or name and digest).
+    /// Adds or replaces the record of the same name and tag (or name and digest). An
+    /// image that gets a name is no longer dangling.
     public func record(_ r: ImageRecord) throws {
         try update(why: "record \(r.reference.familiar) in the image index") { list in
             list.removeAll { $0.name == r.name && $0.tag == r.tag && (r.tag != nil || $0.digest == r.digest) }
+            if !r.isDangling { list.removeAll { $0.isDangling && $0.config == r.config } }
             list.append(r)
         }
     }

@@ -89,3 +89,21 @@ struct LayerPathError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
 }
+
+/// The unpacker's rules for names, for code that takes a tar in without unpacking it
+/// (chapter 09: `import` and `load` check every entry of every layer before they store
+/// anything, so a layer that `run` would refuse is refused at the door).
+public enum LayerNames {
+    /// Throws the reason `entry` would be refused: its name, or a hard link's target.
+    public static func check(_ entry: TarEntry) throws(LayerError) {
+        do throws(LayerPathError) {
+            _ = try LayerPath(entry.path).whiteout()
+            if entry.kind == .hardLink {
+                let target = try LayerPath(entry.linkTarget)
+                if target.isRoot { throw LayerPathError("hard link to the root refused") }
+            }
+        } catch {
+            throw LayerError("tar", entry.label, error.description)
+        }
+    }
+}

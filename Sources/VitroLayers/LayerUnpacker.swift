@@ -35,9 +35,14 @@ public struct UnpackOptions: Sendable {
     /// Give entries the owners the layer names. Needs root (CAP_CHOWN); off, entries
     /// belong to whoever unpacks, as with `tar --no-same-owner`.
     public var preserveOwners: Bool
+    /// One trace event per entry (the default). A caller that unpacks as a side effect
+    /// of something it traces itself (commit makes a snapshot while it writes a layer)
+    /// turns this off; a failing entry is recorded all the same.
+    public var traceEntries: Bool
 
-    public init(preserveOwners: Bool = geteuid() == 0) {
+    public init(preserveOwners: Bool = geteuid() == 0, traceEntries: Bool = true) {
         self.preserveOwners = preserveOwners
+        self.traceEntries = traceEntries
     }
 }
 
@@ -97,13 +102,21 @@ public final class LayerUnpacker {
 
     /// Unpacks one entry; its content, if any, is read from `reader`.
     public func apply(_ entry: TarEntry, from reader: TarReader) throws(LayerError) {
+        try apply(entry) { buffer throws(LayerError) in try reader.readContent(into: buffer) }
+    }
+
+    /// Unpacks one entry whose content (for a regular file, `entry.size` bytes) comes
+    /// from `content`, which fills a buffer and returns how many bytes it put there
+    /// (0 at the end). For entries that are not read from a tar: a layer being
+    /// written (chapter 09) is unpacked into its snapshot in the same pass.
+    public func apply(_ entry: TarEntry, content: (UnsafeMutableRawBufferPointer) throws -> Int) throws(LayerError) {
         let start = MonotonicClock.now()
         var event = EntryEvent(entry)
         do {
             let path = try LayerPath(entry.path)
             event.path = path.relative
             switch try path.whiteout() {
-            case .none: try create(entry, at: path, reader: reader, event: &event)
+            case .none: try create(entry, at: path, content: content, event: &event)
             case .remove(let name): try whiteout(name, marker: path, event: &event)
             case .opaque: try opaque(path, event: &event)
             case .aufsMetadata:
@@ -111,7 +124,7 @@ public final class LayerUnpacker {
                 summary.skipped += 1
             }
             summary.entries += 1
-            event.record(start: start)
+            if options.traceEntries { event.record(start: start) }
         } catch {
             let failure = LayerUnpacker.describe(error, entry: entry)
             event.record(start: start, failure: failure)
@@ -143,11 +156,13 @@ public final class LayerUnpacker {
             }
             if failure != nil { break }
         }
-        Sys.record(
-            "dirmeta", .layer, start: start, args: ["directories": .int(Int64(directoryList.count))],
-            error: failure?.description, errno: failure?.underlying?.errno ?? 0,
-            why: "directory modes and times are set last, deepest first: making an entry inside a directory changes its mtime",
-            shell: "find . -depth -type d -exec touch -h -d @MTIME {} +")
+        if options.traceEntries || failure != nil {
+            Sys.record(
+                "dirmeta", .layer, start: start, args: ["directories": .int(Int64(directoryList.count))],
+                error: failure?.description, errno: failure?.underlying?.errno ?? 0,
+                why: "directory modes and times are set last, deepest first: making an entry inside a directory changes its mtime",
+                shell: "find . -depth -type d -exec touch -h -d @MTIME {} +")
+        }
         directoryList = []
         directories = [:]
         if let failure { throw failure }
@@ -155,7 +170,9 @@ public final class LayerUnpacker {
 
     // MARK: entries
 
-    private func create(_ entry: TarEntry, at path: LayerPath, reader: TarReader, event: inout EntryEvent) throws {
+    private func create(
+        _ entry: TarEntry, at path: LayerPath, content: (UnsafeMutableRawBufferPointer) throws -> Int, event: inout EntryEvent
+    ) throws {
         if path.isRoot {
             // "./": the snapshot's root itself. Only its metadata can change.
             guard entry.kind == .directory else { throw LayerPathError("the root of a layer can only be a directory") }
@@ -202,7 +219,7 @@ public final class LayerUnpacker {
             defer { Sys.close(fd) }
             var written: Int64 = 0
             while true {
-                let n = try reader.readContent(into: buffer)
+                let n = try content(buffer)
                 if n == 0 { break }
                 try Sys.write(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), object: shown, trace: false)
                 written += Int64(n)

@@ -3,7 +3,7 @@
 // `parent` beside it saying what it is. Images that share a base share its snapshots.
 //
 // A snapshot appears whole or not at all. Each layer is unpacked into a temporary
-// directory next to its final place (`tmp-<pid>-<random>`, on the same filesystem),
+// directory next to its final place (`tmp-<pid>-<n>`, on the same filesystem),
 // checked, flushed with one syncfs(2), and renamed into place: rename(2) is atomic,
 // so another process sees no snapshot or a complete one, and a crash leaves only a
 // temporary directory that the next run removes (its pid is gone). A layer that fails
@@ -22,6 +22,7 @@
 import Glibc
 #endif
 
+import Synchronization
 import VitroImage
 import VitroSys
 import VitroTrace
@@ -43,6 +44,10 @@ public struct Snapshot: Sendable, Equatable {
 }
 
 public struct SnapshotStore: Sendable {
+    /// Numbers temporary directories within this process (the pid tells processes
+    /// apart); the same numbers in every run, so traces compare across runs.
+    static let sequence = Atomic<Int>(0)
+
     /// vitro's state root (`/var/lib/vitro`, or `--root`, or VITRO_ROOT).
     public let root: String
 
@@ -111,6 +116,52 @@ public struct SnapshotStore: Sendable {
         return try publish(made, chainID: chainID, parent: parent, name: name)
     }
 
+    // MARK: snapshots made elsewhere
+
+    /// A snapshot being filled by its maker rather than unpacked from a blob: `commit`
+    /// unpacks the layer it writes into one in the same pass (chapter 09). Fill `fs`
+    /// (with a LayerUnpacker), then `publish` it once the diffID is known, or `discard`.
+    public struct Draft: Sendable {
+        public let directory: String
+        public var fs: String { directory + "/fs" }
+    }
+
+    /// Starts a draft next to the snapshots (the same filesystem, so publishing is one rename).
+    public func draft(name: String) throws(LayerError) -> Draft {
+        do {
+            try Sys.mkdirAll(directory, mode: 0o700, group: .layer, why: "unpacked layers (snapshots) live here")
+        } catch {
+            throw LayerError("unpack", name, error)
+        }
+        removeStaleTemporaries()
+        return Draft(directory: try makeTemporary(name: name))
+    }
+
+    /// Publishes a filled draft as the snapshot of `diffID` on top of `parent`. When
+    /// another process published the same chain ID first, its snapshot is kept and the
+    /// draft removed.
+    public func publish(_ draft: Draft, diffID: Digest, parent: Digest?, name: String) throws(LayerError) -> Snapshot {
+        let chainID = ChainID.next(parent: parent, diffID: diffID)
+        let lock: Lock
+        do {
+            lock = try Lock(store: self, chainID: chainID)
+        } catch {
+            discard(draft)
+            throw error
+        }
+        defer { lock.release() }
+        if let found = existing(chainID) {
+            remove(draft.directory, why: "a snapshot of this chain ID exists already; keep it")
+            return found
+        }
+        return try publish(Unpacked(directory: draft.directory, diffID: diffID, summary: UnpackSummary(), compression: .none), chainID: chainID, parent: parent, name: name)
+    }
+
+    /// Removes a draft that will not be published.
+    public func discard(_ draft: Draft) {
+        remove(draft.directory, why: "a snapshot that was not finished leaves nothing behind")
+    }
+
     // MARK: steps
 
     private struct Unpacked {
@@ -120,19 +171,25 @@ public struct SnapshotStore: Sendable {
         var compression: Compression
     }
 
-    private func unpackToTemporary(_ source: any ByteSource, name: String, options: UnpackOptions) throws(LayerError)
-        -> Unpacked
-    {
-        var random = SystemRandomNumberGenerator()
-        let tmp = directory + "/tmp-\(getpid())-" + String(random.next() as UInt32, radix: 16)
+    /// A temporary directory next to the snapshots, with an empty `fs` inside.
+    private func makeTemporary(name: String) throws(LayerError) -> String {
+        let tmp = directory + "/tmp-\(getpid())-\(SnapshotStore.sequence.add(1, ordering: .relaxed).newValue)"
         do {
             try Sys.mkdir(
                 tmp, mode: 0o700, existOK: false, group: .layer,
                 why: "unpack next to the snapshot's final place, so that publishing it is one rename on the same filesystem")
             try Sys.mkdir(tmp + "/fs", mode: 0o755, existOK: false, group: .layer, why: "the root of the layer's files")
         } catch {
+            remove(tmp, why: "a snapshot that could not be started leaves nothing behind")
             throw LayerError("unpack", name, error)
         }
+        return tmp
+    }
+
+    private func unpackToTemporary(_ source: any ByteSource, name: String, options: UnpackOptions) throws(LayerError)
+        -> Unpacked
+    {
+        let tmp = try makeTemporary(name: name)
         do throws(LayerError) {
             let (plain, compression) = try Compression.decompressing(source, name: name)
             Tracer.shared.note(
@@ -161,9 +218,9 @@ public struct SnapshotStore: Sendable {
     private func publish(_ made: Unpacked, chainID: Digest, parent: Digest?, name: String) throws(LayerError) -> Snapshot {
         let final = path(of: chainID)
         do {
-            try Sys.writeFile(made.directory + "/diffid", made.diffID.description + "\n", group: .layer, why: "record which layer this snapshot holds")
+            try Sys.writeFile(made.directory + "/diffid", made.diffID.description + "\n", group: .layer, showAll: true, why: "record which layer this snapshot holds")
             if let parent {
-                try Sys.writeFile(made.directory + "/parent", parent.description + "\n", group: .layer, why: "record the chain this layer sits on")
+                try Sys.writeFile(made.directory + "/parent", parent.description + "\n", group: .layer, showAll: true, why: "record the chain this layer sits on")
             }
             let fd = try Sys.openat(AT_FDCWD, made.directory, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, object: made.directory, trace: false)
             defer { Sys.close(fd) }

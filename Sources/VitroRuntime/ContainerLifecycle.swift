@@ -109,8 +109,9 @@ public enum ContainerLifecycle {
     }
 
     /// The record shows what really runs once the image's config has been applied.
-    static func resolved(_ store: ContainerStore, _ config: ContainerConfig, argv: [String], env: [String], workdir: String) {
+    static func resolved(_ store: ContainerStore, _ config: ContainerConfig, argv: [String], env: [String], workdir: String, imageID: Digest? = nil) {
         var c = store.load(config.id)?.config ?? config
+        if let imageID { c.imageID = imageID.description }
         c.argv = argv
         c.env = env
         c.workdir = workdir
@@ -177,7 +178,9 @@ public enum ContainerLifecycle {
         do { (options, config) = try prepare(run, life, store: store, rootfs: run.rootfs ?? "") } catch let e as RunError { throw e } catch { throw RunError(String(describing: error)) }
         let container = ContainerRun(options: options, observer: observer)
         container.pullObserver = pullObserver
-        container.onResolved = { argv, env, dir in resolved(store, config, argv: argv, env: env, workdir: dir) }
+        container.onResolved = { [weak container] argv, env, dir in
+            resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID)
+        }
         container.onMounts = { points in try mounted(store, config, points) }
         container.onStarted = { pid in started(store, config.id, pid: pid, monitor: Sys.processID()) }
         do {
@@ -297,7 +300,9 @@ public enum ContainerLifecycle {
                     options.recordedMounts = store.load(config.id)?.config.mounts ?? options.recordedMounts
                 }
                 let container = ContainerRun(options: options)
-                container.onResolved = { argv, env, dir in resolved(store, config, argv: argv, env: env, workdir: dir) }
+                container.onResolved = { [weak container] argv, env, dir in
+                    resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID)
+                }
                 container.onMounts = { points in try mounted(store, config, points) }
                 container.pumps[out.read] = { log.write($0, stream: "stdout") }
                 container.pumps[err.read] = { log.write($0, stream: "stderr") }

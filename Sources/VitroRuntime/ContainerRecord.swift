@@ -16,6 +16,10 @@ public struct ContainerConfig: Sendable, Equatable {
     public var name: String
     public var created: WallTime
     public var image: String
+    /// The id (config digest) of the image the container was made from, once its
+    /// image has been resolved: a tag may move to another image later, the container's
+    /// layers do not (commit and diff need these).
+    public var imageID: String = ""
     public var rootfs: String
     public var argv: [String]
     public var env: [String]
@@ -40,6 +44,7 @@ public struct ContainerConfig: Sendable, Equatable {
         w.key("Name"); w.string(name)
         w.key("Created"); w.string(created.rfc3339)
         w.key("Image"); w.string(image)
+        if !imageID.isEmpty { w.key("ImageID"); w.string(imageID) }
         w.key("Rootfs"); w.string(rootfs)
         w.key("Args"); w.beginArray(); for a in argv { w.string(a) }; w.endArray()
         w.key("Env"); w.beginArray(); for e in env { w.string(e) }; w.endArray()
@@ -80,6 +85,7 @@ public struct ContainerConfig: Sendable, Equatable {
         self.name = name
         created = v["Created"]?.string.flatMap { WallTime(rfc3339: $0) } ?? WallTime(seconds: 0)
         image = v["Image"]?.string ?? ""
+        imageID = v["ImageID"]?.string ?? ""
         rootfs = v["Rootfs"]?.string ?? ""
         argv = v["Args"]?.array?.compactMap(\.string) ?? []
         env = v["Env"]?.array?.compactMap(\.string) ?? []

@@ -39,6 +39,7 @@ extension ContainerRun {
         }
         guard let image else { throw RunError("image \(name): not in the store after pulling it") }
         imageConfig = image.config
+        imageID = image.id
 
         try begin(.unpack)
         do {

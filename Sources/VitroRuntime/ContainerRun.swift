@@ -56,6 +56,8 @@ public final class ContainerRun {
     public var pullObserver: (any PullObserver)?
     /// The image's config, once resolved; the overlay mount data for pid 1.
     var imageConfig: ImageConfig?
+    /// The image's id, once resolved (the container's record keeps it).
+    public internal(set) var imageID: Digest?
     var overlayData = ""
     /// Called with the command, environment and directory the container will really
     /// run (the image's config applied), before it starts.

@@ -130,13 +130,15 @@ extension Sys {
     /// Writes `contents` to `path` (created or truncated; a symlink at `path` is refused).
     /// For kernel files (/proc, /sys, cgroupfs) pass their group; the write is one
     /// write(2), as kernel interfaces expect.
+    /// The trace shows the value, cut at 60 characters unless `showAll` (a digest cut
+    /// short could not be recognised, and replaced, when traces are compared).
     public static func writeFile(
         _ path: String, _ contents: String, mode: mode_t = 0o644, create: Bool = true, group: Group = .file,
-        why: String? = nil
+        showAll: Bool = false, why: String? = nil
     ) throws(SysError) {
         let flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT | O_TRUNC : 0)
         let bytes = Array(contents.utf8)
-        let shown = contents.count > 60 ? String(contents.prefix(57)) + "..." : contents
+        let shown = contents.count > 60 && !showAll ? String(contents.prefix(57)) + "..." : contents
         try invoke(
             "write", group, object: path, args: ["path": .string(path), "value": .string(shown)], why: why,
             shell: "echo \(shellQuote(shown.hasSuffix("\n") ? String(shown.dropLast()) : shown)) > \(shellQuote(path))"

@@ -42,6 +42,9 @@ public enum Stage: String, Sendable, CaseIterable {
     case volumes
     case namespaces, cgroups, network
     case exec
+    /// `vitro commit`: a container's upper directory becomes a layer and an image
+    /// (chapter 09). Not a stage of `run`.
+    case commit
     /// Work outside a container start (cleanup, commands that are not `run`).
     case none = ""
 
@@ -55,6 +58,7 @@ public enum Stage: String, Sendable, CaseIterable {
         case .cgroups: return "apply cgroup limits"
         case .network: return "wire the network"
         case .exec: return "exec the container's process"
+        case .commit: return "commit the container's changes as an image"
         case .none: return ""
         }
     }

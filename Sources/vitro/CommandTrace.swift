@@ -13,7 +13,7 @@ struct CommandTrace {
     let stage: Stage
 
     /// Starts tracing into `path` (nil: no trace file, events go nowhere).
-    init?(path: String?, stage: Stage) {
+    init?(path: String?, stage: Stage, root: String? = nil) {
         guard let path else { return nil }
         guard let fd = try? Sys.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600, trace: false) else {
             fail("trace \"\(path)\": cannot be written")
@@ -21,7 +21,7 @@ struct CommandTrace {
         self.fd = fd
         self.stage = stage
         let sink = JSONLinesSink(fd: fd, epochNanos: MonotonicClock.now(), buffered: true)
-        sink.writeHeader(argv: Self.redacted(CommandLine.arguments))
+        sink.writeHeader(argv: Self.redacted(CommandLine.arguments), extra: root.map { ["root": .string($0)] } ?? [:])
         Tracer.shared.addSink(sink)
         Tracer.shared.beginStage(stage)
     }

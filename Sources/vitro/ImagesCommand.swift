@@ -49,7 +49,7 @@ struct ImagesCommand: ParsableCommand {
         var table = TextTable(header: ["REPOSITORY", "TAG"] + (digests ? ["DIGEST"] : []) + ["IMAGE ID", "CREATED", "SIZE"])
         for r in records {
             let image = images[r.config]
-            var row = [r.reference.familiarName, r.tag ?? "<none>"]
+            var row = [r.isDangling ? "<none>" : r.reference.familiarName, r.tag ?? "<none>"]
             if digests { row.append(r.local ? "<none>" : r.digest.description) }
             row += [r.config.short, Human.age(image?.config.created, now: now), Human.size(image?.size ?? 0)]
             table.add(row)

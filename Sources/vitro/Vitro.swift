@@ -19,7 +19,8 @@ struct Vitro: ParsableCommand {
         subcommands: [
             RunCommand.self, CreateCommand.self, ExecCommand.self, PsCommand.self, LogsCommand.self, KillCommand.self, StopCommand.self, RmCommand.self,
             WaitCommand.self, InspectCommand.self, PullCommand.self, ImagesCommand.self, TagCommand.self,
-            RmiCommand.self, HistoryCommand.self, PortCommand.self, StatsCommand.self, UpdateCommand.self, StartCommand.self, RestartCommand.self, PauseCommand.self, UnpauseCommand.self, TopCommand.self, RenameCommand.self, VolumeCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
+            RmiCommand.self, HistoryCommand.self, DiffCommand.self, CommitCommand.self, ExportCommand.self, ImportCommand.self,
+            SaveCommand.self, LoadCommand.self, PortCommand.self, StatsCommand.self, UpdateCommand.self, StartCommand.self, RestartCommand.self, PauseCommand.self, UnpauseCommand.self, TopCommand.self, RenameCommand.self, VolumeCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
         ])
 }
 
