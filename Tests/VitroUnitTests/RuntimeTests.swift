@@ -43,6 +43,28 @@ import VitroImage
         ContainerRun.pruneTraces(dir, keep: 100)
         #expect(try fm.contentsOfDirectory(atPath: dir).count == 101)
     }
+
+    /// A monitor reparented to an init that reaps late stays a zombie for a while: it
+    /// has ended, and `rm -f` must not wait for it (the benchmark found rm -f taking a
+    /// second per container on a machine whose pid 1 reaps once a second).
+    @Test func aZombieIsNotALiveProcess() throws {
+        #expect(processStartTime(getpid()) != nil)
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { argv.forEach { free($0) } }
+        #expect(posix_spawn(&pid, "/bin/true", nil, nil, argv, environ) == 0)
+        // Not reaped yet: wait until /proc shows it as a zombie.
+        var state = ""
+        for _ in 0..<500 where state != "Z" {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? ""
+            if state != "Z" { usleep(2000) }
+        }
+        #expect(state == "Z")
+        #expect(processStartTime(pid) == nil)
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+    }
 }
 
 @Suite struct Digests {
