@@ -50,9 +50,11 @@ public struct CgroupV2: CgroupDriver {
     public func create(_ limits: CgroupLimits) throws {
         let available = Set(((try? Sys.readText(root + "/cgroup.controllers"))?.trimmingNewline ?? "").split(separator: " ").map(String.init))
         try enableControllers(in: root, available: available)
-        try Sys.mkdir(parent, mode: 0o755, existOK: true, group: .cgroup, why: "vitro's parent cgroup: containers' cgroups live below it")
-        try enableControllers(in: parent, available: available)
-        try Sys.mkdir(dir, mode: 0o755, existOK: true, group: .cgroup, why: "the container's own cgroup")
+        try Cgroup.underParent {
+            try Sys.mkdir(parent, mode: 0o755, existOK: true, group: .cgroup, why: "vitro's parent cgroup: containers' cgroups live below it")
+            try enableControllers(in: parent, available: available)
+            try Sys.mkdir(dir, mode: 0o755, existOK: true, group: .cgroup, why: "the container's own cgroup")
+        }
         if let v = limits.memory {
             try Cgroup.write(dir + "/memory.max", String(v), "-m: the hard memory limit; above it the OOM killer acts", counterpart: "v1 memory.limit_in_bytes")
         }
