@@ -2,7 +2,7 @@
 #
 #   make learn   install what vitro needs, build it, and run the walkthrough
 #   make test    install what vitro needs, build it, and run every test
-#   make bench   install what vitro needs, build a release, run the start-up benchmark
+#   make bench   install what vitro needs, build a release, run the benchmarks
 #                (BENCH_ARGS=--quick for a short run)
 #   make bench-pull   the same for the pull and unpack benchmark (Benchmarks/pull)
 #
@@ -38,7 +38,8 @@ unit: build
 golden: build
 	./scripts/make-golden .build/debug/vitro
 
-# The start-up benchmark (Benchmarks/README.md): vitro beside runc and a C floor.
+# The benchmarks (Benchmarks/README.md): start-up, throughput, detached, network churn,
+# vitro beside runc, Docker (where a daemon runs) and a C floor.
 bench: deps release
 	./Benchmarks/run $(BENCH_ARGS)
 

@@ -41,7 +41,9 @@ public struct CgroupV1: CgroupDriver {
 
     public func create(_ limits: CgroupLimits) throws {
         for d in directories {
-            try Sys.mkdirAll(d, mode: 0o755, group: .cgroup, why: "one cgroup per container in each v1 hierarchy, under vitro's own parent")
+            try Cgroup.underParent {
+                try Sys.mkdirAll(d, mode: 0o755, group: .cgroup, why: "one cgroup per container in each v1 hierarchy, under vitro's own parent")
+            }
         }
         if let root = mounts["cpuset"], let parent = parent("cpuset"), let mine = dir("cpuset") {
             for file in ["cpuset.cpus", "cpuset.mems"] {

@@ -50,9 +50,11 @@ public struct CgroupV2: CgroupDriver {
     public func create(_ limits: CgroupLimits) throws {
         let available = Set(((try? Sys.readText(root + "/cgroup.controllers"))?.trimmingNewline ?? "").split(separator: " ").map(String.init))
         try enableControllers(in: root, available: available)
-        try Sys.mkdir(parent, mode: 0o755, existOK: true, group: .cgroup, why: "vitro's parent cgroup: containers' cgroups live below it")
-        try enableControllers(in: parent, available: available)
-        try Sys.mkdir(dir, mode: 0o755, existOK: true, group: .cgroup, why: "the container's own cgroup")
+        try Cgroup.underParent {
+            try Sys.mkdir(parent, mode: 0o755, existOK: true, group: .cgroup, why: "vitro's parent cgroup: containers' cgroups live below it")
+            try enableControllers(in: parent, available: available)
+            try Sys.mkdir(dir, mode: 0o755, existOK: true, group: .cgroup, why: "the container's own cgroup")
+        }
         if case .rules(let rules)? = limits.devices {
             Tracer.shared.note(
                 "devices", group: .cgroup, args: ["rules": .int(Int64(rules.count)), "enforced": .bool(false)],

@@ -66,33 +66,33 @@ public enum ContainerLifecycle {
         let id = ContainerID.make()
         options.containerID = id
         if !life.createOnly { options.networkPeer = try networkPeer(run, store: store) }
-        let names = Set(store.list().map(\.config.name))
-        let name: String
-        if let given = life.name {
-            guard ContainerName.isValid(given) else {
-                throw RunError("invalid container name \"\(given)\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if let given = life.name, !ContainerName.isValid(given) {
+            throw RunError("invalid container name \"\(given)\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        }
+        var taken = Set(store.list().map(\.config.name))
+        let base = options
+        while true {
+            var options = base
+            let name = life.name ?? ContainerName.generate(taken: taken)
+            if !run.links.isEmpty {
+                let linked = try ContainerLinks.resolve(
+                    run.links, own: name, store: store, ipam: IPAMStore(directory: run.stateRoot.path + "/network"))
+                options.env = linked.env + options.env
+                options.network.extraHosts += linked.hosts
             }
-            name = given
-        } else {
-            name = ContainerName.generate(taken: names)
+            let hostname = options.networkPeer?.hostname ?? run.hostname ?? String(id.prefix(12))
+            options.hostname = hostname
+            var config = ContainerConfig(
+                id: id, name: name, created: WallTime.now(), image: life.image, rootfs: rootfs, argv: run.argv,
+                env: options.environment(hostname: hostname), workdir: run.workdir ?? "/", hostname: hostname, detached: life.detach,
+                autoRemove: life.autoRemove)
+            config.runArgs = life.runArgs
+            config.restartPolicy = life.restart.description
+            config.logOptions = life.logOptions
+            if try store.create(config, generatedName: life.name == nil) { return (options, config) }
+            // Another vitro claimed the made-up name since it was picked: pick again.
+            taken.insert(name)
         }
-        if !run.links.isEmpty {
-            let linked = try ContainerLinks.resolve(
-                run.links, own: name, store: store, ipam: IPAMStore(directory: run.stateRoot.path + "/network"))
-            options.env = linked.env + options.env
-            options.network.extraHosts += linked.hosts
-        }
-        let hostname = options.networkPeer?.hostname ?? run.hostname ?? String(id.prefix(12))
-        options.hostname = hostname
-        var config = ContainerConfig(
-            id: id, name: name, created: WallTime.now(), image: life.image, rootfs: rootfs, argv: run.argv,
-            env: options.environment(hostname: hostname), workdir: run.workdir ?? "/", hostname: hostname, detached: life.detach,
-            autoRemove: life.autoRemove)
-        config.runArgs = life.runArgs
-        config.restartPolicy = life.restart.description
-        config.logOptions = life.logOptions
-        try store.create(config)
-        return (options, config)
     }
 
     /// `--net container:NAME`: the running container whose network namespace this one

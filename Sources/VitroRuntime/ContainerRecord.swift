@@ -163,11 +163,14 @@ public struct ContainerRecord: Sendable {
 }
 
 /// Start time of a process in clock ticks since boot, from /proc/PID/stat; nil when
-/// there is no such process.
+/// there is no such process, or only its zombie: a process that has exited but is not
+/// reaped yet has done all it will do. (A detached container's monitor is reparented
+/// to the machine's init when `run -d` returns; an init that reaps late, as some VM
+/// and container inits do, would otherwise keep `rm -f` and `stop` waiting on it.)
 public func processStartTime(_ pid: Int32) -> UInt64? {
     guard pid > 0, let text = try? Sys.readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
     let fields = text[text.index(after: close)...].split(separator: " ")
     // After the command come: state (field 3) … starttime is field 22 overall.
-    guard fields.count > 19 else { return nil }
+    guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return nil }
     return UInt64(fields[19])
 }

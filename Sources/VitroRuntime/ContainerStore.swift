@@ -20,15 +20,28 @@ public struct ContainerStore: Sendable {
 
     /// Creates the record of a new container (its name must be free).
     public func create(_ config: ContainerConfig) throws {
+        _ = try create(config, generatedName: false)
+    }
+
+    /// Creates the record of a new container. A name vitro made up (`generatedName`) that
+    /// another vitro claimed since it was picked is no error: nothing is created and it
+    /// returns false, so the caller picks another (Docker retries the same way). Two
+    /// `run -d` started at the same moment otherwise pick the same free name often:
+    /// there are 400 of them.
+    public func create(_ config: ContainerConfig, generatedName: Bool) throws -> Bool {
         try Sys.mkdirAll(directory, mode: 0o700, why: "vitro keeps one directory per container")
-        guard let lock = try Sys.lock(directory + "/.names.lock", why: "names are unique: check and claim under one lock") else { return }
+        guard let lock = try Sys.lock(directory + "/.names.lock", why: "names are unique: check and claim under one lock") else {
+            throw RunError("cannot lock \(directory)/.names.lock")
+        }
         defer { Sys.unlock(lock) }
         if let other = list().first(where: { $0.config.name == config.name }) {
+            if generatedName { return false }
             throw RunError("the container name \"/\(config.name)\" is already in use by container \"\(other.id)\"; remove (or rename) that container to reuse the name")
         }
         try Sys.mkdir(dir(config.id), mode: 0o700, existOK: false, why: "this container's state")
         try Sys.writeFileAtomically(dir(config.id) + "/config.json", config.json(), why: "what the container was asked to be")
         try Sys.writeFileAtomically(dir(config.id) + "/state.json", ContainerState().json(), durable: false, why: "the container starts out created")
+        return true
     }
 
     /// Gives a container another name (unique, as at creation).

@@ -6,6 +6,7 @@ import Testing
 
 @testable import VitroCgroups
 @testable import VitroTrace
+import VitroSys
 
 @Suite struct CgroupFlags {
     let two: Set<Int> = [0, 1]
@@ -133,6 +134,65 @@ struct FakeCgroupfs {
         let v2 = CgroupV2(id: "c1", root: fs.root)
         #expect(v2.oomKills() == 1)
         #expect(v2.stats() == CgroupStats(memoryUsage: 1_048_576 - 4096, memoryLimit: nil, cpuNanos: 1_500_000, pids: 3))
+    }
+
+    @Test func underParentRunsAgainOnlyWhenSomethingVanished() throws {
+        var runs = 0
+        try Cgroup.underParent {
+            runs += 1
+            if runs < 3 { throw SysError(operation: "mkdir", object: "/sys/fs/cgroup/pids/vitro/c1", errno: ENOENT) }
+        }
+        #expect(runs == 3)
+        runs = 0
+        #expect(throws: SysError.self) {
+            try Cgroup.underParent {
+                runs += 1
+                throw SysError(operation: "mkdir", object: "/sys/fs/cgroup/pids/vitro/c1", errno: EACCES)
+            }
+        }
+        #expect(runs == 1)
+    }
+
+    /// Another vitro whose container just ended removes vitro's parent cgroup when it
+    /// sees it empty, which it is between this vitro's mkdir of the parent and of its own
+    /// cgroup. Here a thread plays that vitro, removing the parent whenever it can, while
+    /// containers' cgroups are made and removed: every create must succeed.
+    @Test func aParentRemovedByAnotherVitroMeanwhileIsMadeAgain() throws {
+        let fs = FakeCgroupfs()
+        defer { fs.remove() }
+        try fs.write("pids/.keep", "")
+        let parent = fs.root + "/pids/vitro"
+        final class Stop: @unchecked Sendable {
+            let lock = NSLock()
+            var value = false
+            var isSet: Bool { lock.withLock { value } }
+            func set() { lock.withLock { value = true } }
+        }
+        let stop = Stop()
+        let done = DispatchSemaphore(value: 0)
+        let other = Thread {
+            // It removes the parent only when it is empty, as vitro does; at most 100 times.
+            var removed = 0
+            while !stop.isSet && removed < 100 {
+                if Glibc.rmdir(parent) == 0 { removed += 1 }
+                usleep(100)
+            }
+            done.signal()
+        }
+        other.start()
+        var failures: [String] = []
+        for i in 0..<300 {
+            let v1 = CgroupV1(id: "c\(i)", mounts: ["pids": fs.root + "/pids"])
+            do {
+                try v1.create(CgroupLimits())
+                try v1.destroy()
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        stop.set()
+        done.wait()
+        #expect(failures.count == 0, "the first of the failed creates: \(failures.first ?? "")")
     }
 
     @Test func v1WritesEachFlagToItsHierarchy() throws {

@@ -5,6 +5,7 @@ import Testing
 
 @testable import VitroRuntime
 import VitroImage
+import VitroTrace
 
 @Suite struct RuntimeBasics {
     @Test func environmentHasDockersDefaultsAndTheUsersOverrides() {
@@ -45,6 +46,48 @@ import VitroImage
         // Under the limits nothing is touched.
         ContainerRun.pruneTraces(dir, keep: 100)
         #expect(try fm.contentsOfDirectory(atPath: dir).count == 101)
+    }
+
+    /// Two `run -d` started at once may pick the same made-up name; the second to claim
+    /// it must pick again, not fail (the detached benchmark started 50 at once and lost
+    /// one to "name already in use" nearly every time). A name the user gave stays an error.
+    @Test func aTakenGeneratedNameIsPickedAgainAGivenOneIsRefused() throws {
+        let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = ContainerStore(root: StateRoot(path: dir))
+        func config(_ name: String) -> ContainerConfig {
+            ContainerConfig(
+                id: ContainerID.make(), name: name, created: WallTime.now(), image: "i", rootfs: "/r", argv: ["true"], env: [],
+                workdir: "/", hostname: "h", detached: true, autoRemove: false)
+        }
+        #expect(try store.create(config("keen_knuth"), generatedName: true))
+        let second = config("keen_knuth")
+        #expect(try store.create(second, generatedName: true) == false)
+        #expect(store.load(second.id) == nil)
+        #expect(throws: RunError.self) { try store.create(config("keen_knuth"), generatedName: false) }
+        #expect(store.list().map(\.config.name) == ["keen_knuth"])
+    }
+
+    /// A monitor reparented to an init that reaps late stays a zombie for a while: it
+    /// has ended, and `rm -f` must not wait for it (the benchmark found rm -f taking a
+    /// second per container on a machine whose pid 1 reaps once a second).
+    @Test func aZombieIsNotALiveProcess() throws {
+        #expect(processStartTime(getpid()) != nil)
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { argv.forEach { free($0) } }
+        #expect(posix_spawn(&pid, "/bin/true", nil, nil, argv, environ) == 0)
+        // Not reaped yet: wait until /proc shows it as a zombie.
+        var state = ""
+        for _ in 0..<500 where state != "Z" {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? ""
+            if state != "Z" { usleep(2000) }
+        }
+        #expect(state == "Z")
+        #expect(processStartTime(pid) == nil)
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
     }
 }
 
