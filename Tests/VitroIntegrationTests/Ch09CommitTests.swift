@@ -379,7 +379,7 @@ final class DockerDaemon {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         process = try startBackground(Self.dockerd, [
             "--data-root", dir + "/data", "--exec-root", dir + "/exec", "--pidfile", dir + "/dockerd.pid", "-H", "unix://" + socket,
-            "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--storage-driver=overlay2",
+            "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false", "--storage-driver=overlay2",
             "--cgroup-parent=/" + cgroupParent,
         ], log: dir + "/dockerd.log")
         for _ in 0..<100 {
