@@ -56,6 +56,7 @@ extension ContainerRun {
         let output = terminalOutput ?? { [fd = options.stdio[1]] bytes in Sys.write(fd, bytes) }
         pumps[master] = output
         resizeTerminal(why: "the container's terminal starts with the size of vitro's")
+        onTerminal?(master)
         if let input, Sys.isTerminal(input) {
             session.saved = (input, try Sys.makeRaw(input, why: "raw mode while the container has the terminal: keys (Ctrl-C, Ctrl-D) go to it as bytes"))
         }
