@@ -46,9 +46,12 @@ public struct AttachFrame: Equatable, Sendable {
         self.payload = payload
     }
 
-    public func encode() -> [UInt8] {
-        let n = UInt32(payload.count)
-        return [kind.rawValue, 0, 0, 0, UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)] + payload
+    public func encode() -> [UInt8] { Self.header(kind, count: payload.count) + payload }
+
+    /// The 8 bytes before a payload of `count` bytes.
+    public static func header(_ kind: Kind, count: Int) -> [UInt8] {
+        let n = UInt32(count)
+        return [kind.rawValue, 0, 0, 0, UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)]
     }
 
     // MARK: control frames

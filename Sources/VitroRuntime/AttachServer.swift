@@ -10,7 +10,9 @@
 // frames it sends (AttachProtocol.swift) and, while it has output queued, for room to
 // write. What the container writes (the stdout and stderr pipes, or the pty master) is
 // copied to the log and queued for every client; the loop never waits for a slow client,
-// and a client that lets `outputLimit` bytes pile up is disconnected.
+// but while one is more than `highWater` bytes behind, the loop stops reading the
+// container's output, which then waits in its pipes (Docker's attach slows the
+// container too, and nothing is lost).
 //
 // Input: with `-i` and no pty, the container's stdin is a pipe whose write end the
 // monitor holds (and whose read end it keeps too, so a container that closes its stdin
@@ -31,13 +33,20 @@ final class AttachServer {
     final class Client {
         let fd: Int32
         var reader = AttachFrameReader()
-        var outbox: [UInt8] = []
-        var sent = 0
+        /// What waits to be sent: frames' headers and payloads (a payload is shared by
+        /// every client's queue, not copied), from `head`, the first from `offset`.
+        var chunks: [[UInt8]] = []
+        var head = 0
+        var offset = 0
+        var queued = 0
         init(fd: Int32) { self.fd = fd }
-        var hasOutput: Bool { sent < outbox.count }
+        var hasOutput: Bool { queued > 0 }
     }
 
-    static let outputLimit = 4 << 20
+    /// Past this many bytes queued for one client, the container's output waits in its
+    /// pipes (or pty) until the client has read: as with Docker, a slow client slows the
+    /// container rather than missing what it wrote.
+    static let highWater = 1 << 20
     static let inputLimit = 64 << 10
 
     let listener: Int32
@@ -61,9 +70,14 @@ final class AttachServer {
     /// The last size a client asked for, set on the pty when it appears.
     var size: WindowSize?
 
-    init(listener: Int32, path: String, tty: Bool, openStdin: Bool, stdinOnce: Bool) {
+    /// The socket file as it was bound: a `start` that follows the container's end may
+    /// bind a new one at the same path while this monitor is still finishing.
+    let identity: FileIdentity?
+
+    init(listener: Int32, path: String, identity: FileIdentity?, tty: Bool, openStdin: Bool, stdinOnce: Bool) {
         self.listener = listener
         self.path = path
+        self.identity = identity
         self.tty = tty
         self.openStdin = openStdin
         self.stdinOnce = stdinOnce
@@ -80,6 +94,7 @@ final class AttachServer {
         inputIsPipe = false
         inputEnded = false
         run.watchers[listener] = LoopWatcher(interest: { .readable }, ready: { [unowned self] _ in acceptClients() })
+        run.holdPumps = { [unowned self] in backlogged }
         if let stdinPipe {
             useInput(stdinPipe)
             inputIsPipe = true
@@ -117,40 +132,55 @@ final class AttachServer {
                     if events.contains(.writable) { flush(c) }
                     if events.contains(.readable), clients[c.fd] === c { receive(c) }
                 })
-            queue(AttachFrame.hello(tty: tty, openStdin: openStdin).encode(), to: c)
+            queue([AttachFrame.hello(tty: tty, openStdin: openStdin).encode()], to: c)
         }
     }
 
     /// What the container wrote, for every client.
     func broadcast(_ bytes: [UInt8], _ kind: AttachFrame.Kind) {
         guard !clients.isEmpty else { return }
-        let frame = AttachFrame(kind, bytes).encode()
-        for c in clients.values.sorted(by: { $0.fd < $1.fd }) { queue(frame, to: c) }
+        let header = AttachFrame.header(kind, count: bytes.count)
+        for c in clients.values.sorted(by: { $0.fd < $1.fd }) { queue([header, bytes], to: c) }
     }
 
-    func queue(_ bytes: [UInt8], to c: Client) {
-        if c.sent > 0 {
-            c.outbox.removeSubrange(0..<c.sent)
-            c.sent = 0
+    /// Whether a client is so far behind that the container's output should wait.
+    var backlogged: Bool { clients.values.contains { $0.queued > Self.highWater } }
+
+    func queue(_ chunks: [[UInt8]], to c: Client) {
+        for chunk in chunks where !chunk.isEmpty {
+            c.chunks.append(chunk)
+            c.queued += chunk.count
         }
-        c.outbox += bytes
         flush(c)
-        if c.outbox.count - c.sent > Self.outputLimit { drop(c) }
     }
 
-    func flush(_ c: Client) {
-        while c.hasOutput {
-            do {
-                let n = try Sys.sendSome(c.fd, c.outbox[c.sent...])
-                if n == 0 { return }
-                c.sent += n
-            } catch {
+    /// Sends what the client's socket takes now. Returns the number of bytes sent.
+    @discardableResult
+    func flush(_ c: Client) -> Int {
+        var sent = 0
+        while c.head < c.chunks.count {
+            let n: Int
+            do { n = try Sys.sendSome(c.fd, c.chunks[c.head][c.offset...]) } catch {
                 drop(c)
-                return
+                return sent
+            }
+            if n == 0 { break }
+            sent += n
+            c.queued -= n
+            c.offset += n
+            if c.offset == c.chunks[c.head].count {
+                c.head += 1
+                c.offset = 0
             }
         }
-        c.outbox.removeAll(keepingCapacity: true)
-        c.sent = 0
+        if c.head == c.chunks.count {
+            c.chunks.removeAll(keepingCapacity: true)
+            c.head = 0
+        } else if c.head >= 64 {
+            c.chunks.removeFirst(c.head)
+            c.head = 0
+        }
+        return sent
     }
 
     func receive(_ c: Client) {
@@ -238,22 +268,24 @@ final class AttachServer {
     }
 
     /// The container has ended: each client gets what is still queued and the exit
-    /// frame (nil: it never started, and clients just see the end), within two seconds,
-    /// and is disconnected, as Docker's attach ends with the container.
+    /// frame (nil: it never started, and clients just see the end), and is disconnected,
+    /// as Docker's attach ends with the container. A client that reads nothing for 10 s
+    /// is given up.
     func ended(code: Int32?) {
-        if let code { for c in clients.values { queue(AttachFrame.exit(code).encode(), to: c) } }
-        let deadline = MonotonicClock.now() + 2_000_000_000
-        while clients.values.contains(where: \.hasOutput), MonotonicClock.now() < deadline {
+        if let code { for c in clients.values { queue([AttachFrame.exit(code).encode()], to: c) } }
+        var lastProgress = MonotonicClock.now()
+        while clients.values.contains(where: \.hasOutput), MonotonicClock.now() - lastProgress < 10_000_000_000 {
             let waiting = clients.values.filter(\.hasOutput)
             var interest: [Int32: PollEvents] = [:]
             for c in waiting { interest[c.fd] = .writable }
             guard (try? Sys.poll(interest, timeoutMillis: 100)) != nil else { break }
-            for c in waiting { flush(c) }
+            for c in waiting where flush(c) > 0 { lastProgress = MonotonicClock.now() }
         }
         for c in Array(clients.values) { drop(c) }
         if inputIsPipe, let input { Sys.close(input) }
         run?.watchers = [:]
         run?.onTerminal = nil
+        run?.holdPumps = nil
         run = nil
         input = nil
         inputIsPipe = false
@@ -261,10 +293,12 @@ final class AttachServer {
         containerPid = nil
     }
 
-    /// The monitor is ending: the socket goes.
+    /// The monitor is ending: its socket goes (not a newer monitor's at the same path).
     func close() {
         for c in Array(clients.values) { drop(c) }
         Sys.close(listener)
-        try? Sys.unlink(path, why: "the monitor has ended: nobody is left to attach to")
+        if let identity, Sys.fileIdentity(path) == identity {
+            try? Sys.unlink(path, why: "the monitor has ended: nobody is left to attach to")
+        }
     }
 }

@@ -76,24 +76,63 @@ public enum ContainerAttach {
         var tty = false
         var readingStdin = false
         let sizeSource = [input, output].first { Sys.isTerminal($0) }
+        // Frames for the monitor wait here and go as its socket takes them: the client
+        // never blocks on sending, so it keeps reading the container's output even
+        // while the container is not reading its input (or both would wait for ever).
+        var outgoing: [UInt8] = []
+        var sentOut = 0
 
+        func send(_ frame: AttachFrame) {
+            outgoing += frame.encode()
+            flushOutgoing()
+        }
+        func flushOutgoing() {
+            while sentOut < outgoing.count {
+                guard let n = try? Sys.sendSome(socket, outgoing[sentOut...]) else {
+                    // The monitor has gone: reading the socket will say so.
+                    outgoing = []
+                    sentOut = 0
+                    return
+                }
+                if n == 0 { break }
+                sentOut += n
+            }
+            if sentOut == outgoing.count {
+                outgoing.removeAll(keepingCapacity: true)
+                sentOut = 0
+            } else if sentOut > 1 << 16 {
+                outgoing.removeSubrange(0..<sentOut)
+                sentOut = 0
+            }
+        }
         func sendSize() {
             guard tty, let source = sizeSource, let size = Sys.windowSize(source) else { return }
-            Sys.sendAll(socket, AttachFrame.resize(rows: size.rows, columns: size.columns).encode())
+            send(.resize(rows: size.rows, columns: size.columns))
+        }
+        /// On the way out: what is queued gets a second to go.
+        func drainOutgoing() {
+            var waited = 0
+            while sentOut < outgoing.count, waited < 1000 {
+                _ = try? Sys.poll([socket: .writable], timeoutMillis: 100)
+                waited += 100
+                flushOutgoing()
+            }
         }
 
         while true {
             var watch: [Int32: PollEvents] = [socket: .readable, signals: .readable]
-            if readingStdin { watch[input] = .readable }
+            if sentOut < outgoing.count { watch[socket] = [.readable, .writable] }
+            if readingStdin, outgoing.count - sentOut < 1 << 16 { watch[input] = .readable }
             let ready: [Int32: PollEvents]
             do { ready = try Sys.poll(watch) } catch { throw RunError(String(describing: error)) }
+            if ready[socket]?.contains(.writable) == true { flushOutgoing() }
 
             if ready[signals] != nil {
                 while let (sig, _) = Sys.readSignal(signals) {
                     if sig == SIGWINCH {
                         sendSize()
                     } else if !tty && options.sigProxy {
-                        Sys.sendAll(socket, AttachFrame.signal(sig).encode())
+                        send(.signal(sig))
                     } else {
                         // As the signal's default action would: the client ends, the
                         // container runs on.
@@ -107,15 +146,18 @@ public enum ContainerAttach {
                 if chunk.isEmpty {
                     // The monitor decides whether the container's stdin ends too.
                     readingStdin = false
-                    Sys.sendAll(socket, AttachFrame(.stdinEnd).encode())
+                    send(AttachFrame(.stdinEnd))
                 } else {
                     let (pass, detach) = scanner.scan(chunk)
-                    if !pass.isEmpty { Sys.sendAll(socket, AttachFrame(.stdin, pass).encode()) }
-                    if detach { return 0 }
+                    if !pass.isEmpty { send(AttachFrame(.stdin, pass)) }
+                    if detach {
+                        drainOutgoing()
+                        return 0
+                    }
                 }
             }
 
-            guard ready[socket] != nil else { continue }
+            guard ready[socket]?.contains(.readable) == true else { continue }
             let chunk = (try? Sys.read(socket)) ?? []
             if chunk.isEmpty { return try lostMonitor(store, id) }
             reader.append(chunk)

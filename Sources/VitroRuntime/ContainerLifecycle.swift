@@ -209,11 +209,13 @@ public enum ContainerLifecycle {
             (options, config) = try prepare(run, life, store: store, rootfs: run.rootfs ?? "")
         } catch let e as RunError { throw e } catch { throw RunError(String(describing: error)) }
         var listener: Int32?
+        var socketIdentity: FileIdentity?
         var client: Int32?
         let ready: (read: Int32, write: Int32)
         let child: Int32
         do {
             listener = try Sys.listenUnix(store.attachPath(config.id), why: "the monitor's attach socket: `vitro attach` connects here")
+            socketIdentity = Sys.fileIdentity(store.attachPath(config.id))
             if connect { client = try Sys.connectUnix(store.attachPath(config.id)) }
             ready = try Sys.pipe()
             child = try Sys.fork(why: "the monitor: a copy of vitro that stays with the container after this command returns")
@@ -231,7 +233,7 @@ public enum ContainerLifecycle {
         if child == 0 {
             Sys.close(ready.read)
             if let client { Sys.close(client) }
-            monitor(options, config, store: store, ready: ready.write, listener: listener)
+            monitor(options, config, store: store, ready: ready.write, attach: (listener, socketIdentity))
         }
         Sys.close(ready.write)
         Sys.close(listener)
@@ -274,7 +276,9 @@ public enum ContainerLifecycle {
     }
 
     /// The monitor's life (a forked vitro). Never returns.
-    static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32, listener: Int32) -> Never {
+    static func monitor(
+        _ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32, attach: (listener: Int32, identity: FileIdentity?)
+    ) -> Never {
         // Keep only the ready pipe (moved to fd 3) and the attach socket (fd 4) of what
         // this process inherited: a pipe the caller reads (`JOB=$(vitro run -d …)`)
         // must see its end when the `run` command exits, not when the container does.
@@ -282,14 +286,14 @@ public enum ContainerLifecycle {
         let attachFD: Int32 = 4
         do {
             // Above both targets first, so that neither move overwrites the other.
-            let r = try Sys.duplicate(ready, atLeast: 10), l = try Sys.duplicate(listener, atLeast: 10)
+            let r = try Sys.duplicate(ready, atLeast: 10), l = try Sys.duplicate(attach.listener, atLeast: 10)
             try Sys.dup2(r, 3, why: "the monitor keeps the ready pipe of what it inherited")
             try Sys.dup2(l, attachFD, why: "and the attach socket")
             try Sys.closeDescriptors(from: 5, why: "drop every other inherited descriptor")
             try Sys.setCloseOnExec(3, true)
             try Sys.setCloseOnExec(attachFD, true)
         } catch {
-            try? Sys.unlink(store.attachPath(config.id))
+            if Sys.fileIdentity(store.attachPath(config.id)) == attach.identity { try? Sys.unlink(store.attachPath(config.id)) }
             Sys.exitNow(125)
         }
         func report(_ s: String) {
@@ -303,7 +307,7 @@ public enum ContainerLifecycle {
         // Docker's StdinOnce: only a container that was not made detached (`create -i`,
         // or a foreground `run -i` started again) loses its stdin with a client's.
         let server = AttachServer(
-            listener: attachFD, path: store.attachPath(config.id), tty: run.tty, openStdin: run.interactive,
+            listener: attachFD, path: store.attachPath(config.id), identity: attach.identity, tty: run.tty, openStdin: run.interactive,
             stdinOnce: run.interactive && !config.detached)
         var code: Int32 = 125
         do {

@@ -195,7 +195,8 @@ extension ContainerRun {
                 var watch: [Int32: PollEvents] = [ch.signals: .readable]
                 if syncOpen { watch[ch.sync] = .readable }
                 if traceOpen { watch[ch.trace] = .readable }
-                for fd in pumps.keys { watch[fd] = .readable }
+                let held = holdPumps?() ?? false
+                if !held { for fd in pumps.keys { watch[fd] = .readable } }
                 // Published ports reached through 127.0.0.1 are carried by this loop too.
                 if let proxy { for fd in proxy.descriptors { watch[fd] = .readable } }
                 if let input = terminal?.input { watch[input] = .readable }
@@ -211,7 +212,7 @@ extension ContainerRun {
                     w.ready(e)
                 }
                 let ready = events.filter { $0.value.contains(.readable) }.keys.sorted()
-                for fd in ready where pumps[fd] != nil { pump(fd) }
+                if !held { for fd in ready where pumps[fd] != nil { pump(fd) } }
                 proxy?.service(ready)
                 if let input = terminal?.input, ready.contains(input) { copyInput() }
                 if ready.contains(ch.trace) { drainTrace() }

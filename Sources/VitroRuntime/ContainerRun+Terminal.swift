@@ -17,6 +17,9 @@
 //   4. copies the window size of its terminal onto the master now and on every
 //      SIGWINCH (the one signal vitro handles itself instead of forwarding it); the
 //      kernel then sends SIGWINCH to the container's foreground job.
+//
+// A detached container's monitor has no terminal (its stdio is /dev/null): its attach
+// clients type into the master and send their window sizes instead (AttachServer).
 
 import VitroSys
 import VitroTrace

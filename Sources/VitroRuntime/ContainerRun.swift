@@ -60,6 +60,9 @@ public final class ContainerRun {
     /// what to wait for, and it is called with what poll found. A descriptor may be in
     /// `pumps` too (a pty master read by its pump and written by a watcher).
     public var watchers: [Int32: LoopWatcher] = [:]
+    /// While it returns true, the loop leaves `pumps` unread (an attach client is behind:
+    /// the container's output waits in its pipes).
+    public var holdPumps: (() -> Bool)?
     /// Called with the pty master of a `-t` run once pid 1 has sent it.
     public var onTerminal: ((Int32) -> Void)?
     /// Where a `-t` container's terminal output goes (vitro's stdout when nil; a

@@ -205,6 +205,31 @@ extension Integration {
             }
         }
 
+        @Test func aSlowClientMissesNothingAndBigInputDoesNotStall() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                // 8 MB, far more than the monitor queues for a client (1 MB) and the
+                // pipes hold: the container waits while the client sleeps.
+                let big = try box.vitro(["create", "--name", "big", "--log-driver", "none", "--rootfs", box.rootfs, "/bin/sh", "-c", "head -c 8000000 /dev/zero; exit 6"])
+                #expect(big.status == 0, "\(big.stderr)")
+                let env = box.env.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                let slow = try runProcess("/bin/sh", ["-c", "env \(env) \(Binaries.vitro) start -a big | (sleep 2; wc -c)"], timeout: 60)
+                #expect(slow.stdout.hasPrefix("8000000\n"), "\(slow.stdout) \(slow.stderr)")
+                // Input and output at once through cat: the client keeps reading output
+                // while its input waits, so neither side waits for ever.
+                let input = box.dir + "/input"
+                let text = (0..<60_000).map { "line \($0) of the input\n" }.joined()
+                try text.write(toFile: input, atomically: true, encoding: .utf8)
+                let c = try box.vitro(["create", "-i", "--name", "pipe", "--log-driver", "none", "--rootfs", box.rootfs, "cat"])
+                #expect(c.status == 0)
+                let through = try runProcess("/bin/sh", ["-c", "env \(env) \(Binaries.vitro) start -ai pipe < \(input) | cksum; cksum < \(input)"], timeout: 60)
+                let sums = through.stdout.split(separator: "\n")
+                #expect(sums.count == 2 && sums[0] == sums[1], "\(through.stdout) \(through.stderr)")
+                #expect(try box.vitro(["inspect", "-f", "{{.State.ExitCode}}", "big"]).stdout == "6\n")
+                #expect(try box.vitro(["rm", "big", "pipe"]).status == 0)
+            }
+        }
+
         @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux (scripts/install-deps)"))
         func runDitThroughTmuxDetachAndAttachAgain() throws {
             try leavesNothing {
