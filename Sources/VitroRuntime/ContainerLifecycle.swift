@@ -6,6 +6,10 @@
 // json-file log; it records the exit and cleans up. The parent waits only until the
 // command has been exec'd (or failed), prints the id and returns — there is no daemon.
 //
+// The monitor also serves `vitro attach` on a unix socket in the container's directory
+// (AttachServer.swift): its clients get the container's output as the log does, and
+// with -i their input is the container's stdin.
+//
 // The monitor is vitro forked, not re-executed: the CLI is single-threaded (no
 // Dispatch, no async), so fork is safe, and the child already holds the parsed options.
 
@@ -198,35 +202,68 @@ public enum ContainerLifecycle {
 
     /// `vitro run -d`: returns the container id once the command is running.
     public static func runDetached(_ run: RunOptions, _ life: LifecycleOptions) throws(RunError) -> String {
+        try launchDetached(run, life, connect: false).id
+    }
+
+    /// `vitro start -a`: the container runs under a monitor, as with `start`, and this
+    /// vitro attaches to it before its command starts (so none of its output is missed).
+    /// Returns the container's exit code, or 0 when the client detached.
+    public static func runAttached(_ run: RunOptions, _ life: LifecycleOptions, _ attach: AttachOptions) throws(RunError) -> Int32 {
+        let (id, client) = try launchDetached(run, life, connect: true)
+        guard let client else { throw RunError("attach to container \(id.prefix(12)): no connection to its monitor") }
+        defer { Sys.close(client) }
+        return try ContainerAttach.session(client, store: ContainerStore(root: run.stateRoot), id: id, attach)
+    }
+
+    /// Makes the record (unless it exists), binds the attach socket, forks the monitor and
+    /// waits until the command has been exec'd. With `connect`, returns a connection to
+    /// the attach socket made before the monitor began.
+    static func launchDetached(_ run: RunOptions, _ life: LifecycleOptions, connect: Bool) throws(RunError) -> (id: String, client: Int32?) {
         // Pull before detaching, so progress shows on the terminal and a pull error is
         // an error of this command.
         if run.rootfs == nil, let image = run.image, image != BuiltinImage.name {
             try ensureImage(image, run)
         }
         let store = ContainerStore(root: run.stateRoot)
-        let ready: (read: Int32, write: Int32)
         let (options, config): (RunOptions, ContainerConfig)
         do {
             (options, config) = try prepare(run, life, store: store, rootfs: run.rootfs ?? "")
-            ready = try Sys.pipe()
         } catch let e as RunError { throw e } catch { throw RunError(String(describing: error)) }
+        var listener: Int32?
+        var socketIdentity: FileIdentity?
+        var client: Int32?
+        let ready: (read: Int32, write: Int32)
         let child: Int32
         do {
+            listener = try Sys.listenUnix(store.attachPath(config.id), why: "the monitor's attach socket: `vitro attach` connects here")
+            socketIdentity = Sys.fileIdentity(store.attachPath(config.id))
+            if connect { client = try Sys.connectUnix(store.attachPath(config.id)) }
+            ready = try Sys.pipe()
             child = try Sys.fork(why: "the monitor: a copy of vitro that stays with the container after this command returns")
         } catch {
-            try? store.remove(config.id)
+            if let client { Sys.close(client) }
+            if let listener {
+                Sys.close(listener)
+                try? Sys.unlink(store.attachPath(config.id))
+            }
+            // Bad input leaves nothing behind; a container that exists stays.
+            if life.existing == nil { try? store.remove(config.id) }
             throw RunError(String(describing: error))
         }
+        guard let listener else { throw RunError("bug: no attach socket") }
         if child == 0 {
             Sys.close(ready.read)
-            monitor(options, config, store: store, ready: ready.write, fresh: life.existing == nil)
+            if let client { Sys.close(client) }
+            monitor(options, config, store: store, ready: ready.write, fresh: life.existing == nil, attach: (listener, socketIdentity))
         }
         Sys.close(ready.write)
+        Sys.close(listener)
         var message: [UInt8] = []
         while let chunk = try? Sys.read(ready.read), !chunk.isEmpty { message += chunk }
         Sys.close(ready.read)
         let text = String(decoding: message, as: UTF8.self)
-        if text == "started" { return config.id }
+        if text == "started" { return (config.id, client) }
+        if let client { Sys.close(client) }
         let parts = text.split(separator: " ", maxSplits: 2).map(String.init)
         if parts.count == 3, parts[0] == "error", let code = Int32(parts[1]) {
             if life.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
@@ -261,16 +298,25 @@ public enum ContainerLifecycle {
 
     /// The monitor's life (a forked vitro). Never returns.
     /// `fresh`: the record was made by this run (not `start` of an existing one).
-    static func monitor(_ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32, fresh: Bool) -> Never {
-        // Keep only the ready pipe (moved to fd 3) of what this process inherited: a
-        // pipe the caller reads (`JOB=$(vitro run -d …)`) must see its end when the
-        // `run` command exits, not when the container does.
+    static func monitor(
+        _ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32, fresh: Bool,
+        attach: (listener: Int32, identity: FileIdentity?)
+    ) -> Never {
+        // Keep only the ready pipe (moved to fd 3) and the attach socket (fd 4) of what
+        // this process inherited: a pipe the caller reads (`JOB=$(vitro run -d …)`)
+        // must see its end when the `run` command exits, not when the container does.
         var readyFD: Int32? = 3
+        let attachFD: Int32 = 4
         do {
-            if ready != 3 { try Sys.dup2(ready, 3, why: "the monitor keeps one inherited descriptor, the ready pipe") }
-            try Sys.closeDescriptors(from: 4, why: "drop every other inherited descriptor")
+            // Above both targets first, so that neither move overwrites the other.
+            let r = try Sys.duplicate(ready, atLeast: 10), l = try Sys.duplicate(attach.listener, atLeast: 10)
+            try Sys.dup2(r, 3, why: "the monitor keeps the ready pipe of what it inherited")
+            try Sys.dup2(l, attachFD, why: "and the attach socket")
+            try Sys.closeDescriptors(from: 5, why: "drop every other inherited descriptor")
             try Sys.setCloseOnExec(3, true)
+            try Sys.setCloseOnExec(attachFD, true)
         } catch {
+            if Sys.fileIdentity(store.attachPath(config.id)) == attach.identity { try? Sys.unlink(store.attachPath(config.id)) }
             Sys.exitNow(125)
         }
         func report(_ s: String) {
@@ -280,6 +326,12 @@ public enum ContainerLifecycle {
                 readyFD = nil
             }
         }
+        // Clients of `vitro attach` are served from the container's poll loop.
+        // Docker's StdinOnce: only a container that was not made detached (`create -i`,
+        // or a foreground `run -i` started again) loses its stdin with a client's.
+        let server = AttachServer(
+            listener: attachFD, path: store.attachPath(config.id), identity: attach.identity, tty: run.tty, openStdin: run.interactive,
+            stdinOnce: run.interactive && !config.detached)
         var code: Int32 = 125
         do {
             try Sys.setsid(why: "leave the terminal's session: the container outlives this command")
@@ -293,8 +345,19 @@ public enum ContainerLifecycle {
                 let out = try Sys.pipe(), err = try Sys.pipe()
                 try Sys.setNonBlocking(out.read)
                 try Sys.setNonBlocking(err.read)
+                // -i without -t: the container reads a pipe that attached clients write
+                // into. The monitor keeps both ends for the run: stdin stays open when
+                // clients leave, and a container that closes its end is no EPIPE.
+                var stdin: (read: Int32, write: Int32)?
+                if run.interactive && !run.tty {
+                    let p = try Sys.pipe()
+                    try Sys.setNonBlocking(p.write)
+                    stdin = p
+                }
                 var options = run
-                options.stdio = [null, out.write, err.write]
+                options.stdio = [stdin?.read ?? null, out.write, err.write]
+                // The monitor's own stdin is /dev/null: input comes from attach clients.
+                options.interactive = false
                 // A restart mounts what the first run made: the same anonymous volumes.
                 if attempt > 0 || (store.load(config.id)?.state.restartCount ?? 0) > 0 {
                     options.recordedMounts = store.load(config.id)?.config.mounts ?? options.recordedMounts
@@ -304,17 +367,28 @@ public enum ContainerLifecycle {
                     resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID)
                 }
                 container.onMounts = { points in try mounted(store, config, points) }
-                container.pumps[out.read] = { log.write($0, stream: "stdout") }
-                container.pumps[err.read] = { log.write($0, stream: "stderr") }
+                container.pumps[out.read] = { bytes in
+                    log.write(bytes, stream: "stdout")
+                    server.broadcast(bytes, .stdout)
+                }
+                container.pumps[err.read] = { bytes in
+                    log.write(bytes, stream: "stderr")
+                    server.broadcast(bytes, .stderr)
+                }
                 // With -t the container writes to its pty, not to the pipes: the log gets
                 // what the terminal shows, as Docker's does (all of it as stdout).
-                container.terminalOutput = { log.write($0, stream: "stdout") }
+                container.terminalOutput = { bytes in
+                    log.write(bytes, stream: "stdout")
+                    server.broadcast(bytes, .stdout)
+                }
+                server.serve(container, stdinPipe: stdin?.write)
                 var writeEnds = [out.write, err.write]
                 container.onStarted = { pid in
                     // The container holds its own copies of the pipes' write ends now.
                     for fd in writeEnds { Sys.close(fd) }
                     writeEnds = []
                     started(store, config.id, pid: pid, monitor: Sys.processID())
+                    server.started(pid: pid)
                     report("started")
                 }
                 var setupFailed = false
@@ -322,15 +396,22 @@ public enum ContainerLifecycle {
                     code = try container.run()
                     log.flush()
                     finished(store, config.id, code: code, oom: container.oomKilled)
+                    // --rm (never with a restart policy): the record goes before an
+                    // attached `start -a` returns, as a foreground run's does.
+                    if config.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
+                    server.ended(code: code)
                 } catch {
                     log.flush()
                     finished(store, config.id, code: error.code, oom: false, error: error.message)
+                    server.ended(code: nil)
                     report("error \(error.code) \(error.message)")
                     code = error.code
                     setupFailed = true
                     if error.input && fresh { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
                 }
                 for fd in writeEnds + [out.read, err.read] { Sys.close(fd) }
+                // The write end was the server's to close.
+                if let stdin { Sys.close(stdin.read) }
                 // --restart: a command that ran may run again; one that could not be set
                 // up is not retried (Docker reports the error of the start).
                 guard !setupFailed, let now = store.load(config.id),
@@ -344,6 +425,7 @@ public enum ContainerLifecycle {
             finished(store, config.id, code: 125, oom: false, error: String(describing: error))
             report("error 125 \(error)")
         }
+        server.close()
         if config.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
         Sys.exitNow(code)
     }

@@ -268,15 +268,27 @@ extension ContainerRun {
 
         do {
             while !finished() {
-                var watch = [ch.signals]
-                if syncOpen { watch.append(ch.sync) }
-                if traceOpen { watch.append(ch.trace) }
-                watch += pumps.keys.sorted()
+                var watch: [Int32: PollEvents] = [ch.signals: .readable]
+                if syncOpen { watch[ch.sync] = .readable }
+                if traceOpen { watch[ch.trace] = .readable }
+                let held = holdPumps?() ?? false
+                if !held { for fd in pumps.keys { watch[fd] = .readable } }
                 // Published ports reached through 127.0.0.1 are carried by this loop too.
-                if let proxy { watch += proxy.descriptors }
-                if let input = terminal?.input { watch.append(input) }
-                let ready = try Sys.poll(watch)
-                for fd in ready where pumps[fd] != nil { pump(fd) }
+                if let proxy { for fd in proxy.descriptors { watch[fd] = .readable } }
+                if let input = terminal?.input { watch[input] = .readable }
+                for (fd, w) in watchers {
+                    let e = w.interest()
+                    if !e.isEmpty { watch[fd, default: []].formUnion(e) }
+                }
+                let events = try Sys.poll(watch)
+                // Watchers first: an attach client that is waiting is accepted before
+                // the output that would be its first.
+                for fd in events.keys.sorted() {
+                    guard let w = watchers[fd], let e = events[fd]?.intersection(w.interest()), !e.isEmpty else { continue }
+                    w.ready(e)
+                }
+                let ready = events.filter { $0.value.contains(.readable) }.keys.sorted()
+                if !held { for fd in ready where pumps[fd] != nil { pump(fd) } }
                 proxy?.service(ready)
                 if let input = terminal?.input, ready.contains(input) { copyInput() }
                 if ready.contains(ch.trace) { drainTrace() }

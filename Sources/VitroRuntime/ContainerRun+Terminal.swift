@@ -17,6 +17,9 @@
 //   4. copies the window size of its terminal onto the master now and on every
 //      SIGWINCH (the one signal vitro handles itself instead of forwarding it); the
 //      kernel then sends SIGWINCH to the container's foreground job.
+//
+// A detached container's monitor has no terminal (its stdio is /dev/null): its attach
+// clients type into the master and send their window sizes instead (AttachServer).
 
 import VitroSys
 import VitroTrace
@@ -56,6 +59,7 @@ extension ContainerRun {
         let output = terminalOutput ?? { [fd = options.stdio[1]] bytes in Sys.write(fd, bytes) }
         pumps[master] = output
         resizeTerminal(why: "the container's terminal starts with the size of vitro's")
+        onTerminal?(master)
         if let input, Sys.isTerminal(input) {
             session.saved = (input, try Sys.makeRaw(input, why: "raw mode while the container has the terminal: keys (Ctrl-C, Ctrl-D) go to it as bytes"))
         }

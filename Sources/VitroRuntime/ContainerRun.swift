@@ -32,6 +32,18 @@ import VitroVolumes
 import Glibc
 #endif
 
+/// A descriptor in `ContainerRun.watchers`.
+public struct LoopWatcher {
+    /// What to wait for now (nothing leaves the descriptor out of this poll).
+    public var interest: () -> PollEvents
+    /// Called with what the descriptor is ready for.
+    public var ready: (PollEvents) -> Void
+    public init(interest: @escaping () -> PollEvents, ready: @escaping (PollEvents) -> Void) {
+        self.interest = interest
+        self.ready = ready
+    }
+}
+
 public final class ContainerRun {
     public let options: RunOptions
     public weak var observer: (any PipelineObserver)?
@@ -47,6 +59,16 @@ public final class ContainerRun {
     /// Extra descriptors to read while the container runs (a monitor's log pipes): each
     /// chunk read goes to its handler; end of file removes the descriptor.
     public var pumps: [Int32: ([UInt8]) -> Void] = [:]
+    /// Descriptors the poll loop watches for another part of vitro (a monitor's attach
+    /// socket and its clients, the container's stdin): before each poll the watcher says
+    /// what to wait for, and it is called with what poll found. A descriptor may be in
+    /// `pumps` too (a pty master read by its pump and written by a watcher).
+    public var watchers: [Int32: LoopWatcher] = [:]
+    /// While it returns true, the loop leaves `pumps` unread (an attach client is behind:
+    /// the container's output waits in its pipes).
+    public var holdPumps: (() -> Bool)?
+    /// Called with the pty master of a `-t` run once pid 1 has sent it.
+    public var onTerminal: ((Int32) -> Void)?
     /// Where a `-t` container's terminal output goes (vitro's stdout when nil; a
     /// monitor's log).
     public var terminalOutput: (([UInt8]) -> Void)?

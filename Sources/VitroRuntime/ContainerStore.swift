@@ -17,6 +17,8 @@ public struct ContainerStore: Sendable {
     public var directory: String { root.path + "/containers" }
     public func dir(_ id: String) -> String { directory + "/" + id }
     public func logPath(_ id: String) -> String { dir(id) + "/\(id)-json.log" }
+    /// The socket a detached container's monitor listens on for `vitro attach`.
+    public func attachPath(_ id: String) -> String { dir(id) + "/attach.sock" }
 
     /// Creates the record of a new container (its name must be free).
     public func create(_ config: ContainerConfig) throws {

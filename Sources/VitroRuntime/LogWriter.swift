@@ -71,6 +71,8 @@ public final class LogWriter {
     }
 
     public func write(_ chunk: [UInt8], stream: String) {
+        // --log-driver none keeps nothing: no line to split, no JSON to make.
+        guard options.driver != "none" else { return }
         var buf = (partial[stream] ?? []) + chunk
         var out: [UInt8] = []
         var start = 0

@@ -43,7 +43,8 @@ public struct RunOptions: Sendable {
     /// `-t`: the container gets a pseudo-terminal (made by pid 1, copied by vitro).
     public var tty = false
     /// `-i`: with -t, vitro copies `stdio[0]` into the pty (without -t the container
-    /// reads `stdio[0]` directly).
+    /// reads `stdio[0]` directly). A detached container's monitor gives it a stdin pipe
+    /// (or the pty) that attach clients write into instead.
     public var interactive = false
     /// `vitro exec`: the host pid of the running container's pid 1 to join; nil makes
     /// a new container.

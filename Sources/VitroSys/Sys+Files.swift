@@ -274,4 +274,18 @@ extension Sys {
         guard lstat(path, &st) == 0 else { return nil }
         return Int(st.st_mtim.tv_sec)
     }
+
+    /// The device and inode of what is at `path` (lstat(2)): the same name made again is
+    /// another file.
+    public static func fileIdentity(_ path: String) -> FileIdentity? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+}
+
+/// A file as the kernel knows it, whatever its name.
+public struct FileIdentity: Sendable, Equatable {
+    public var device: UInt64
+    public var inode: UInt64
 }
