@@ -79,11 +79,41 @@ public struct TraceNormalizer {
     }
 
     /// Replaces the known paths, then every run of 12 or 64 lower-case hex digits
-    /// (container ids), then every number that is a pid seen in the trace.
+    /// (container ids), then every number that is a pid seen in the trace, then the pid
+    /// in any other `/proc/PID/` (a process the trace names but did not record, such as
+    /// the running container `vitro exec` joins).
     func text(_ s: String, known: (Int64) -> Int64?) -> String {
         var s = s
         for (from, to) in replacements where !from.isEmpty { s = replacingAll(s, from, to) }
-        return replaceNumbers(replaceIDs(s), known: known)
+        return replaceNumbers(replaceProcPids(replaceIDs(s), known: known), known: known)
+    }
+
+    /// `/proc/12345/` → `/proc/<pid>/` when 12345 is not a pid of the trace (those are
+    /// numbered by replaceNumbers).
+    func replaceProcPids(_ s: String, known: (Int64) -> Int64?) -> String {
+        let prefix = Array("/proc/".utf8)
+        let b = Array(s.utf8)
+        guard b.count > prefix.count else { return s }
+        var out: [UInt8] = []
+        var i = 0
+        var changed = false
+        while i < b.count {
+            if i + prefix.count < b.count, b[i] == 47, b[i..<(i + prefix.count)].elementsEqual(prefix) {
+                var j = i + prefix.count
+                while j < b.count, b[j] >= 48 && b[j] <= 57 { j += 1 }
+                let digits = String(decoding: b[(i + prefix.count)..<j], as: UTF8.self)
+                if j > i + prefix.count, j < b.count, b[j] == 47, let n = Int64(digits), known(n) == nil {
+                    out += prefix
+                    out += Array("<pid>".utf8)
+                    i = j
+                    changed = true
+                    continue
+                }
+            }
+            out.append(b[i])
+            i += 1
+        }
+        return changed ? String(decoding: out, as: UTF8.self) : s
     }
 
     /// Every occurrence of `target` replaced, searched in the UTF-8 bytes (the generic

@@ -47,13 +47,25 @@ extension Integration {
             return path
         }
 
+        /// Chapter 08: `vitro exec` joining a running container (each exec keeps its trace).
+        func execRun(_ box: Sandbox) throws -> String {
+            #expect(try box.vitro(["run", "-d", "--name", "golden", "--rootfs", box.rootfs, "/bin/sh", "-c", "sleep 30"]).status == 0)
+            let o = try box.vitro(["exec", "golden", "/bin/true"])
+            #expect(o.status == 0, "\(o.stderr)")
+            #expect(try box.vitro(["rm", "-f", "golden"]).status == 0)
+            let traces = box.root + "/traces"
+            let name = try #require(try FileManager.default.contentsOfDirectory(atPath: traces).first { $0.hasPrefix("exec-") })
+            return traces + "/" + name
+        }
+
         @Test func goldenTracesMatchAFreshRun() throws {
             try leavesNothing {
                 let box = try Sandbox()
                 let path = try freshRun(box)
                 let limits = try limitsRun(box)
                 let volumes = try volumesRun(box)
-                for (golden, extra, file) in [("00-tour.jsonl", [String](), path), ("03-namespaces.jsonl", ["--stage", "namespaces"], path), ("04-cgroups.jsonl", ["--stage", "cgroups"], limits), ("06-volumes.jsonl", ["--stage", "volumes"], volumes), ("07-exec.jsonl", ["--stage", "exec"], path)] {
+                let exec = try execRun(box)
+                for (golden, extra, file) in [("08-lifecycle.jsonl", [String](), exec), ("00-tour.jsonl", [String](), path), ("03-namespaces.jsonl", ["--stage", "namespaces"], path), ("04-cgroups.jsonl", ["--stage", "cgroups"], limits), ("06-volumes.jsonl", ["--stage", "volumes"], volumes), ("07-exec.jsonl", ["--stage", "exec"], path)] {
                     let normalized = try box.vitro(["trace", "normalize"] + extra + [file])
                     #expect(normalized.status == 0, "\(normalized.stderr)")
                     let want = try Self.perProcess(String(contentsOf: Self.traces.appendingPathComponent(golden), encoding: .utf8))
@@ -137,7 +149,7 @@ extension Integration {
             let fresh = try freshRun(box)
             // A failing run too: its stage end carries the error.
             _ = try box.run(["no-such-command"], extra: ["--trace", box.dir + "/fail.jsonl"])
-            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "01-images.jsonl", "02-layers.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl", "05-network.jsonl", "06-volumes.jsonl", "07-exec.jsonl"].map { Self.traces.appendingPathComponent($0).path }
+            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "01-images.jsonl", "02-layers.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl", "05-network.jsonl", "06-volumes.jsonl", "07-exec.jsonl", "08-lifecycle.jsonl"].map { Self.traces.appendingPathComponent($0).path }
             let script = """
                 import json, sys, jsonschema
                 schema = json.load(open(sys.argv[1]))
