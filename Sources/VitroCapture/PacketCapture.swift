@@ -32,6 +32,12 @@ public struct CapturedPacket: Sendable {
     public var direction: String
     public var wallNanos: UInt64
     public var data: [UInt8]
+    public init(hop: CaptureHop, direction: String, wallNanos: UInt64, data: [UInt8]) {
+        self.hop = hop
+        self.direction = direction
+        self.wallNanos = wallNanos
+        self.data = data
+    }
 }
 
 public struct CaptureError: Error, CustomStringConvertible {
