@@ -69,6 +69,12 @@ extension Integration {
                 #expect(e.status == 0, "\(e.stderr)")
 
                 #expect(c.stop() == 0)
+                // A container that is not running: one line, nothing written.
+                let gone = lab.box.root + "/../gone.pcapng"
+                let n = try lab.vitro(["trace", "net", "--duration", "1", "-o", gone, String(id.prefix(12))])
+                #expect(n.status == 1 && n.stderr.hasPrefix("vitro: trace net ") && n.stderr.contains("not running"), "\(n.stderr)")
+                #expect(!FileManager.default.fileExists(atPath: gone) && !FileManager.default.fileExists(atPath: lab.box.root + "/../gone.jsonl"))
+                #expect(try lab.vitro(["trace", "net", "no-such-container"]).status == 1)
                 #expect(try lab.leftovers() == [])
             }
         }
