@@ -51,6 +51,8 @@ let package = Package(
         .target(name: "VitroCgroups", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 05: network: rtnetlink, the bridge, veths, IPAM, NAT, published ports.
         .target(name: "VitroNetwork", dependencies: ["VitroSys", "VitroTrace"], swiftSettings: strict),
+        // Chapter 05: packet-path capture with libpcap at each hop, merged into packet events.
+        .target(name: "VitroCapture", dependencies: ["VitroSys", "VitroTrace", "CPcap"], swiftSettings: strict),
         // Chapter 06: volumes: bind mounts, named and anonymous volumes, the mount plan
         // pid 1 applies inside the container's root before pivot_root.
         .target(name: "VitroVolumes", dependencies: ["VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
@@ -70,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroCommit", "VitroLearn", "VitroImage", "VitroReplay", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
+                "VitroRuntime", "VitroCommit", "VitroLearn", "VitroImage", "VitroReplay", "VitroCapture", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -81,7 +83,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroLearn", "VitroReplay"],
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroLearn", "VitroReplay", "VitroCapture"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",

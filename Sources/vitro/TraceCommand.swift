@@ -13,6 +13,6 @@ struct TraceCommand: ParsableCommand {
         abstract: "Work with recorded traces: list, show, replay, diff, export.",
         subcommands: [
             TraceLsCommand.self, TraceShowCommand.self, TraceReplayCommand.self, TraceDiffCommand.self,
-            TraceExportCommand.self, TraceNormalizeCommand.self,
+            TraceExportCommand.self, TraceNormalizeCommand.self, TraceNetCommand.self,
         ])
 }
