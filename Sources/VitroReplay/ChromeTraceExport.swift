@@ -94,7 +94,7 @@ public enum ChromeTraceExport {
         if !args.isEmpty {
             w.key("args")
             w.beginObject()
-            for (k, v) in args { w.key(k); value(&w, v) }
+            for (k, v) in args { w.key(k); w.arg(v) }
             w.endObject()
         }
         w.endObject()
@@ -113,7 +113,7 @@ public enum ChromeTraceExport {
         w.beginObject()
         w.key("seq"); w.uint(e.seq)
         if !e.stage.rawValue.isEmpty { w.key("stage"); w.string(e.stage.rawValue) }
-        for (k, v) in e.args.items { w.key(k); value(&w, v) }
+        for (k, v) in e.args.items { w.key(k); w.arg(v) }
         if let r = e.ret { w.key("ret"); w.int(r) }
         if let x = e.errno { w.key("errno"); w.string(x) }
         if let d = e.durNanos { w.key("dur_us"); w.decimal(Double(d) / 1000, places: 3) }
@@ -123,17 +123,6 @@ public enum ChromeTraceExport {
         w.endObject()
     }
 
-    static func value(_ w: inout JSONWriter, _ v: ArgValue) {
-        switch v {
-        case .string(let s), .flags(let s): w.string(s)
-        case .int(let i): w.int(i)
-        case .bool(let b): w.bool(b)
-        case .list(let l):
-            w.beginArray()
-            for x in l { w.string(x) }
-            w.endArray()
-        }
-    }
 
     /// A name for each process of the trace, in order of appearance: vitro (the one that
     /// wrote the header), vitro-init (what vitro spawned), the container's pid 1 (what

@@ -29,15 +29,7 @@ extension TraceEvent {
             w.beginObject()
             for (k, v) in args.items {
                 w.key(k)
-                switch v {
-                case .string(let s), .flags(let s): w.string(s)
-                case .int(let i): w.int(i)
-                case .bool(let b): w.bool(b)
-                case .list(let l):
-                    w.beginArray()
-                    for x in l { w.string(x) }
-                    w.endArray()
-                }
+                w.arg(v)
             }
             w.endObject()
         }
@@ -94,5 +86,20 @@ extension TraceEvent {
     public static func nanos(micros: Double) -> UInt64 {
         let n = (micros * 1000).rounded()
         return n.isFinite && n > 0 && n < 1.8e19 ? UInt64(n) : 0
+    }
+}
+
+extension JSONWriter {
+    /// One argument of an event, as its JSON value (flags are strings of names).
+    public mutating func arg(_ v: ArgValue) {
+        switch v {
+        case .string(let s), .flags(let s): string(s)
+        case .int(let i): int(i)
+        case .bool(let b): bool(b)
+        case .list(let l):
+            beginArray()
+            for x in l { string(x) }
+            endArray()
+        }
     }
 }

@@ -34,13 +34,19 @@ struct InspectCommand: ParsableCommand {
                 failed = true
             }
         }
-        if let format {
-            for d in docs {
-                do { writeStdout(try GoTemplate.render(format, d) + "\n") } catch { fail(String(describing: error), code: 1) }
-            }
-        } else {
-            writeStdout(ContainerInspect.pretty(.array(docs)) + "\n")
-        }
-        if failed { throw ExitCode(1) }
+        try printInspected(docs, format: format, failed: failed)
     }
+}
+
+/// What `inspect` commands print: each document through `-f`'s Go template, or all of
+/// them as one indented JSON array (docker's form). Exit 1 when one was not found.
+func printInspected(_ docs: [JSONValue], format: String?, failed: Bool) throws {
+    if let format {
+        for d in docs {
+            do { writeStdout(try GoTemplate.render(format, d) + "\n") } catch { fail(String(describing: error), code: 1) }
+        }
+    } else {
+        writeStdout(ContainerInspect.pretty(.array(docs)) + "\n")
+    }
+    if failed { throw ExitCode(1) }
 }

@@ -118,14 +118,7 @@ struct VolumeInspectCommand: ParsableCommand {
                 failed = true
             }
         }
-        if let format {
-            for d in docs {
-                do { writeStdout(try GoTemplate.render(format, d) + "\n") } catch { fail(String(describing: error), code: 1) }
-            }
-        } else {
-            writeStdout(ContainerInspect.pretty(.array(docs)) + "\n")
-        }
-        if failed { throw ExitCode(1) }
+        try printInspected(docs, format: format, failed: failed)
     }
 }
 
