@@ -64,6 +64,8 @@ let package = Package(
         // Chapter 09: diff, commit, export/import, save/load: writing layers (tar, gzip,
         // zstd, blobs hashed as they are written) and image archives.
         .target(name: "VitroCommit", dependencies: ["VitroRuntime", "VitroImage", "VitroLayers", "VitroSys", "VitroTrace", "CZlib", "CZstd"], swiftSettings: strict),
+        // Chapter 11: registries: push (layers compressed as they leave), login, search.
+        .target(name: "VitroRegistry", dependencies: ["VitroCommit", "VitroImage", "VitroLayers", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 12: reading, normalising and (later) replaying traces. VitroTrace only.
         .target(name: "VitroReplay", dependencies: ["VitroTrace"], swiftSettings: strict),
         // Walkthroughs: the pipeline with a pause and an explanation between stages.
@@ -72,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroCommit", "VitroLearn", "VitroImage", "VitroReplay", "VitroCapture", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
+                "VitroRuntime", "VitroCommit", "VitroRegistry", "VitroLearn", "VitroImage", "VitroReplay", "VitroCapture", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -83,7 +85,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroLearn", "VitroReplay", "VitroCapture"],
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroRegistry", "VitroLearn", "VitroReplay", "VitroCapture"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",

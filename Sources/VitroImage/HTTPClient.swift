@@ -56,19 +56,24 @@ public struct HTTPRequest: Sendable {
     public var authorization: String?
     /// One sentence for the trace.
     public var why: String
+    /// What the body is, for the curl command (`@layer.tar.gz`); nil: no body.
+    public var bodyName: String?
 
-    public init(method: String = "GET", url: String, headers: [String] = [], authorization: String? = nil, why: String) {
+    public init(method: String = "GET", url: String, headers: [String] = [], authorization: String? = nil, why: String, bodyName: String? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.authorization = authorization
         self.why = why
+        self.bodyName = bodyName
     }
 
     /// The curl command line for this request, with secrets as shell variables.
     public var curlCommand: String {
         var words = ["curl", "-sS"]
         if method == "HEAD" { words.append("-I") }
+        if method != "GET" && method != "HEAD" { words += ["-X", method] }
+        if let bodyName { words += ["--data-binary", "@" + bodyName] }
         var line = Sys.shellLine(words)
         for h in headers { line += " -H " + Sys.shellQuote(h) }
         if let a = authorization {
@@ -129,9 +134,29 @@ public final class HTTPExchange {
     var sinkError: (any Error)?
     var began = false
 
+    /// A request body (an upload): `size` bytes from a source made afresh for each
+    /// attempt, so that a retry or a 401 sends it again from the start.
+    public var body: (size: Int64, open: () throws -> any ByteSource)?
+    var bodySource: (any ByteSource)?
+    /// Bytes of the body sent by the attempt in progress (for progress lines).
+    public internal(set) var sent: Int64 = 0
+
     public init(_ request: HTTPRequest, sink: BodySink? = nil) {
         self.request = request
         self.sink = sink
+    }
+
+    /// Body bytes for curl; false stops the transfer.
+    func send(_ buffer: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let source = bodySource else { return 0 }
+        do {
+            let n = try source.read(into: buffer)
+            sent += Int64(n)
+            return n
+        } catch {
+            sinkError = error
+            return nil
+        }
     }
 
     /// A body chunk from curl; false stops the transfer.
@@ -249,6 +274,7 @@ public final class HTTPClient {
     // MARK: one attempt
 
     private func start(_ x: HTTPExchange) throws {
+        x.bodySource = try x.body?.open()
         guard let h = ccurl_easy_init() else { throw ImageError("\(x.request.url): libcurl could not make a handle") }
         x.handle = h
         x.current = HTTPResponse()
@@ -262,12 +288,30 @@ public final class HTTPClient {
         var list: UnsafeMutablePointer<curl_slist>?
         for header in x.request.headers { list = ccurl_slist_append(list, header) }
         if let a = x.request.authorization { list = ccurl_slist_append(list, "Authorization: " + a) }
+        // No "Expect: 100-continue" round trip before a big upload.
+        if x.body != nil { list = ccurl_slist_append(list, "Expect:") }
         x.headerList = list
         let me = Unmanaged.passUnretained(x).toOpaque()
         _ = ccurl_setopt_string(h, CURLOPT_URL, x.request.url)
         _ = ccurl_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = ccurl_setopt_string(h, CURLOPT_USERAGENT, "vitro/0.1")
         if x.request.method == "HEAD" { _ = ccurl_setopt_long(h, CURLOPT_NOBODY, 1) }
+        x.sent = 0
+        if let body = x.body {
+            // UPLOAD makes curl read the body from the callback (as a PUT, unless the
+            // method says otherwise), INFILESIZE sends its Content-Length.
+            _ = ccurl_setopt_long(h, CURLOPT_UPLOAD, 1)
+            _ = ccurl_setopt_long(h, CURLOPT_INFILESIZE_LARGE, Int(body.size))
+            _ = ccurl_setopt_callback(h, CURLOPT_READFUNCTION, onSend)
+            _ = ccurl_setopt_pointer(h, CURLOPT_READDATA, me)
+        } else if x.request.method == "POST" || x.request.method == "PUT" || x.request.method == "PATCH" {
+            // No body: an empty one, with Content-Length: 0.
+            _ = ccurl_setopt_long(h, CURLOPT_POST, 1)
+            _ = ccurl_setopt_long(h, CURLOPT_POSTFIELDSIZE, 0)
+        }
+        if x.request.method != "GET" && x.request.method != "HEAD" {
+            _ = ccurl_setopt_string(h, CURLOPT_CUSTOMREQUEST, x.request.method)
+        }
         _ = ccurl_setopt_slist(h, CURLOPT_HTTPHEADER, list)
         _ = ccurl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
         _ = ccurl_setopt_long(h, CURLOPT_CONNECTTIMEOUT, 15)
@@ -289,6 +333,7 @@ public final class HTTPClient {
         ccurl_slist_free_all(x.headerList)
         x.handle = nil
         x.headerList = nil
+        x.bodySource = nil
     }
 
     /// Records the attempt and decides what follows. True: run the exchange again.
@@ -382,6 +427,13 @@ private let onBody: ccurl_data_callback = { data, size, count, user in
     guard let data, let user else { return 0 }
     let x = Unmanaged<HTTPExchange>.fromOpaque(user).takeUnretainedValue()
     return x.receive(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
+}
+
+private let onSend: ccurl_data_callback = { data, size, count, user in
+    guard let data, let user else { return 0 }
+    let x = Unmanaged<HTTPExchange>.fromOpaque(user).takeUnretainedValue()
+    // CURL_READFUNC_ABORT stops the transfer when the source fails.
+    return x.send(UnsafeMutableRawBufferPointer(start: data, count: size * count)).map { $0 } ?? 0x1000_0000
 }
 
 private let onHeader: ccurl_data_callback = { data, size, count, user in

@@ -84,7 +84,7 @@ public final class RegistryClient {
         switch c.scheme {
         case "basic":
             guard let credentials else {
-                throw ImageError("\(domain): unauthorized: authentication required (the registry uses basic auth; give --username and --password or log in with docker login)")
+                throw ImageError("\(domain): unauthorized: authentication required (the registry uses basic auth; give --username and --password, or vitro login)")
             }
             return credentials.basicHeader
         case "bearer":

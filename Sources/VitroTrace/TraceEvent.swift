@@ -45,6 +45,8 @@ public enum Stage: String, Sendable, CaseIterable {
     /// `vitro commit`: a container's upper directory becomes a layer and an image
     /// (chapter 09). Not a stage of `run`.
     case commit
+    /// `vitro push`: an image's blobs and manifest sent to a registry (chapter 11).
+    case push
     /// Work outside a container start (cleanup, commands that are not `run`).
     case none = ""
 
@@ -59,6 +61,7 @@ public enum Stage: String, Sendable, CaseIterable {
         case .network: return "wire the network"
         case .exec: return "exec the container's process"
         case .commit: return "commit the container's changes as an image"
+        case .push: return "push the image to a registry"
         case .none: return ""
         }
     }
