@@ -118,9 +118,28 @@ extension Sys {
     /// fsync of the directory. A reader sees the old file or the new one, never a part.
     /// Without `durable` the fsyncs are skipped: a crash of the whole machine may then
     /// lose the newest version, which is right for state a reboot makes stale anyway.
+    /// Whether `path` (its symlinks followed) is something other than a file or a
+    /// directory — a character device such as /dev/null or /dev/stdout's terminal, a
+    /// fifo, a socket: output for it is written into it, never renamed over it.
+    public static func isWrittenInPlace(_ path: String) -> Bool {
+        var st = Glibc.stat()
+        guard fstatat(AT_FDCWD, path, &st, 0) == 0 else { return false }  // follows /dev/stdout's link
+        let type = st.st_mode & S_IFMT
+        return type != S_IFREG && type != S_IFDIR
+    }
+
     public static func writeFileAtomically(
         _ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true, group: Group = .file, why: String? = nil
     ) throws(SysError) {
+        if isWrittenInPlace(path) {
+            // A device or a pipe (`-o /dev/null`): a rename would replace the node itself.
+            let fd = try open(path, flags: O_WRONLY | O_CLOEXEC, why: why)
+            defer { close(fd) }
+            try invoke("write", group, object: path, args: ["path": .string(path), "bytes": .int(Int64(bytes.count))], why: why, shell: "cat > \(shellQuote(path))") {
+                writeAll(fd, bytes) ? bytes.count : -1
+            }
+            return
+        }
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path

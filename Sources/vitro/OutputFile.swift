@@ -1,6 +1,6 @@
 // Where export and save write: a file given with -o (made under a temporary name beside
-// it and renamed when complete, so a failure leaves no half archive), or stdout when it
-// is not a terminal (Docker refuses to write an archive to a terminal, and so does vitro).
+// it and renamed when complete, so a failure leaves no half archive; a device such as
+// /dev/null is written into), or stdout when it is not a terminal (Docker refuses to write an archive to a terminal, and so does vitro).
 
 import VitroCommit
 import VitroSys
@@ -16,6 +16,15 @@ enum OutputFile {
                 throw CommitError("cowardly refusing to write the \(what) to a terminal; use -o or redirect")
             }
             let sink = DescriptorSink(fd: 1, name: "stdout")
+            try body(sink)
+            try sink.finish()
+            return
+        }
+        if Sys.isWrittenInPlace(path) {
+            // `-o /dev/null` or a fifo: written into, never renamed over.
+            let fd = try Sys.open(path, flags: O_WRONLY | O_CLOEXEC, trace: false)
+            defer { Sys.close(fd) }
+            let sink = DescriptorSink(fd: fd, name: path)
             try body(sink)
             try sink.finish()
             return

@@ -66,6 +66,9 @@ extension Integration {
 
                 // The trace is a trace: export reads it.
                 let e = try lab.vitro(["trace", "export", "--format", "pcapng", "-o", "/dev/null", jsonl])
+                // Written into the device, never renamed over it (that once replaced the
+                // machine's /dev/null with a regular file).
+                #expect((try? FileManager.default.attributesOfItem(atPath: "/dev/null")[.type] as? FileAttributeType) == .typeCharacterSpecial, "/dev/null is still a device")
                 #expect(e.status == 0, "\(e.stderr)")
 
                 #expect(c.stop() == 0)
