@@ -19,17 +19,7 @@ struct PullCommand: ParsableCommand {
     @Option(name: .long, help: "Platform to pull from a multi-platform image (os/arch[/variant]; default: this machine's).")
     var platform: String?
 
-    @Option(name: .long, help: "Reach this registry (host[:port]) over plain HTTP. Repeatable.")
-    var insecureRegistry: [String] = []
-
-    @Option(name: .long, help: "User name for the registry (default: from ~/.docker/config.json).")
-    var username: String?
-
-    @Option(name: .long, help: "Password for the registry.")
-    var password: String?
-
-    @Option(name: .long, help: "Write the trace (JSON Lines) to this file.")
-    var trace: String?
+    @OptionGroup var registry: RegistryFlags
 
     @Argument(help: "The image to pull.")
     var name: String
@@ -41,14 +31,11 @@ struct PullCommand: ParsableCommand {
         if let platform {
             do { options.platform = try Platform.parse(platform) } catch { fail("pull \(name): \(error)") }
         }
-        options.insecureRegistries = insecureRegistry
-        if username != nil || password != nil {
-            guard let username, let password else { fail("pull \(name): --username and --password go together") }
-            options.credentials = Credentials(username: username, password: password)
-        }
+        options.insecureRegistries = registry.insecureRegistry
+        options.credentials = registry.credentials("pull \(name)")
         let progress = PullProgressPrinter()
         if !Reference.hasExplicitTagOrDigest(name) { progress.say("Using default tag: \(Reference.defaultTag)") }
-        let traced = CommandTrace(path: trace, stage: .pull)
+        let traced = CommandTrace(path: registry.trace, stage: .pull)
         let puller = ImagePuller(store: ImageStore(root: global.stateRoot.path), options: options, observer: progress)
         let result: PullResult
         do {

@@ -17,17 +17,7 @@ struct PushCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: "Reach this registry (host[:port]) over plain HTTP. Repeatable.")
-    var insecureRegistry: [String] = []
-
-    @Option(name: .long, help: "User name for the registry (default: from ~/.docker/config.json).")
-    var username: String?
-
-    @Option(name: .long, help: "Password for the registry.")
-    var password: String?
-
-    @Option(name: .long, help: "Write the trace (JSON Lines) to this file.")
-    var trace: String?
+    @OptionGroup var registry: RegistryFlags
 
     @Argument(help: "The image to push: NAME[:TAG].")
     var name: String
@@ -37,15 +27,12 @@ struct PushCommand: ParsableCommand {
         do { ref = try Reference.parse(name) } catch { fail("push \(name): \(error)") }
         if ref.digest != nil { fail("push \(name): cannot push a digest reference") }
         var options = PushOptions()
-        options.insecureRegistries = insecureRegistry
-        if username != nil || password != nil {
-            guard let username, let password else { fail("push \(name): --username and --password go together") }
-            options.credentials = Credentials(username: username, password: password)
-        }
+        options.insecureRegistries = registry.insecureRegistry
+        options.credentials = registry.credentials("push \(name)")
         let store = ImageStore(root: global.stateRoot.path)
         if !Reference.hasExplicitTagOrDigest(name) { print("Using default tag: \(Reference.defaultTag)") }
         do { _ = try ImagePusher.record(ref.with(tag: ref.tag ?? Reference.defaultTag), in: store) } catch { fail("\(error)") }
-        let traced = CommandTrace(path: trace, stage: .push)
+        let traced = CommandTrace(path: registry.trace, stage: .push)
         do {
             _ = try ImagePusher(store: store, options: options) { print($0) }.push(ref)
         } catch {
