@@ -132,12 +132,18 @@ final class NetLab {
         return left
     }
 
-    /// The id of the one container running now (its directory in the state root).
+    /// The id of the one container running now. Its directory appears before its
+    /// process starts, so this waits until inspect reports the state as running: a
+    /// test that links to it or joins it right after would otherwise race the start.
     func runningContainer(timeout: Double = 10) -> String? {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             let ids = (try? FileManager.default.contentsOfDirectory(atPath: box.root + "/containers")) ?? []
-            if let id = ids.first(where: { $0.count == 64 }) { return id }
+            if let id = ids.first(where: { $0.count == 64 }),
+                (try? vitro(["inspect", "-f", "{{.State.Status}}", id]).stdout) == "running\n"
+            {
+                return id
+            }
             usleep(50_000)
         }
         return nil
