@@ -7,8 +7,14 @@
 // what arrives: each accepted TCP connection is paired with a connection to the
 // container's port and bytes are copied both ways; each UDP client gets a socket of
 // its own towards the container. It has no thread of its own: the run's event loop
-// polls `descriptors` with its other descriptors and calls `service`. Only traffic
-// that NAT did not take reaches it, which is traffic to 127.0.0.0/8.
+// polls what `interest` asks for with its other descriptors and calls `service`. Only
+// traffic that NAT did not take reaches it, which is traffic to 127.0.0.0/8.
+//
+// The sockets never block. Bytes one side has sent that the other cannot take yet wait
+// in `pending`, and while they wait the sending side is not read (so a fast client
+// and a slow container never make the proxy hold more than one read), and the slow
+// side is polled for room. A side's end of file is passed on only once what it sent
+// has been delivered.
 
 import VitroSys
 import VitroTrace
@@ -31,6 +37,9 @@ public final class PortProxy {
     var udpClients: [Int32: UDPClient] = [:]
     /// TCP descriptors whose side has sent end-of-file.
     var readDone: Set<Int32> = []
+    /// TCP: bytes read from one side and not yet taken by the other, by the descriptor
+    /// they are to be written to.
+    var pending: [Int32: ArraySlice<UInt8>] = [:]
     var target: IPv4Address?
 
     public init() {}
@@ -74,16 +83,32 @@ public final class PortProxy {
     /// From now on, what arrives is carried to `address`.
     public func start(target address: IPv4Address) { target = address }
 
-    public var descriptors: [Int32] { listeners.map(\.fd) + partner.keys.filter { !readDone.contains($0) } + Array(udpClients.keys) }
+    /// What each descriptor is to be polled for now: listeners and UDP sockets for
+    /// input; a TCP side for input unless it has ended or its partner still has bytes
+    /// of it to take, and for room when bytes wait for it.
+    public var interest: [Int32: PollEvents] {
+        var out: [Int32: PollEvents] = [:]
+        for l in listeners { out[l.fd] = .readable }
+        for fd in udpClients.keys { out[fd] = .readable }
+        for (fd, peer) in partner {
+            var e: PollEvents = []
+            if !readDone.contains(fd) && pending[peer] == nil { e.insert(.readable) }
+            if pending[fd] != nil { e.insert(.writable) }
+            if !e.isEmpty { out[fd] = e }
+        }
+        return out
+    }
 
-    /// Handles the descriptors that poll said are ready.
-    public func service(_ ready: [Int32]) {
+    /// Handles what poll found ready.
+    public func service(_ events: [Int32: PollEvents]) {
         guard let target else { return }
-        for fd in ready {
+        for fd in events.keys.sorted() {
+            guard let e = events[fd] else { continue }
             if let l = listeners.first(where: { $0.fd == fd }) {
                 l.mapping.proto == .tcp ? acceptTCP(l, target) : relayFromClient(l, target)
-            } else if let peer = partner[fd] {
-                copy(from: fd, to: peer)
+            } else if partner[fd] != nil {
+                if e.contains(.writable) { flush(fd) }
+                if let peer = partner[fd], e.contains(.readable), !readDone.contains(fd), pending[peer] == nil { copy(from: fd, to: peer) }
             } else if let c = udpClients[fd] {
                 while let (bytes, _, _) = Sys.receiveFrom(fd) { Sys.sendTo(c.listener, bytes, address: c.address, port: c.port) }
             }
@@ -110,16 +135,39 @@ public final class PortProxy {
             bytes = []  // a reset counts as the end
         }
         guard bytes.isEmpty else {
-            Sys.write(peer, bytes)
+            pending[peer] = bytes[...]
+            flush(peer)
             return
         }
-        // End of file from this side: pass the half-close on; once both sides have
-        // ended, drop the pair.
         readDone.insert(fd)
+        if pending[peer] == nil { ended(fd, peer) }
+    }
+
+    /// Writes what waits for `fd`, as much as it takes now.
+    func flush(_ fd: Int32) {
+        guard let bytes = pending[fd], let peer = partner[fd] else { return }
+        do {
+            let n = try Sys.sendSome(fd, bytes)
+            let rest = bytes.dropFirst(n)
+            pending[fd] = rest.isEmpty ? nil : rest
+        } catch {
+            // The side has gone: what it was sent is lost, as it would be without a
+            // proxy; end the pair.
+            pending[fd] = nil
+            readDone.insert(peer)
+            readDone.insert(fd)
+        }
+        if pending[fd] == nil, readDone.contains(peer) { ended(peer, fd) }
+    }
+
+    /// `fd` has sent its last byte and `peer` has taken it: pass the half-close on;
+    /// once both sides have ended, drop the pair.
+    func ended(_ fd: Int32, _ peer: Int32) {
         Sys.shutdownWrite(peer)
-        if readDone.contains(peer) {
+        if readDone.contains(peer) && pending[fd] == nil {
             for x in [fd, peer] {
                 partner[x] = nil
+                pending[x] = nil
                 readDone.remove(x)
                 Sys.close(x)
             }
@@ -149,6 +197,7 @@ public final class PortProxy {
         listeners = []
         partner = [:]
         readDone = []
+        pending = [:]
         udpClients = [:]
     }
 }

@@ -274,7 +274,7 @@ extension ContainerRun {
                 let held = holdPumps?() ?? false
                 if !held { for fd in pumps.keys { watch[fd] = .readable } }
                 // Published ports reached through 127.0.0.1 are carried by this loop too.
-                if let proxy { for fd in proxy.descriptors { watch[fd] = .readable } }
+                if let proxy { for (fd, e) in proxy.interest { watch[fd, default: []].formUnion(e) } }
                 if let input = terminal?.input { watch[input] = .readable }
                 for (fd, w) in watchers {
                     let e = w.interest()
@@ -289,7 +289,7 @@ extension ContainerRun {
                 }
                 let ready = events.filter { $0.value.contains(.readable) }.keys.sorted()
                 if !held { for fd in ready where pumps[fd] != nil { pump(fd) } }
-                proxy?.service(ready)
+                proxy?.service(events)
                 if let input = terminal?.input, ready.contains(input) { copyInput() }
                 if ready.contains(ch.trace) { drainTrace() }
                 if ready.contains(ch.sync) { try drainSync() }

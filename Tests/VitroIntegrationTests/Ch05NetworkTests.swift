@@ -166,6 +166,37 @@ extension Integration {
             }
         }
 
+        /// The 127.0.0.1 path goes through vitro's proxy. A client that sends faster
+        /// than the container reads fills the proxy's socket towards the container; what
+        /// does not fit must wait in the proxy, not be dropped (it was, until the
+        /// tutorial's push of a layer to a registry in a container stalled).
+        @Test(.enabled(if: canNet, "needs nft and nsenter"))
+        func aBigUploadThroughLoopbackToASlowReaderArrivesWhole() throws {
+            try leavesNothing {
+                let lab = try NetLab()
+                defer { lab.close() }
+                let c = try lab.background(["/bin/sh", "-c", "nc -l -p 80 | (sleep 2; md5sum); read x; true"], extra: ["-p", "8080:80"])
+                _ = try #require(lab.runningContainer())
+                usleep(500_000)
+                let client = """
+                    import hashlib, os, socket, sys
+                    data = os.urandom(8 << 20)
+                    s = socket.create_connection(("127.0.0.1", 8080), timeout=30)
+                    s.sendall(data)
+                    s.shutdown(socket.SHUT_WR)
+                    while s.recv(65536): pass
+                    print(hashlib.md5(data).hexdigest())
+                    """
+                let sent = try lab.inHost(["/usr/bin/python3", "-c", client], timeout: 60)
+                #expect(sent.status == 0, "\(sent.stderr)")
+                #expect(c.stop() == 0)
+                let got = String(decoding: c.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                let want = sent.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(want.count == 32 && got.hasPrefix(want), "sent \(want), the container got \(got)")
+                #expect(try lab.leftovers() == [])
+            }
+        }
+
         @Test(.enabled(if: canNet, "needs nft and nsenter"))
         func netContainerJoinsTheOtherContainersNetworkNamespace() throws {
             try leavesNothing {
