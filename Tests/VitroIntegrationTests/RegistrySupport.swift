@@ -267,7 +267,10 @@ struct OCILayout {
 
     /// One image for one architecture, its layer the tar of `rootfs`. `marker` adds a
     /// file, so that images of different architectures differ in their layers.
-    func addImage(rootfs: String, architecture: String, variant: String? = nil, marker: String? = nil, exposedPorts: [String] = [], volumes: [String] = []) throws -> Image {
+    func addImage(
+        rootfs: String, architecture: String, variant: String? = nil, marker: String? = nil, exposedPorts: [String] = [], volumes: [String] = [],
+        cmd: [String] = ["sh"], workingDir: String = "/"
+    ) throws -> Image {
         let work = dir + "/work-" + architecture
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -287,8 +290,8 @@ struct OCILayout {
         let volumesField = volumes.isEmpty ? "" : #","Volumes":{"# + volumes.map { #""\#($0)":{}"# }.joined(separator: ",") + "}"
         let config = """
             {"created":"2024-05-01T12:00:00Z","architecture":"\(architecture)"\(variantField),"os":"linux",\
-            "config":{\(exposedField)"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],\
-            "WorkingDir":"/","Labels":{"org.example.arch":"\(architecture)"}\(volumesField)},\
+            "config":{\(exposedField)"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],\
+            "Cmd":[\(cmd.map { "\"\($0)\"" }.joined(separator: ","))],"WorkingDir":"\(workingDir)","Labels":{"org.example.arch":"\(architecture)"}\(volumesField)},\
             "rootfs":{"type":"layers","diff_ids":["sha256:\(diffID)"]},\
             "history":[{"created":"2024-05-01T12:00:00Z","created_by":"/bin/sh -c #(nop) ADD file:busybox in / "},\
             {"created":"2024-05-01T12:00:00Z","created_by":"/bin/sh -c #(nop)  CMD [\\"sh\\"]","empty_layer":true}]}
@@ -339,6 +342,11 @@ struct OCILayout {
         try writeIndex(entries: [(
             "application/vnd.oci.image.manifest.v1+json", image.manifestDigest, image.manifestSize, tag
         )])
+    }
+
+    /// index.json naming several images, each by its tag.
+    func tag(_ images: [(Image, String)]) throws {
+        try writeIndex(entries: images.map { ("application/vnd.oci.image.manifest.v1+json", $0.0.manifestDigest, $0.0.manifestSize, $0.1) })
     }
 
     /// A multi-platform image: an image index blob of the images, named by tag.
