@@ -26,6 +26,8 @@ public struct NetworkSettings: Sendable, Equatable {
     public var ports: [PortMapping] = []
     /// `-P`: also publish the ports the image's config exposes, once the image is known.
     public var publishAll = false
+    /// `--expose`: ports the container exposes without publishing them ("5432/tcp").
+    public var exposed: [String] = []
     public var extraHosts: [ExtraHost] = []
     public var dns: [String] = []
     public var dnsSearch: [String] = []

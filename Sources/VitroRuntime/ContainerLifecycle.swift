@@ -113,9 +113,12 @@ public enum ContainerLifecycle {
     }
 
     /// The record shows what really runs once the image's config has been applied.
-    static func resolved(_ store: ContainerStore, _ config: ContainerConfig, argv: [String], env: [String], workdir: String, imageID: Digest? = nil) {
+    static func resolved(
+        _ store: ContainerStore, _ config: ContainerConfig, argv: [String], env: [String], workdir: String, imageID: Digest? = nil, exposed: [String] = []
+    ) {
         var c = store.load(config.id)?.config ?? config
         if let imageID { c.imageID = imageID.description }
+        c.exposedPorts = exposed
         c.argv = argv
         c.env = env
         c.workdir = workdir
@@ -183,7 +186,7 @@ public enum ContainerLifecycle {
         let container = ContainerRun(options: options, observer: observer)
         container.pullObserver = pullObserver
         container.onResolved = { [weak container] argv, env, dir in
-            resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID)
+            resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID, exposed: container?.exposedPorts ?? [])
         }
         container.onMounts = { points in try mounted(store, config, points) }
         container.onStarted = { pid in started(store, config.id, pid: pid, monitor: Sys.processID()) }
@@ -364,7 +367,7 @@ public enum ContainerLifecycle {
                 }
                 let container = ContainerRun(options: options)
                 container.onResolved = { [weak container] argv, env, dir in
-                    resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID)
+                    resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID, exposed: container?.exposedPorts ?? [])
                 }
                 container.onMounts = { points in try mounted(store, config, points) }
                 container.pumps[out.read] = { bytes in

@@ -35,8 +35,13 @@ public enum ContainerLinks {
             let prefix = variable(alias)
             env.append("\(prefix)_NAME=/\(own)/\(alias)")
             var seen = Set<String>()
-            let ports = entry.ports.map { ($0.containerPort, $0.proto.rawValue) }.filter { seen.insert("\($0.0)/\($0.1)").inserted }
-                .sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+            // What it exposes (its image's EXPOSE, --expose), published or not, and what
+            // it publishes (a record from before ExposedPorts was kept has only these).
+            var exposed = entry.ports.map { ($0.containerPort, $0.proto.rawValue) }
+            for e in other.config.exposedPorts {
+                for (port, proto) in (try? PortMapping.parseExpose(e)) ?? [] { exposed.append((port, proto.rawValue)) }
+            }
+            let ports = exposed.filter { seen.insert("\($0.0)/\($0.1)").inserted }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
             for (port, proto) in ports {
                 let key = "\(prefix)_PORT_\(port)_\(proto.uppercased())"
                 env += ["\(key)=\(proto)://\(ip):\(port)", "\(key)_ADDR=\(ip)", "\(key)_PORT=\(port)", "\(key)_PROTO=\(proto)"]

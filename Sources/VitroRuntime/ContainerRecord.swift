@@ -36,6 +36,10 @@ public struct ContainerConfig: Sendable, Equatable {
     public var logOptions = LogOptions()
     /// Its mounts, once the run has made them (chapter 06); nil before.
     public var mounts: [MountPoint]?
+    /// The ports it exposes, as Docker's Config.ExposedPorts ("5432/tcp"): the image's
+    /// EXPOSE, --expose and the container side of -p. A container linked to it learns
+    /// them (`DB_PORT_5432_TCP`), published or not.
+    public var exposedPorts: [String] = []
 
     func json() -> [UInt8] {
         var w = JSONWriter()
@@ -58,6 +62,7 @@ public struct ContainerConfig: Sendable, Equatable {
         w.key("LogMaxSize"); w.int(Int64(logOptions.maxSize ?? 0))
         w.key("LogMaxFile"); w.int(Int64(logOptions.maxFile))
         if let mounts { w.key("Mounts"); w.value(.array(mounts.map { $0.json() })) }
+        if !exposedPorts.isEmpty { w.key("ExposedPorts"); w.beginArray(); for p in exposedPorts { w.string(p) }; w.endArray() }
         w.endObject()
         return w.bytes
     }
@@ -94,6 +99,7 @@ public struct ContainerConfig: Sendable, Equatable {
         detached = v["Detached"]?.bool ?? false
         autoRemove = v["AutoRemove"]?.bool ?? false
         runArgs = v["RunArgs"]?.array?.compactMap(\.string) ?? []
+        exposedPorts = v["ExposedPorts"]?.array?.compactMap(\.string) ?? []
         restartPolicy = v["RestartPolicy"]?.string ?? "no"
         logOptions.driver = v["LogDriver"]?.string ?? "json-file"
         logOptions.maxSize = v["LogMaxSize"]?.int.flatMap { $0 > 0 ? Int($0) : nil }

@@ -80,6 +80,14 @@ public final class ContainerRun {
     var imageConfig: ImageConfig?
     /// The image's id, once resolved (the container's record keeps it).
     public internal(set) var imageID: Digest?
+    /// What the container exposes, as Docker's Config.ExposedPorts: the image's EXPOSE,
+    /// --expose and the container side of -p ("5432/tcp"), sorted.
+    public var exposedPorts: [String] {
+        var all = Set(imageConfig?.exposedPorts ?? [])
+        for e in options.network.exposed { all.insert(e) }
+        for p in options.network.ports { all.insert("\(p.containerPort)/\(p.proto.rawValue)") }
+        return all.sorted()
+    }
     var overlayData = ""
     /// Called with the command, environment and directory the container will really
     /// run (the image's config applied), before it starts.

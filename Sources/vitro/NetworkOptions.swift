@@ -71,6 +71,7 @@ struct NetworkOptions: ParsableArguments {
         for p in publish { ports += try PortMapping.parse(p) }
         var exposed: [(UInt16, SocketKind)] = []
         for e in expose { exposed += try PortMapping.parseExpose(e) }
+        s.exposed = exposed.map { "\($0.0)/\($0.1.rawValue)" }
         if publishAll { ports += PortMapping.publishAll(exposed: exposed, besides: ports) }
         if !ports.isEmpty && (mode == .host || mode == .none) {
             warn("published ports are discarded when using --net \(mode)")

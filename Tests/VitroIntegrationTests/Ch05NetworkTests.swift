@@ -145,7 +145,7 @@ extension Integration {
             try leavesNothing {
                 let lab = try NetLab()
                 defer { lab.close() }
-                let db = try lab.background(["/bin/sh", "-c", "read x; true"], extra: ["--name", "db", "-p", "5432", "-e", "POSTGRES_USER=admin"])
+                let db = try lab.background(["/bin/sh", "-c", "read x; true"], extra: ["--name", "db", "-p", "5432", "--expose", "6379", "-e", "POSTGRES_USER=admin"])
                 let dbID = try #require(lab.runningContainer())
                 #expect(try lab.vitro(["inspect", "-f", "{{.Name}}", dbID]).stdout == "/db\n")
                 let o = try lab.run(["/bin/sh", "-c", "env | grep ^DB_ | sort; grep -w db /etc/hosts; ping -c1 -W2 db >/dev/null && echo reachable"], extra: ["--name", "web2", "--link", "db:db"])
@@ -156,6 +156,7 @@ extension Integration {
                 #expect(lines.contains("DB_NAME=/web2/db"))
                 #expect(lines.contains("DB_PORT=tcp://\(addr):5432") && lines.contains("DB_PORT_5432_TCP=tcp://\(addr):5432"))
                 #expect(lines.contains("DB_PORT_5432_TCP_PORT=5432") && lines.contains("DB_PORT_5432_TCP_PROTO=tcp"))
+                #expect(lines.contains("DB_PORT_6379_TCP=tcp://\(addr):6379"), "an exposed port that is not published is linked too")
                 #expect(lines.contains("DB_ENV_POSTGRES_USER=admin"))
                 #expect(lines.contains("\(addr)\tdb"))
                 #expect(lines.last == "reachable")
