@@ -175,7 +175,8 @@ public enum ContainerLifecycle {
 
     /// `vitro run` in the foreground: the record, the pipeline, the final state.
     public static func runForeground(
-        _ run: RunOptions, _ life: LifecycleOptions, observer: (any PipelineObserver)? = nil, pullObserver: (any PullObserver)? = nil
+        _ run: RunOptions, _ life: LifecycleOptions, observer: (any PipelineObserver)? = nil, pullObserver: (any PullObserver)? = nil,
+        configure: ((ContainerRun) -> Void)? = nil
     ) throws(RunError) -> Int32 {
         let store = ContainerStore(root: run.stateRoot)
         let (options, config): (RunOptions, ContainerConfig)
@@ -187,6 +188,7 @@ public enum ContainerLifecycle {
         }
         container.onMounts = { points in try mounted(store, config, points) }
         container.onStarted = { pid in started(store, config.id, pid: pid, monitor: Sys.processID()) }
+        configure?(container)
         do {
             let code = try container.run()
             finished(store, config.id, code: code, oom: container.oomKilled)
