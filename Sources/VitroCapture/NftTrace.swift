@@ -162,6 +162,10 @@ public struct NftTraceEvent: Sendable, Equatable {
         }
     }
 
+    /// Whether it only carries the packet (the first message of a chain on recent
+    /// kernels: headers and interfaces, no rule), not a verdict.
+    public var isPacketOnly: Bool { type == "rule" && handle == nil }
+
     /// Whether its rule rewrites addresses (so it is the rule a NAT hop names).
     public var isNATRule: Bool {
         guard type == "rule", let t = ruleText else { return false }
@@ -235,7 +239,10 @@ public final class NftTracer {
     public private(set) var events: [NftTraceEvent] = []
     public private(set) var overflows = 0
     var rules: [String: String] = [:]
-    var keys: [UInt32: String] = [:]
+    /// Per trace id, what the latest message with headers said: only the first message
+    /// of a chain carries the packet and its interfaces; the rest of that chain's
+    /// messages are about the same packet, there.
+    var current: [UInt32: (key: String?, iif: String?, oif: String?)] = [:]
     var names: [UInt32: String] = [:]
     var removed = false
 
@@ -310,9 +317,13 @@ public final class NftTracer {
         for m in messages where m.type == NftTraceEvent.messageType {
             guard var e = NftTraceEvent.parse(m.payload) else { continue }
             e.wallNanos = now
-            e.iifName = e.iif.flatMap(name)
-            e.oifName = e.oif.flatMap(name)
-            if let k = e.key { keys[e.id] = k } else { e.key = keys[e.id] }
+            if !e.headers.isEmpty {
+                e.iifName = e.iif.flatMap(name)
+                e.oifName = e.oif.flatMap(name)
+                current[e.id] = (e.key, e.iifName, e.oifName)
+            } else if let c = current[e.id] {
+                (e.key, e.iifName, e.oifName) = c
+            }
             events.append(e)
         }
     }
@@ -328,7 +339,7 @@ public final class NftTracer {
     public func finish() -> [NftTraceEvent] {
         drain()
         refreshRules()
-        return events.map { e in
+        return events.filter { !$0.isPacketOnly }.map { e in
             var e = e
             if let h = e.handle, e.table == "vitro" { e.ruleText = rules["\(e.chain)/\(h)"] }
             return e

@@ -12,7 +12,8 @@
 // packet (NftTrace.swift: same key, within a second) belong to a hop by their
 // interfaces: a verdict with only an input interface (prerouting) to the hop that
 // received the packet there, one with an output interface (output, forward,
-// postrouting) to the hop that sent it there. Each hop lists its verdicts (`nftrace`),
+// postrouting) to the hop that sent it there (on lo, where libpcap shows a packet
+// once, both). Each hop lists its verdicts (`nftrace`),
 // and a NAT hop names the NAT rule among its own or the next hop's verdicts
 // (`rule_source: nftrace`). Without one (no trace, or the answer of a connection,
 // which conntrack rewrites without running the NAT chains) the rule is reconstructed
@@ -121,6 +122,9 @@ public enum PacketMerge {
             return (byKey[s.f.key] ?? []).filter { t in
                 let dt = t.wallNanos > s.c.wallNanos ? t.wallNanos - s.c.wallNanos : s.c.wallNanos - t.wallNanos
                 guard dt < 1_000_000_000 else { return false }
+                // libpcap shows a packet on lo once, as received: the verdicts of its
+                // sending (output, oif lo) belong to that one hop too.
+                if s.c.hop.interface == "lo" { return t.iifName == "lo" || t.oifName == "lo" }
                 return s.c.direction == "in" ? t.iifName == s.c.hop.interface && t.oifName == nil : t.oifName == s.c.hop.interface
             }
         }
