@@ -24,7 +24,7 @@ extension Integration {
                 let tracer = Process()
                 tracer.executableURL = URL(fileURLWithPath: NetLab.nsenter)
                 tracer.arguments = ["--net=/run/netns/" + lab.host, "/usr/bin/env"] + env + [
-                    "/bin/sh", "-c", "exec \"$0\" trace net --duration 3 -o \"$1\" \"$2\" 2>\"$3\"", Binaries.vitro, pcap, String(id.prefix(12)), errFile,
+                    "/bin/sh", "-c", "exec \"$0\" trace net --duration 4 -o \"$1\" \"$2\" 2>\"$3\"", Binaries.vitro, pcap, String(id.prefix(12)), errFile,
                 ]
                 tracer.standardOutput = FileHandle.nullDevice
                 try tracer.run()
