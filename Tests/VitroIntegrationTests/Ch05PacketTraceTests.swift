@@ -177,5 +177,46 @@ extension Integration {
                 #expect(try lab.leftovers() == [])
             }
         }
+
+        @Test(.enabled(if: canTrace, "needs nft, nsenter, gcc and tshark"))
+        func aCaptureKilledWithSIGKILLLeavesChainsTheNextOneRemoves() throws {
+            try leavesNothing {
+                let lab = try NetLab()
+                defer { lab.close() }
+                let c = try lab.background(["/bin/sh", "-c", "read x; true"], extra: ["-p", "8080:80"])
+                let id = try #require(lab.runningContainer())
+                let out = lab.box.root + "/../killed"
+                defer { for ext in [".pcapng", ".jsonl", ".err"] { try? FileManager.default.removeItem(atPath: out + ext) } }
+                let env = lab.box.env.map { "\($0.key)=\($0.value)" }
+                let tracer = Process()
+                tracer.executableURL = URL(fileURLWithPath: NetLab.nsenter)
+                tracer.arguments = ["--net=/run/netns/" + lab.host, "/usr/bin/env"] + env + [
+                    Binaries.vitro, "trace", "net", "--duration", "30", "-o", out + ".pcapng", String(id.prefix(12)),
+                ]
+                tracer.standardOutput = FileHandle.nullDevice
+                tracer.standardError = FileHandle.nullDevice
+                try tracer.run()
+                var table = ""
+                for _ in 0..<100 {
+                    table = try lab.inHost(["/usr/sbin/nft", "list", "table", "ip", "vitro"]).stdout
+                    if table.contains("chain trace-out-") { break }
+                    usleep(50_000)
+                }
+                // nsenter execs env, which execs vitro: the process is vitro itself.
+                let pid = tracer.processIdentifier
+                #expect(table.contains("chain trace-pre-\(pid)") && table.contains("chain trace-out-\(pid)"), "\(table)")
+                kill(pid, SIGKILL)
+                tracer.waitUntilExit()
+                let left = try lab.inHost(["/usr/sbin/nft", "list", "table", "ip", "vitro"]).stdout
+                #expect(left.contains("chain trace-pre-\(pid)"), "a killed capture cannot remove its chains: \(left)")
+                // The next capture finds them named after a process that is gone.
+                let n = try lab.vitro(["trace", "net", "--duration", "0.5", "-o", out + ".pcapng", String(id.prefix(12))])
+                #expect(n.status == 0, "\(n.stderr)")
+                let after = try lab.inHost(["/usr/sbin/nft", "list", "table", "ip", "vitro"]).stdout
+                #expect(!after.contains("trace-"), "\(after)")
+                #expect(c.stop() == 0)
+                #expect(try lab.leftovers() == [])
+            }
+        }
     }
 }
