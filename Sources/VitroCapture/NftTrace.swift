@@ -238,6 +238,9 @@ public final class NftTracer {
     public let fd: Int32
     public private(set) var events: [NftTraceEvent] = []
     public private(set) var overflows = 0
+    /// At most this many messages are kept; the rest are counted in `dropped`.
+    public var limit = 400_000
+    public private(set) var dropped = 0
     var rules: [String: String] = [:]
     /// Per trace id, what the latest message with headers said: only the first message
     /// of a chain carries the packet and its interfaces; the rest of that chain's
@@ -315,6 +318,10 @@ public final class NftTracer {
         overflows += lost
         let now = UInt64(MonotonicClock.wallSeconds() * 1e9)
         for m in messages where m.type == NftTraceEvent.messageType {
+            guard events.count < limit else {
+                dropped += 1
+                continue
+            }
             guard var e = NftTraceEvent.parse(m.payload) else { continue }
             e.wallNanos = now
             if !e.headers.isEmpty {

@@ -83,12 +83,17 @@ final class PcapHandle {
 
     var fd: Int32 { pcap_get_selectable_fd(p) }
 
-    /// Everything queued on the handle now.
-    func drain(into out: inout [CapturedPacket]) {
+    /// Everything queued on the handle now; beyond `limit` packets in `out`, read and
+    /// counted in `dropped` only.
+    func drain(into out: inout [CapturedPacket], limit: Int = Int.max, dropped: inout Int) {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
         while pcap_next_ex(p, &header, &data) == 1 {
             guard let h = header?.pointee, let d = data else { continue }
+            if out.count >= limit {
+                dropped += 1
+                continue
+            }
             let bytes = Array(UnsafeBufferPointer(start: d, count: Int(h.caplen)))
             guard let ip = Self.ipPart(bytes, linkType: linkType) else { continue }
             // Nanosecond precision: tv_usec holds nanoseconds.
@@ -144,19 +149,23 @@ public final class PacketCapture {
     /// The kernel's trace of the marked packets, read in the same loop (NftTrace.swift).
     public var tracer: NftTracer?
     var packets: [CapturedPacket] = []
+    /// At most this many packets are kept (a capture for a container's whole life must
+    /// not grow without bound); the rest are counted.
+    public var limit = 200_000
+    public private(set) var dropped = 0
 
     /// What to poll: every handle, and the trace socket.
     public var descriptors: [Int32] { handles.map(\.fd) + (tracer.map { [$0.fd] } ?? []) }
 
     /// Reads the descriptors that poll said are ready.
     public func service(_ ready: [Int32]) {
-        for h in handles where ready.contains(h.fd) { h.drain(into: &packets) }
+        for h in handles where ready.contains(h.fd) { h.drain(into: &packets, limit: limit, dropped: &dropped) }
         if let t = tracer, ready.contains(t.fd) { t.drain() }
     }
 
     /// Everything captured so far (and what is still queued), in time order.
     public func collect() -> [CapturedPacket] {
-        for h in handles { h.drain(into: &packets) }
+        for h in handles { h.drain(into: &packets, limit: limit, dropped: &dropped) }
         tracer?.drain()
         return packets.sorted { $0.wallNanos < $1.wallNanos }
     }

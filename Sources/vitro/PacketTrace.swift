@@ -36,7 +36,8 @@ enum PacketTrace {
     }
 }
 
-/// `run --trace-packets`: a capture that lives as long as the foreground container. It
+/// `run --trace-packets`: a capture that lives as long as the container (with -d, in
+/// its monitor, for each run of it). It
 /// starts once the command runs (the network is there), reads its handles in the run's
 /// own poll loop (`ContainerRun.watchers`), and when the container ends writes its
 /// packet events into the run's trace, which `trace export --format pcapng` turns into
@@ -82,13 +83,20 @@ final class PacketRunCapture {
             args: ["hops": .list(s.hops.map { "\($0.netns)/\($0.interface)" }), "nftrace": .bool(s.capture.tracer != nil)],
             why: "--trace-packets: libpcap on every hop of the container's path and nf_tables' trace of its packets, until it ends")
         for fd in s.capture.descriptors {
-            run.watchers[fd] = LoopWatcher(interest: { .readable }, ready: { [unowned s] _ in s.capture.service([fd]) })
+            run.watchers[fd] = LoopWatcher(interest: { .readable }, ready: { [weak s] _ in s?.capture.service([fd]) })
         }
     }
 
     func end() {
         guard let s = session else { return }
+        session = nil
         for e in PacketTrace.traceEvents(s.finish(), pid: pid, mono: mono, wall: wall) { Tracer.shared.emit(e) }
+        let lost = s.capture.dropped, traceLost = (s.capture.tracer?.dropped ?? 0) + (s.capture.tracer?.overflows ?? 0)
+        if lost > 0 || traceLost > 0 {
+            Tracer.shared.note(
+                "capture", group: .packet, args: ["packets_not_kept": .int(Int64(lost)), "trace_messages_lost": .int(Int64(traceLost))],
+                why: "the capture keeps at most \(s.capture.limit) packets, and the kernel drops trace messages when the socket's queue is full")
+        }
     }
 
     func remove() { session?.remove() }

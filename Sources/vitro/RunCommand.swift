@@ -79,7 +79,7 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "Record no trace.")
     var traceOff = false
 
-    @Flag(name: .long, help: "Capture the container's packets on every hop of its path, with nftables trace events, into its trace (foreground, --net bridge).")
+    @Flag(name: .long, help: "Capture the container's packets on every hop of its path, with nftables trace events, into its trace while it runs (--net bridge).")
     var tracePackets = false
 
     @Flag(name: .long, help: "Narrate each kernel call on stderr as it happens.")
@@ -162,7 +162,6 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var (options, life, image) = makeOptions()
         if tracePackets {
-            if detach { fail("--trace-packets captures a foreground container; for one started with -d use `vitro trace net CONTAINER`") }
             if traceOff { fail("conflicting options: --trace-packets and --trace-off") }
             guard options.network.mode == .bridge else { fail("--trace-packets needs --net bridge (the container's path is its bridge and veth), not --net \(options.network.mode)") }
         }
@@ -181,7 +180,8 @@ struct RunCommand: ParsableCommand {
         do {
             if detach {
                 if needsPull { try ContainerLifecycle.ensureImage(image, options, observer: progress) }
-                let id = try ContainerLifecycle.runDetached(options, life)
+                // The monitor runs the capture, for the container's life (each run of it).
+                let id = try ContainerLifecycle.runDetached(options, life, configure: tracePackets ? PacketRunCapture(stateRoot: global.stateRoot).attach : nil)
                 writeStdout(id + "\n")
                 Glibc.exit(0)
             }

@@ -169,9 +169,30 @@ extension Integration {
                 let after = try lab.inHost(["/usr/sbin/nft", "list", "table", "ip", "vitro"]).stdout
                 #expect(!after.contains("trace-"), "\(after)")
 
+                // With -d the monitor captures, for the container's life.
+                let dTrace = lab.box.root + "/../run-packets-d.jsonl"
+                defer { try? FileManager.default.removeItem(atPath: dTrace) }
+                let d = try lab.run(
+                    ["/bin/sh", "-c", "while true; do echo hello | nc -l -p 80; done"], extra: ["-d", "-p", "8081:80", "--trace-packets", "--trace", dTrace])
+                #expect(d.status == 0, "\(d.stderr)")
+                let dID = d.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                for _ in 0..<100 {
+                    if try lab.inHost(["/usr/sbin/nft", "list", "table", "ip", "vitro"]).stdout.contains("chain trace-pre-") { break }
+                    usleep(50_000)
+                }
+                #expect(try lab.tcp(from: lab.outside, lab.hostAddress, 8081) == "hello")
+                #expect(try lab.vitro(["rm", "-f", dID]).status == 0)
+                var dText = ""
+                for _ in 0..<100 {
+                    dText = (try? String(contentsOfFile: dTrace, encoding: .utf8)) ?? ""
+                    if dText.contains("\"name\":\"exit\"") { break }
+                    usleep(50_000)
+                }
+                let dEvents = dText.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                    .filter { $0["name"] as? String == "packet" }.compactMap { $0["args"] as? [String: Any] }
+                #expect(dEvents.contains { s($0, "dst") == "\(lab.hostAddress):8081" && s($0, "rule_source") == "nftrace" }, "\(dText.suffix(3000))")
+
                 // What it cannot capture is refused before anything is made.
-                let d = try lab.run(["true"], extra: ["-d", "--trace-packets"])
-                #expect(d.status == 125 && d.stderr.hasPrefix("vitro: --trace-packets") && d.stderr.contains("trace net"), "\(d.stderr)")
                 let none = try lab.vitro(["run", "--rootfs", lab.box.rootfs, "--net", "none", "--trace-packets", "true"])
                 #expect(none.status == 125 && none.stderr.contains("--net bridge"), "\(none.stderr)")
                 #expect(try lab.leftovers() == [])
