@@ -23,12 +23,15 @@ extension Sys {
     /// A non-blocking netlink socket of `protocol` that has joined multicast `group`
     /// (`groupName` for the trace: NFNLGRP_NFTRACE), with a receive buffer of `buffer`
     /// bytes asked for.
-    public static func netlinkSubscribe(protocol proto: Int32, group: Int32, groupName: String, buffer: Int32 = 4 << 20, why: String?) throws(SysError) -> Int32 {
-        let fd = try netlinkSocket(protocol: proto, why: why)
+    public static func netlinkSubscribe(
+        protocol proto: Int32, group: Int32, groupName: String, buffer: Int32 = 4 << 20, why: String?,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> Int32 {
+        let fd = try netlinkSocket(protocol: proto, why: why, file: file, line: line)
         var g = group
         do {
             try invoke(
-                "setsockopt", proto == 12 ? .netfilter : .netlink, object: groupName,
+                file: file, line: line, "setsockopt", proto == 12 ? .netfilter : .netlink, object: groupName,
                 args: ["level": .string("SOL_NETLINK"), "optname": .string("NETLINK_ADD_MEMBERSHIP"), "group": .string(groupName)],
                 why: why, shell: proto == 12 && group == 9 ? "nft monitor trace" : nil
             ) { Int(setsockopt(fd, solNetlink, netlinkAddMembership, &g, socklen_t(4))) }
