@@ -83,12 +83,17 @@ final class PcapHandle {
 
     var fd: Int32 { pcap_get_selectable_fd(p) }
 
-    /// Everything queued on the handle now.
-    func drain(into out: inout [CapturedPacket]) {
+    /// Everything queued on the handle now; beyond `limit` packets in `out`, read and
+    /// counted in `dropped` only.
+    func drain(into out: inout [CapturedPacket], limit: Int = Int.max, dropped: inout Int) {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
         while pcap_next_ex(p, &header, &data) == 1 {
             guard let h = header?.pointee, let d = data else { continue }
+            if out.count >= limit {
+                dropped += 1
+                continue
+            }
             let bytes = Array(UnsafeBufferPointer(start: d, count: Int(h.caplen)))
             guard let ip = Self.ipPart(bytes, linkType: linkType) else { continue }
             // Nanosecond precision: tv_usec holds nanoseconds.
@@ -141,19 +146,39 @@ public final class PacketCapture {
         if let failure { throw failure }
     }
 
+    /// The kernel's trace of the marked packets, read in the same loop (NftTrace.swift).
+    public var tracer: NftTracer?
+    var packets: [CapturedPacket] = []
+    /// At most this many packets are kept (a capture for a container's whole life must
+    /// not grow without bound); the rest are counted.
+    public var limit = 200_000
+    public private(set) var dropped = 0
+
+    /// What to poll: every handle, and the trace socket.
+    public var descriptors: [Int32] { handles.map(\.fd) + (tracer.map { [$0.fd] } ?? []) }
+
+    /// Reads the descriptors that poll said are ready.
+    public func service(_ ready: [Int32]) {
+        for h in handles where ready.contains(h.fd) { h.drain(into: &packets, limit: limit, dropped: &dropped) }
+        if let t = tracer, ready.contains(t.fd) { t.drain() }
+    }
+
+    /// Everything captured so far (and what is still queued), in time order.
+    public func collect() -> [CapturedPacket] {
+        for h in handles { h.drain(into: &packets, limit: limit, dropped: &dropped) }
+        tracer?.drain()
+        return packets.sorted { $0.wallNanos < $1.wallNanos }
+    }
+
     /// Reads every handle until `seconds` have passed (or `stop` says so).
     public func run(seconds: Double, stop: () -> Bool = { false }) -> [CapturedPacket] {
-        var out: [CapturedPacket] = []
-        var fds = handles.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+        let fds = descriptors
         let end = MonotonicClock.now() &+ UInt64(seconds * 1e9)
         while MonotonicClock.now() < end && !stop() {
             let left = Int32(min(100, (end &- MonotonicClock.now()) / 1_000_000))
-            _ = poll(&fds, nfds_t(fds.count), max(1, left))
-            for (i, f) in fds.enumerated() where f.revents != 0 { handles[i].drain(into: &out) }
-            for i in fds.indices { fds[i].revents = 0 }
+            service((try? Sys.poll(fds, timeoutMillis: max(1, left))) ?? [])
         }
-        for h in handles { h.drain(into: &out) }
-        return out.sorted { $0.wallNanos < $1.wallNanos }
+        return collect()
     }
 
     /// The host's interfaces with an IPv4 address, but for lo and `except`: where a

@@ -7,6 +7,17 @@
 // container for a packet going in, back for one coming out). Where a field differs
 // from one hop to the next, NAT rewrote it at the earlier hop: nat_src/nat_dst there,
 // with the rule that did it.
+//
+// The rule comes from the kernel when it can: the nf_tables trace messages of the same
+// packet (NftTrace.swift: same key, within a second) belong to a hop by their
+// interfaces: a verdict with only an input interface (prerouting) to the hop that
+// received the packet there, one with an output interface (output, forward,
+// postrouting) to the hop that sent it there (on lo, where libpcap shows a packet
+// once, both). Each hop lists its verdicts (`nftrace`),
+// and a NAT hop names the NAT rule among its own or the next hop's verdicts
+// (`rule_source: nftrace`). Without one (no trace, or the answer of a connection,
+// which conntrack rewrites without running the NAT chains) the rule is reconstructed
+// from the published ports (`rule_source: reconstructed`).
 
 import VitroTrace
 
@@ -83,7 +94,9 @@ public enum PacketMerge {
 
     /// The packet events' args, in order, each with the wall-clock time it was seen.
     /// Only packets to or from `container` (its address) or to a published host port.
-    public static func events(_ captured: [CapturedPacket], container: String, rules: [DNATRule]) -> [(wallNanos: UInt64, args: Args)] {
+    public static func events(
+        _ captured: [CapturedPacket], container: String, rules: [DNATRule], hostPorts: [(proto: String, port: UInt16)] = [], traces: [NftTraceEvent] = []
+    ) -> [(wallNanos: UInt64, args: Args)] {
         struct Seen { var c: CapturedPacket; var f: IPv4Fields }
         var groups: [[Seen]] = []
         var open: [String: Int] = [:]
@@ -100,6 +113,20 @@ public enum PacketMerge {
         }
         func published(_ f: IPv4Fields) -> Bool {
             rules.contains { $0.proto == f.proto && ($0.hostPort == f.dstPort || $0.hostPort == f.srcPort) }
+                || hostPorts.contains { $0.proto == f.proto && ($0.port == f.dstPort || $0.port == f.srcPort) }
+        }
+        var byKey: [String: [NftTraceEvent]] = [:]
+        for t in traces { if let k = t.key { byKey[k, default: []].append(t) } }
+        func verdicts(_ s: Seen) -> [NftTraceEvent] {
+            guard s.c.hop.netns == "host" else { return [] }
+            return (byKey[s.f.key] ?? []).filter { t in
+                let dt = t.wallNanos > s.c.wallNanos ? t.wallNanos - s.c.wallNanos : s.c.wallNanos - t.wallNanos
+                guard dt < 1_000_000_000 else { return false }
+                // libpcap shows a packet on lo once, as received: the verdicts of its
+                // sending (output, oif lo) belong to that one hop too.
+                if s.c.hop.interface == "lo" { return t.iifName == "lo" || t.oifName == "lo" }
+                return s.c.direction == "in" ? t.iifName == s.c.hop.interface && t.oifName == nil : t.oifName == s.c.hop.interface
+            }
         }
         var out: [(UInt64, Args)] = []
         var number = 0
@@ -118,14 +145,26 @@ public enum PacketMerge {
                     "interface": .string(s.c.hop.interface), "kind": .string(s.c.hop.kind), "direction": .string(s.c.direction),
                     "proto": .string(s.f.proto), "src": .string(s.f.src), "dst": .string(s.f.dst),
                 ]
+                let mine = verdicts(s)
+                if !mine.isEmpty { a.append("nftrace", .list(mine.map(\.line))) }
                 if i + 1 < g.count {
                     let next = g[i + 1].f
                     if next.src != s.f.src { a.append("nat_src", .string(next.src)) }
                     if next.dst != s.f.dst { a.append("nat_dst", .string(next.dst)) }
-                    if next.dst != s.f.dst, let r = rules.first(where: { $0.proto == s.f.proto && $0.hostPort == s.f.dstPort && $0.containerPort == next.dstPort }) {
-                        a.append("rule", .string(r.text))
-                    } else if next.src != s.f.src, let r = rules.first(where: { $0.proto == s.f.proto && $0.containerPort == s.f.srcPort && $0.hostPort == next.srcPort }) {
-                        a.append("rule", .string("conntrack, the reply of: " + r.text))
+                    if next.src != s.f.src || next.dst != s.f.dst {
+                        if let t = (mine + verdicts(g[i + 1])).first(where: { $0.isNATRule }) {
+                            a.append("rule", .string("ip \(t.table) \(t.chain): \(t.ruleText ?? "")"))
+                            a.append("rule_source", .string("nftrace"))
+                            a.append("nft_chain", .string("ip \(t.table) \(t.chain)"))
+                            if let h = t.handle { a.append("nft_handle", .int(Int64(h))) }
+                            a.append("nft_verdict", .string(t.verdict))
+                        } else if next.dst != s.f.dst, let r = rules.first(where: { $0.proto == s.f.proto && $0.hostPort == s.f.dstPort && $0.containerPort == next.dstPort }) {
+                            a.append("rule", .string(r.text))
+                            a.append("rule_source", .string("reconstructed"))
+                        } else if next.src != s.f.src, let r = rules.first(where: { $0.proto == s.f.proto && $0.containerPort == s.f.srcPort && $0.hostPort == next.srcPort }) {
+                            a.append("rule", .string("conntrack, the reply of: " + r.text))
+                            a.append("rule_source", .string("reconstructed"))
+                        }
                     }
                 }
                 if let t = s.f.tcpFlags { a.append("tcp_flags", .string(t)) }

@@ -178,7 +178,8 @@ public enum ContainerLifecycle {
 
     /// `vitro run` in the foreground: the record, the pipeline, the final state.
     public static func runForeground(
-        _ run: RunOptions, _ life: LifecycleOptions, observer: (any PipelineObserver)? = nil, pullObserver: (any PullObserver)? = nil
+        _ run: RunOptions, _ life: LifecycleOptions, observer: (any PipelineObserver)? = nil, pullObserver: (any PullObserver)? = nil,
+        configure: ((ContainerRun) -> Void)? = nil
     ) throws(RunError) -> Int32 {
         let store = ContainerStore(root: run.stateRoot)
         let (options, config): (RunOptions, ContainerConfig)
@@ -190,6 +191,7 @@ public enum ContainerLifecycle {
         }
         container.onMounts = { points in try mounted(store, config, points) }
         container.onStarted = { pid in started(store, config.id, pid: pid, monitor: Sys.processID()) }
+        configure?(container)
         do {
             let code = try container.run()
             finished(store, config.id, code: code, oom: container.oomKilled)
@@ -204,8 +206,9 @@ public enum ContainerLifecycle {
     }
 
     /// `vitro run -d`: returns the container id once the command is running.
-    public static func runDetached(_ run: RunOptions, _ life: LifecycleOptions) throws(RunError) -> String {
-        try launchDetached(run, life, connect: false).id
+    /// `configure` is called in the monitor on each run of the container it makes.
+    public static func runDetached(_ run: RunOptions, _ life: LifecycleOptions, configure: ((ContainerRun) -> Void)? = nil) throws(RunError) -> String {
+        try launchDetached(run, life, connect: false, configure: configure).id
     }
 
     /// `vitro start -a`: the container runs under a monitor, as with `start`, and this
@@ -221,7 +224,9 @@ public enum ContainerLifecycle {
     /// Makes the record (unless it exists), binds the attach socket, forks the monitor and
     /// waits until the command has been exec'd. With `connect`, returns a connection to
     /// the attach socket made before the monitor began.
-    static func launchDetached(_ run: RunOptions, _ life: LifecycleOptions, connect: Bool) throws(RunError) -> (id: String, client: Int32?) {
+    static func launchDetached(
+        _ run: RunOptions, _ life: LifecycleOptions, connect: Bool, configure: ((ContainerRun) -> Void)? = nil
+    ) throws(RunError) -> (id: String, client: Int32?) {
         // Pull before detaching, so progress shows on the terminal and a pull error is
         // an error of this command.
         if run.rootfs == nil, let image = run.image, image != BuiltinImage.name {
@@ -257,7 +262,7 @@ public enum ContainerLifecycle {
         if child == 0 {
             Sys.close(ready.read)
             if let client { Sys.close(client) }
-            monitor(options, config, store: store, ready: ready.write, fresh: life.existing == nil, attach: (listener, socketIdentity))
+            monitor(options, config, store: store, ready: ready.write, fresh: life.existing == nil, attach: (listener, socketIdentity), configure: configure)
         }
         Sys.close(ready.write)
         Sys.close(listener)
@@ -303,7 +308,7 @@ public enum ContainerLifecycle {
     /// `fresh`: the record was made by this run (not `start` of an existing one).
     static func monitor(
         _ run: RunOptions, _ config: ContainerConfig, store: ContainerStore, ready: Int32, fresh: Bool,
-        attach: (listener: Int32, identity: FileIdentity?)
+        attach: (listener: Int32, identity: FileIdentity?), configure: ((ContainerRun) -> Void)? = nil
     ) -> Never {
         // Keep only the ready pipe (moved to fd 3) and the attach socket (fd 4) of what
         // this process inherited: a pipe the caller reads (`JOB=$(vitro run -d …)`)
@@ -394,6 +399,7 @@ public enum ContainerLifecycle {
                     server.started(pid: pid)
                     report("started")
                 }
+                configure?(container)
                 var setupFailed = false
                 do {
                     code = try container.run()

@@ -320,6 +320,8 @@ extension ContainerRun {
             throw RunError(code: failure?.code ?? 125, message)
         }
         let status = containerExit ?? .exited(125)
+        // While the trace is still open: what watched the run adds its last events.
+        onExited?()
         releaseNetwork()
         releaseCgroup()
         Tracer.shared.note("exit", group: .process, args: ["status": .string(status.text), "code": .int(Int64(status.code)), "oom_killed": .bool(oomKilled)], why: oomKilled ? "the kernel's OOM killer ended the container: it reached its memory limit" : "the container's pid 1 ended; its namespaces go with it")

@@ -94,6 +94,9 @@ public final class ContainerRun {
     public var onResolved: (([String], [String], String) -> Void)?
     /// Called once the command has been exec'd, with pid 1's host pid.
     public var onStarted: ((Int32) -> Void)?
+    /// Called once the container's process has ended, before its network is released
+    /// and while its trace is open (`run --trace-packets` writes its packets there).
+    public var onExited: (() -> Void)?
     /// Called with the container's mount points once the volumes stage has made them,
     /// holding the volumes lock (the record keeps them, and so marks its volumes in use).
     public var onMounts: (([MountPoint]) throws -> Void)?

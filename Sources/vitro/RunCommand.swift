@@ -82,6 +82,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "Record no trace.")
     var traceOff = false
 
+    @Flag(name: .long, help: "Capture the container's packets on every hop of its path, with nftables trace events, into its trace while it runs (--net bridge).")
+    var tracePackets = false
+
     @Flag(name: .long, help: "Narrate each kernel call on stderr as it happens.")
     var narrate = false
 
@@ -162,6 +165,10 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         var (options, life, image) = makeOptions()
+        if tracePackets {
+            if traceOff { fail("conflicting options: --trace-packets and --trace-off") }
+            guard options.network.mode == .bridge else { fail("--trace-packets needs --net bridge (the container's path is its bridge and veth), not --net \(options.network.mode)") }
+        }
         if !detach && life.restart != .no {
             // Docker's daemon restarts a container its client started attached; vitro's
             // monitor exists only for -d.
@@ -177,12 +184,18 @@ struct RunCommand: ParsableCommand {
         do {
             if detach {
                 if needsPull { try ContainerLifecycle.ensureImage(image, options, observer: progress) }
-                let id = try ContainerLifecycle.runDetached(options, life)
+                // The monitor runs the capture, for the container's life (each run of it).
+                let id = try ContainerLifecycle.runDetached(options, life, configure: tracePackets ? PacketRunCapture(stateRoot: global.stateRoot).attach : nil)
                 writeStdout(id + "\n")
                 Glibc.exit(0)
             }
-            let code = try ContainerLifecycle.runForeground(options, life, pullObserver: progress)
-            Glibc.exit(code)
+            let packets = tracePackets ? PacketRunCapture(stateRoot: global.stateRoot) : nil
+            let result = Result { () throws(RunError) in
+                try ContainerLifecycle.runForeground(options, life, pullObserver: progress, configure: packets?.attach)
+            }
+            // exit(3) runs no deinit: the capture's trace chains go here, either way.
+            packets?.remove()
+            Glibc.exit(try result.get())
         } catch {
             fail(error.message, code: error.code)
         }

@@ -124,6 +124,9 @@ final class NetLab {
             left += links.split(separator: "\n").filter { $0.contains(": vx") }.map { "veth: \($0.prefix(40))" }
             let rules = try inHost(["/usr/sbin/nft", "list", "chain", "ip", "vitro", "ports"]).stdout
             left += rules.split(separator: "\n").filter { $0.contains("dnat") }.map { "rule: \($0)" }
+            // A packet capture's trace chains (`chain trace-pre-PID`).
+            let table = try inHost(["/usr/sbin/nft", "list", "table", "ip", "vitro"]).stdout
+            left += table.split(separator: "\n").filter { $0.contains("chain trace-") }.map { "trace chain: \($0)" }
             let ipam = (try? String(contentsOfFile: box.root + "/network/ipam.json", encoding: .utf8)) ?? ""
             if !ipam.isEmpty && !ipam.contains("\"containers\":[]") { left.append("ipam: \(ipam)") }
             if left.isEmpty { break }
