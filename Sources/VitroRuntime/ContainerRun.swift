@@ -96,6 +96,9 @@ public final class ContainerRun {
     var ipamAllocated = false
     /// Handles of the container's DNAT rules in `ip vitro ports`.
     var natHandles: [String] = []
+    /// The netfilter socket the rules went in and out by; closed after the cgroup
+    /// teardown (`closeNatSocket`), when the kernel has mostly freed the deleted rules.
+    var natSocket: NatSocket?
     var containerDirectoryMade = false
     /// Whether the kernel's OOM killer killed a process of the container.
     public internal(set) var oomKilled = false
