@@ -170,10 +170,10 @@ public enum NftMessages {
 
 /// A NETLINK_NETFILTER socket for one container's rules: its DNAT rules go in with
 /// one batch and out with another. The socket stays open from the first to the
-/// second and a little beyond: when a socket of the netfilter family closes, the
-/// kernel first finishes freeing the rules of every transaction that deleted some,
-/// which waits for an RCU grace period (8–15 ms here). Closed after the cgroup
-/// teardown, that wait has mostly passed already.
+/// second and as long as its owner lives: when a socket of the netfilter family
+/// closes, the kernel first finishes freeing the rules of every transaction that
+/// deleted some, which waits for an RCU grace period (8–20 ms here). Closed last, after
+/// the cgroup teardown and the container's final state, part of that wait has passed.
 public final class NatSocket {
     let fd: Int32
     var seq: UInt32 = 0

@@ -104,7 +104,6 @@ extension ContainerRun {
         defer {
             releaseNetwork()
             releaseCgroup()
-            natSocket = nil
         }
         let channel = InitChannel(sync: syncParent, trace: tracePipe.read, signals: signals, initPid: initPid)
         return try follow(channel)
@@ -323,7 +322,6 @@ extension ContainerRun {
         let status = containerExit ?? .exited(125)
         releaseNetwork()
         releaseCgroup()
-        natSocket = nil  // after the cgroup teardown: see NatSocket
         Tracer.shared.note("exit", group: .process, args: ["status": .string(status.text), "code": .int(Int64(status.code)), "oom_killed": .bool(oomKilled)], why: oomKilled ? "the kernel's OOM killer ended the container: it reached its memory limit" : "the container's pid 1 ended; its namespaces go with it")
         observer?.containerExited(status, context)
         return status.code
