@@ -55,6 +55,30 @@ int vitro_mknod(const char *path, unsigned int mode, unsigned int major, unsigne
     return mknod(path, (mode_t)mode, makedev(major, minor));
 }
 pid_t vitro_fork(void) { return fork(); }
+
+int vitro_close_in_orphan(int fd) {
+    pid_t child = fork();
+    if (child < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (child == 0) {
+        if (fork() == 0) {
+            /* Only fd: a pipe or socket of the caller's must not stay open here. */
+            if (fd > 0) syscall(SYS_close_range, 0U, (unsigned)fd - 1, 0U);
+            syscall(SYS_close_range, (unsigned)fd + 1, ~0U, 0U);
+            close(fd);
+            _exit(0);
+        }
+        _exit(0);
+    }
+    close(fd);
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    return 0;
+}
 pid_t vitro_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 int vitro_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0); }

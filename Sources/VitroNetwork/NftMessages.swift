@@ -169,20 +169,29 @@ public enum NftMessages {
 }
 
 /// A NETLINK_NETFILTER socket for one container's rules: its DNAT rules go in with
-/// one batch and out with another. The socket stays open from the first to the
-/// second and as long as its owner lives: when a socket of the netfilter family
-/// closes, the kernel first finishes freeing the rules of every transaction that
-/// deleted some, which waits for an RCU grace period (8–20 ms here). Closed last, after
-/// the cgroup teardown and the container's final state, part of that wait has passed.
+/// one batch and out with another. When a socket of the netfilter family closes, the
+/// kernel first finishes freeing the rules of every transaction that deleted some,
+/// which waits for an RCU grace period (8–20 ms here), on the way out of every
+/// `vitro run --rm -p`. The rules are out of the ruleset as soon as the delete batch
+/// is answered; only their memory waits. So after a delete the socket's last close is
+/// handed to an orphaned grandchild (`Sys.closeNetfilterSocket`), and vitro goes on.
 public final class NatSocket {
-    let fd: Int32
+    var fd: Int32
     var seq: UInt32 = 0
 
     public init() throws(SysError) {
         fd = try Sys.netlinkSocket(protocol: 12, why: "nf_tables speaks netlink: the container's DNAT rules go in and out as batches on this socket, without loading libnftables")
     }
 
-    deinit { Sys.close(fd) }
+    deinit { if fd >= 0 { Sys.close(fd) } }
+
+    /// After a delete: the close that would wait for the grace period happens in a
+    /// grandchild vitro does not wait for.
+    public func closeWithoutWaiting() {
+        guard fd >= 0 else { return }
+        Sys.closeNetfilterSocket(fd, why: "closing a netfilter socket waits until the kernel has freed the deleted rules (an RCU grace period); they are out of the ruleset already, so an orphaned grandchild does the last close and vitro does not wait")
+        fd = -1
+    }
 
     func nextSeq(_ n: Int) -> UInt32 {
         let s = seq &+ 1

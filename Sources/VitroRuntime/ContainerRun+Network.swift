@@ -161,8 +161,9 @@ extension ContainerRun {
         if !natHandles.isEmpty {
             do {
                 let nat = try natSocket ?? NatSocket()
-                natSocket = nat
+                natSocket = nil
                 try nat.deleteRules(handles: natHandles, args: ["table": .string("ip vitro"), "container": .string(String(id.prefix(12)))], why: "the container has ended: its published ports go, by handle, in one transaction")
+                nat.closeWithoutWaiting()
             } catch {
                 Tracer.shared.note("nat-left", group: .netfilter, args: ["error": .string(String(describing: error))], why: "the rules could not be removed; the next run will retry")
             }

@@ -96,10 +96,8 @@ public final class ContainerRun {
     var ipamAllocated = false
     /// Handles of the container's DNAT rules in `ip vitro ports`.
     var natHandles: [String] = []
-    /// The netfilter socket the rules went in and out by. Never closed early: it goes
-    /// with this object, after the cgroup teardown and the container's final state (or
-    /// its removal with --rm), by when the kernel has had time to free the deleted rules
-    /// (see NatSocket).
+    /// The netfilter socket the rules went in by, kept for their deletion (see
+    /// NatSocket for how it is closed).
     var natSocket: NatSocket?
     var containerDirectoryMade = false
     /// Whether the kernel's OOM killer killed a process of the container.

@@ -13,6 +13,7 @@
 // The trace event is named `nft`, in group `netfilter`, and its `shell` is the script
 // as `nft -f -` would take it.
 
+import CVitroShim
 import VitroTrace
 
 #if canImport(Glibc)
@@ -169,5 +170,21 @@ extension Sys {
             throw SysError(operation: "nft", object: object, errno: e, hint: message)
         }
         return replies
+    }
+}
+
+extension Sys {
+    /// Closes a NETLINK_NETFILTER socket without waiting for the kernel: closing one
+    /// first waits until nf_tables has freed the rules of every transaction that deleted
+    /// some, an RCU grace period (8–20 ms). The deletion itself is committed already; the
+    /// wait is only for memory. So the last close goes to a grandchild (fork, fork: an
+    /// orphan, which closes every other descriptor it inherited, then this socket, and
+    /// exits), and vitro goes on at once.
+    public static func closeNetfilterSocket(_ fd: Int32, why: String) {
+        _ = try? invoke(
+            "close", .netfilter, object: "NETLINK_NETFILTER",
+            args: ["fd": .string("NETLINK_NETFILTER socket"), "via": .string("an orphaned grandchild: fork, fork, close")],
+            why: why, shell: nil
+        ) { Int(vitro_close_in_orphan(fd)) }
     }
 }
