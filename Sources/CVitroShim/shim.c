@@ -55,6 +55,50 @@ int vitro_mknod(const char *path, unsigned int mode, unsigned int major, unsigne
     return mknod(path, (mode_t)mode, makedev(major, minor));
 }
 pid_t vitro_fork(void) { return fork(); }
+
+static void close_all_but(int a, int b) {
+    if (a > b) { int t = a; a = b; b = t; }
+    if (a > 0) syscall(SYS_close_range, 0U, (unsigned)a - 1, 0U);
+    if (b > a + 1) syscall(SYS_close_range, (unsigned)a + 1, (unsigned)b - 1, 0U);
+    syscall(SYS_close_range, (unsigned)b + 1, ~0U, 0U);
+}
+
+int vitro_close_in_orphan(int fd) {
+    /* The grandchild must hold the last reference: it closes fd only once the pipe
+       reads end-of-file, that is once this process and the child have closed theirs. */
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        int e = errno;
+        close(fd);
+        close(p[0]);
+        close(p[1]);
+        errno = e;
+        return -1;
+    }
+    if (child == 0) {
+        if (fork() == 0) {
+            close_all_but(fd, p[0]);
+            char c;
+            while (read(p[0], &c, 1) < 0 && errno == EINTR) {}
+            close(fd);
+            _exit(0);
+        }
+        _exit(0);
+    }
+    close(fd);
+    close(p[1]);
+    close(p[0]);
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    return 0;
+}
 pid_t vitro_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 int vitro_set_child_subreaper(int on) { return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0); }

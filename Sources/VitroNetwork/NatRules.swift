@@ -98,6 +98,13 @@ public enum NatRules {
             s += "add element ip vitro subnets { \(bridge.gateway.cidr) }\n"
             s += "add element ip vitro bridges { \(bridge.gateway.cidr) . \"\(bridge.name)\" }\n"
         }
+        return s + portRules(id: id, address: address, ports: ports)
+    }
+
+    /// One DNAT rule per published port, as `add rule` lines (what NatSocket sends as
+    /// netlink, and what the trace shows it as). Ports bound to a 127.x address get none.
+    public static func portRules(id: String, address: IPv4Address, ports: [PortMapping]) -> String {
+        var s = ""
         for p in ports where p.hostIP.value >> 24 != 127 {
             let daddr = p.hostIP == .any ? "" : "ip daddr \(p.hostIP) "
             s += "add rule ip vitro ports \(daddr)\(p.proto.rawValue) dport \(p.hostPort) dnat to \(address):\(p.containerPort) comment \"\(comment(id))\"\n"

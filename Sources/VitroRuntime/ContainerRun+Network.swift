@@ -123,21 +123,25 @@ extension ContainerRun {
                 }
             }
         }
-        if created || !proxy.mappings.isEmpty {
-            var script = created ? NatRules.setupScript(net.bridge) : ""
-            script += NatRules.containerScript(id: id, address: address, ports: proxy.mappings, bridge: net.bridge, registerBridge: !created)
-            let args: Args = ["table": .string("ip vitro"), "container": .string(String(id.prefix(12))), "ports": .list(proxy.mappings.map(\.description))]
-            let why = "one transaction: \(created ? "vitro's table and chains for the new bridge, " : "")the bridge's subnet in vitro's sets (masquerade), this container's published ports (DNAT)"
-            let echo: String
+        let args: Args = ["table": .string("ip vitro"), "container": .string(String(id.prefix(12))), "ports": .list(proxy.mappings.map(\.description))]
+        if created {
+            let script = NatRules.setupScript(net.bridge) + NatRules.containerScript(id: id, address: address, ports: proxy.mappings, bridge: net.bridge, registerBridge: false)
+            let echo = try Sys.nft(script, object: "table ip vitro", args: args, why: "one transaction: vitro's table and chains for the new bridge, the bridge's subnet in vitro's sets (masquerade), this container's published ports (DNAT)")
+            natHandles = NatRules.handles(in: echo, ids: [id])
+        } else if proxy.mappings.contains(where: { $0.hostIP.value >> 24 != 127 }) {
+            // The common case: the rules alone, as one netlink batch (no libnftables,
+            // no listing of the ruleset). ENOENT: vitro's table is gone.
+            let nat = try NatSocket()
+            natSocket = nat
             do {
-                echo = try Sys.nft(script, object: "table ip vitro", args: args, why: why)
+                natHandles = try nat.addRules(id: id, address: address, ports: proxy.mappings, args: args, why: "one transaction: this container's published ports (DNAT), one rule each, echoed back with their handles")
             } catch {
-                guard !created else { throw error }
+                guard error.errno == 2 else { throw error }  // ENOENT
                 // vitro's table is gone (an `nft flush ruleset`?): make it, then try again.
                 let again = NatRules.containerScript(id: id, address: address, ports: proxy.mappings, bridge: net.bridge, registerBridge: false)
-                echo = try Sys.nft(NatRules.setupScript(net.bridge) + again, object: "table ip vitro", args: args, why: "vitro's table was missing: make it and the bridge's NAT, then this container's ports, in one transaction")
+                let echo = try Sys.nft(NatRules.setupScript(net.bridge) + again, object: "table ip vitro", args: args, why: "vitro's table was missing: make it and the bridge's NAT, then this container's ports, in one transaction")
+                natHandles = NatRules.handles(in: echo, ids: [id])
             }
-            natHandles = NatRules.handles(in: echo, ids: [id])
         } else if try !NatRules.tableExists() {
             try Sys.nft(NatRules.setupScript(net.bridge), object: "table ip vitro", why: "vitro's table was missing: make it and the bridge's masquerade")
         }
@@ -156,7 +160,10 @@ extension ContainerRun {
         let id = context.containerID
         if !natHandles.isEmpty {
             do {
-                try Sys.nft(NatRules.deleteScript(handles: natHandles), object: "table ip vitro", args: ["container": .string(String(id.prefix(12)))], why: "the container has ended: its published ports go, by handle, in one transaction")
+                let nat = try natSocket ?? NatSocket()
+                natSocket = nil
+                try nat.deleteRules(handles: natHandles, args: ["table": .string("ip vitro"), "container": .string(String(id.prefix(12)))], why: "the container has ended: its published ports go, by handle, in one transaction")
+                nat.closeWithoutWaiting()
             } catch {
                 Tracer.shared.note("nat-left", group: .netfilter, args: ["error": .string(String(describing: error))], why: "the rules could not be removed; the next run will retry")
             }

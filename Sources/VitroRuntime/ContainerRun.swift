@@ -107,6 +107,9 @@ public final class ContainerRun {
     var ipamAllocated = false
     /// Handles of the container's DNAT rules in `ip vitro ports`.
     var natHandles: [String] = []
+    /// The netfilter socket the rules went in by, kept for their deletion (see
+    /// NatSocket for how it is closed).
+    var natSocket: NatSocket?
     var containerDirectoryMade = false
     /// Whether the kernel's OOM killer killed a process of the container.
     public internal(set) var oomKilled = false

@@ -13,6 +13,7 @@
 // The trace event is named `nft`, in group `netfilter`, and its `shell` is the script
 // as `nft -f -` would take it.
 
+import CVitroShim
 import VitroTrace
 
 #if canImport(Glibc)
@@ -109,5 +110,84 @@ extension Sys {
         guard let lib = NftablesLibrary.shared else { return nil }
         let (ok, out, _) = lib.execute(command, handles: true)
         return ok ? out : nil
+    }
+}
+
+extension Sys {
+    /// Sends one nf_tables batch (NFNL_MSG_BATCH_BEGIN, commands, NFNL_MSG_BATCH_END:
+    /// one transaction) on a NETLINK_NETFILTER socket and returns what the kernel sent
+    /// back (echoed commands; acknowledgements are consumed). The kernel handles a
+    /// batch inside sendmsg, so every answer is queued when it returns: they are read
+    /// without waiting, until none is left. Traced as `nft`, with `script` (the same
+    /// commands as `nft -f -` would take them) as its shell line.
+    public static func nftBatch(
+        _ fd: Int32, batch: [UInt8], object: String, args: Args, commands: Int, why: String?, script: String
+    ) throws(SysError) -> [NetlinkReply] {
+        let start = MonotonicClock.now()
+        var replies: [NetlinkReply] = []
+        var failure: (Int32, String?)?
+        var n: Int
+        repeat {
+            n = batch.withUnsafeBytes { p in
+                var kernel: [UInt8] = [16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+                return kernel.withUnsafeMutableBytes { k in
+                    Glibc.sendto(fd, p.baseAddress, p.count, 0, k.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(k.count))
+                }
+            }
+        } while n < 0 && errno == EINTR
+        if n < 0 { failure = (errno, nil) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while failure == nil {
+            var got: Int
+            repeat {
+                got = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            } while got < 0 && errno == EINTR
+            if got < 0 {
+                if errno != EAGAIN { failure = (errno, nil) }
+                break
+            }
+            var off = 0
+            while off + 16 <= got {
+                let len = Int(readU32(buffer, off))
+                let type = readU16(buffer, off + 4)
+                let flags = readU16(buffer, off + 6)
+                guard len >= 16, off + len <= got else { break }
+                let payload = Array(buffer[(off + 16)..<(off + len)])
+                if type == nlmsgError {
+                    let code = payload.count >= 4 ? Int32(bitPattern: readU32(payload, 0)) : -EIO
+                    if code != 0, failure == nil { failure = (-code, (flags & nlmFAckTLVs) != 0 ? extAckMessage(payload) : nil) }
+                } else if type != nlmsgDone {
+                    replies.append(NetlinkReply(type: type, flags: flags, payload: payload))
+                }
+                off += align4(len)
+            }
+        }
+        var a = args
+        a.append("commands", .int(Int64(commands)))
+        a.append("via", .string("netlink"))
+        Tracer.shared.call(
+            "nft", group: .netfilter, start: start, args: a, ret: failure == nil ? 0 : -1,
+            errno: failure.map { Errno.name($0.0) }, why: why,
+            shell: "nft -f - <<'EOF'\n" + script + (script.hasSuffix("\n") ? "" : "\n") + "EOF", tid: threadID())
+        if let (e, message) = failure {
+            throw SysError(operation: "nft", object: object, errno: e, hint: message)
+        }
+        return replies
+    }
+}
+
+extension Sys {
+    /// Closes a NETLINK_NETFILTER socket without waiting for the kernel: closing one
+    /// first waits until nf_tables has freed the rules of every transaction that deleted
+    /// some, an RCU grace period (8–20 ms). The deletion itself is committed already; the
+    /// wait is only for memory. So the last close goes to a grandchild (fork, fork: an
+    /// orphan, which closes every other descriptor it inherited, then this socket, and
+    /// exits), and vitro goes on at once.
+    public static func closeNetfilterSocket(_ fd: Int32, why: String) {
+        _ = try? invoke(
+            "close", .netfilter, object: "NETLINK_NETFILTER",
+            args: ["fd": .string("NETLINK_NETFILTER socket"), "via": .string("an orphaned grandchild: fork, fork, close")],
+            why: why, shell: nil
+        ) { Int(vitro_close_in_orphan(fd)) }
     }
 }

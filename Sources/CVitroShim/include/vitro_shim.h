@@ -40,6 +40,11 @@ int vitro_umount2(const char *target, int flags);
 int vitro_sethostname(const char *name, size_t len);
 int vitro_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
 pid_t vitro_fork(void);
+/* Hands the last close of fd to an orphaned grandchild, which closes every other
+   descriptor it inherited, then fd, then exits; this process's reference is closed at
+   once and the intermediate child reaped. Returns 0, or -1 with errno (fd then closed
+   here). */
+int vitro_close_in_orphan(int fd);
 pid_t vitro_gettid(void);
 
 /* prctl(PR_SET_CHILD_SUBREAPER, 1) and friends. */
