@@ -121,7 +121,7 @@ extension Sys {
     /// without waiting, until none is left. Traced as `nft`, with `script` (the same
     /// commands as `nft -f -` would take them) as its shell line.
     public static func nftBatch(
-        _ fd: Int32, batch: [UInt8], object: String, args: Args, commands: Int, why: String?, script: String
+        _ fd: Int32, batch: [UInt8], object: String, args: Args, commands: Int, why: String?, script: String, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) -> [NetlinkReply] {
         let start = MonotonicClock.now()
         var replies: [NetlinkReply] = []
@@ -168,7 +168,7 @@ extension Sys {
         Tracer.shared.call(
             "nft", group: .netfilter, start: start, args: a, ret: failure == nil ? 0 : -1,
             errno: failure.map { Errno.name($0.0) }, why: why,
-            shell: "nft -f - <<'EOF'\n" + script + (script.hasSuffix("\n") ? "" : "\n") + "EOF", tid: threadID())
+            shell: "nft -f - <<'EOF'\n" + script + (script.hasSuffix("\n") ? "" : "\n") + "EOF", tid: threadID(), file: file, line: line)
         if let (e, message) = failure {
             throw SysError(operation: "nft", object: object, errno: e, hint: message)
         }
@@ -183,9 +183,9 @@ extension Sys {
     /// wait is only for memory. So the last close goes to a grandchild (fork, fork: an
     /// orphan, which closes every other descriptor it inherited, then this socket, and
     /// exits), and vitro goes on at once.
-    public static func closeNetfilterSocket(_ fd: Int32, why: String) {
+    public static func closeNetfilterSocket(_ fd: Int32, why: String, file: StaticString = #fileID, line: UInt = #line) {
         _ = try? invoke(
-            "close", .netfilter, object: "NETLINK_NETFILTER",
+            file: file, line: line, "close", .netfilter, object: "NETLINK_NETFILTER",
             args: ["fd": .string("NETLINK_NETFILTER socket"), "via": .string("an orphaned grandchild: fork, fork, close")],
             why: why, shell: nil
         ) { Int(vitro_close_in_orphan(fd)) }
