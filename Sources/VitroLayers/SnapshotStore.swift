@@ -74,10 +74,12 @@ public struct SnapshotStore: Sendable {
     /// layer) and returns its snapshot. `source` gives the layer's bytes as stored
     /// (gzip, zstd or plain tar: the first bytes say which); `name` names the layer in
     /// errors (its digest). With `diffID`, the snapshot is looked up first and the
-    /// uncompressed stream must hash to it.
+    /// uncompressed stream must hash to it. `admit`, asked once the layer is unpacked
+    /// and its diffID checked, may still refuse it (a streamed layer whose blob failed
+    /// its digest, LayerStreamUnpacker): the snapshot is then removed, never published.
     public func unpack(
         _ source: any ByteSource, name: String, parent: Digest? = nil, diffID expected: Digest? = nil,
-        options: UnpackOptions = UnpackOptions()
+        options: UnpackOptions = UnpackOptions(), admit: (() -> String?)? = nil
     ) throws(LayerError) -> Snapshot {
         do {
             try Sys.mkdirAll(directory, mode: 0o700, group: .layer, why: "unpacked layers (snapshots) live here")
@@ -101,6 +103,10 @@ public struct SnapshotStore: Sendable {
             guard made.diffID == expected else {
                 remove(made.directory, why: "the layer's diffID does not match: it leaves nothing behind")
                 throw LayerError("unpack", name, "diffID mismatch: the image says \(expected), the layer's tar hashes to \(made.diffID)")
+            }
+            if let refused = admit?() {
+                remove(made.directory, why: "the layer's blob was not stored (\(refused)): its snapshot leaves nothing behind")
+                throw LayerError("unpack", name, refused)
             }
             return try publish(made, chainID: chainID, parent: parent, name: name)
         }
