@@ -2,21 +2,21 @@
 // from the network is unpacked on a thread of its own while the download thread goes
 // on (LayerStreamUnpacker), and the layers of an image already in the store are
 // unpacked side by side (SnapshotStore.unpackLayers). A thread runs one closure and
-// is joined by whoever started it.
+// is joined by whoever started it. Chapter 11 pushes layers side by side with it too.
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// One running thread; `join` waits for its closure to return.
-final class WorkerThread: @unchecked Sendable {
+public final class WorkerThread: @unchecked Sendable {
     private let body: @Sendable () -> Void
     private var thread: pthread_t?
 
     private init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 
     /// Starts `body` on a new thread; nil when the system makes no thread (EAGAIN).
-    static func start(_ body: @escaping @Sendable () -> Void) -> WorkerThread? {
+    public static func start(_ body: @escaping @Sendable () -> Void) -> WorkerThread? {
         let w = WorkerThread(body)
         var t = pthread_t()
         // Retained until the thread has run: it releases its own reference.
@@ -35,7 +35,7 @@ final class WorkerThread: @unchecked Sendable {
         return w
     }
 
-    func join() {
+    public func join() {
         guard let t = thread.take() else { return }
         pthread_join(t, nil)
     }
