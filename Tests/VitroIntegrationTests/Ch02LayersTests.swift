@@ -385,10 +385,12 @@ extension Integration {
                     let a = try Self.sh("python3 \(d)/facts.py \(streamedBox.root)/snapshots/\(chain.hex)/fs")
                     let b = try Self.sh("python3 \(d)/facts.py \(storedBox.root)/snapshots/\(chain.hex)/fs")
                     #expect(a.count > 20 && a == b, "snapshot \(chain.short) differs:\nstreamed \(a)\nstored   \(b)")
-                    let mtimes = "find . -printf '%P %T@ %y\\n' | sort"
-                    #expect(
-                        try Self.sh("cd \(streamedBox.root)/snapshots/\(chain.hex)/fs && \(mtimes)")
-                            == (try Self.sh("cd \(storedBox.root)/snapshots/\(chain.hex)/fs && \(mtimes)")), "mtimes of \(chain.short)")
+                    // Times too, but not of character devices: a whiteout (0:0) is made
+                    // at unpack time, and its time is that moment, streamed or not.
+                    let mtimes = "find . ! -type c -printf '%P %T@ %y\\n' | sort"
+                    let ta = try Self.sh("cd \(streamedBox.root)/snapshots/\(chain.hex)/fs && \(mtimes)").split(separator: "\n")
+                    let tb = try Self.sh("cd \(storedBox.root)/snapshots/\(chain.hex)/fs && \(mtimes)").split(separator: "\n")
+                    #expect(ta == tb, "mtimes of \(chain.short): streamed \(Set(ta).subtracting(tb).sorted()), stored \(Set(tb).subtracting(ta).sorted())")
                     for file in ["diffid", "parent"] {
                         #expect(
                             (try? String(contentsOfFile: "\(streamedBox.root)/snapshots/\(chain.hex)/\(file)", encoding: .utf8))
