@@ -34,6 +34,9 @@ public final class LayerStreamUnpacker: LayerStreaming {
     }
 
     public func plan(layers: [Descriptor], diffIDs: [Digest]) {
+        // Once, here, not on each stream's thread. On failure nothing streams, and the
+        // unpack stage meets (and reports) the same error.
+        guard (try? snapshots.prepare()) != nil else { return }
         var parent: Digest?
         for (layer, diffID) in zip(layers, diffIDs) {
             let chainID = ChainID.next(parent: parent, diffID: diffID)

@@ -34,6 +34,7 @@ extension SnapshotStore {
             parent = ChainID.next(parent: parent, diffID: layer.diffID)
         }
         let parents = below
+        try prepare()
         let shared = SharedProgress()
         let store = self
         let work: @Sendable () -> Void = {

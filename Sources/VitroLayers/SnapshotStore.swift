@@ -60,6 +60,17 @@ public struct SnapshotStore: Sendable {
     /// Where the snapshot of `chainID` lives (whether or not it exists yet).
     public func path(of chainID: Digest) -> String { directory + "/" + chainID.hex }
 
+    /// Makes the snapshots directory and clears what dead processes left, once, before
+    /// layers are unpacked on several threads (which would otherwise race to do it).
+    public func prepare() throws(LayerError) {
+        do {
+            try Sys.mkdirAll(directory, mode: 0o700, group: .layer, why: "unpacked layers (snapshots) live here")
+        } catch {
+            throw LayerError("unpack", directory, error)
+        }
+        removeStaleTemporaries()
+    }
+
     /// The snapshot of `chainID`, if it has been unpacked.
     public func existing(_ chainID: Digest) -> Snapshot? {
         let dir = path(of: chainID)
