@@ -109,6 +109,9 @@ public final class BlobWriter: BodySink {
     var fd: Int32 = -1
     var hasher: SHA256Hasher?
     public private(set) var written: Int64 = 0
+    /// Where the bytes also go as they arrive: the layer's unpacker (LayerStream.swift).
+    /// It hears of the digest's verdict only after the blob is renamed into place.
+    public var tee: (any LayerStream)?
 
     public init(store: ContentStore, descriptor: Descriptor) {
         self.store = store
@@ -128,6 +131,7 @@ public final class BlobWriter: BodySink {
         }
         hasher = SHA256Hasher()
         written = 0
+        tee?.begin()
     }
 
     public func write(_ chunk: UnsafeRawBufferPointer) throws {
@@ -138,6 +142,7 @@ public final class BlobWriter: BodySink {
         }
         hasher?.update(chunk)
         try Sys.writeChunk(fd, chunk, path: temp)
+        tee?.write(chunk)
     }
 
     /// Checks size and digest, fsyncs and renames the blob into place.
@@ -154,10 +159,14 @@ public final class BlobWriter: BodySink {
         Sys.close(fd)
         fd = -1
         try Sys.rename(temp, to: store.path(of: descriptor.digest), group: .registry, why: "publish the verified blob under its digest in one step")
+        // Only now may the snapshot unpacked from these bytes be published.
+        tee.take()?.end(verified: true)
     }
 
     /// Removes the temporary file: nothing half-written stays behind.
     public func discard() {
+        // A snapshot unpacked from bytes that were not stored is removed.
+        tee.take()?.end(verified: false)
         if fd >= 0 {
             Sys.close(fd)
             fd = -1

@@ -5,7 +5,9 @@
 //      present means the image is up to date and nothing is downloaded
 //   3. GET the manifest; if it is an index, choose the platform's manifest and GET it
 //   4. store index and manifest, fetch the config, check its diff_ids against the layers
-//   5. fetch the layers concurrently, each hashed as it streams into the store
+//   5. fetch the layers concurrently, each hashed as it streams into the store and,
+//      with a `streaming` attached (`vitro run`), unpacked as it arrives
+//      (LayerStream.swift): download, verification and unpack in one pass
 //   6. record name → digests in the image index, under its lock
 //
 // The puller holds the store's collection lock shared from its first blob to its
@@ -106,6 +108,8 @@ public final class ImagePuller {
     public let store: ImageStore
     public let options: PullOptions
     public weak var observer: (any PullObserver)?
+    /// Unpacks layers while they download (chapter 02 provides it); nil: only store them.
+    public var streaming: (any LayerStreaming)?
 
     public init(store: ImageStore, options: PullOptions = PullOptions(), observer: (any PullObserver)? = nil) {
         self.store = store
@@ -207,6 +211,7 @@ public final class ImagePuller {
         if case .manifest = top.document, config.platform.os != options.platform.os || config.platform.architecture != options.platform.architecture {
             observer?.warning("The requested image's platform (\(config.platform)) does not match the detected host platform (\(options.platform)) and no specific platform was requested")
         }
+        streaming?.plan(layers: manifest.layers, diffIDs: config.diffIDs)
         downloaded += try fetch(layers, client: client, ref: ref, what: "layer")
 
         let now = Int64(MonotonicClock.wallSeconds())
@@ -273,10 +278,16 @@ public final class ImagePuller {
         guard !blobs.isEmpty else { return }
         let layer = what == "layer"
         var writers: [BlobWriter] = []
-        defer { for w in writers { w.discard() } }
+        defer {
+            // Every stream ends (a committed blob's already has), then its unpacker
+            // publishes or removes the snapshot before the pull goes on.
+            for w in writers { w.discard() }
+            if layer { streaming?.wait() }
+        }
         var exchanges: [HTTPExchange] = []
         for d in blobs {
             let w = BlobWriter(store: content, descriptor: d)
+            if layer { w.tee = streaming?.stream(for: d) }
             writers.append(w)
             let x = try client.blobExchange(
                 repository: ref.path, writer: w,

@@ -5,6 +5,11 @@
 //                                                        of yours (201: mounted)
 //     POST /v2/<name>/blobs/uploads/                     start an upload (202, Location)
 //     PUT  <Location>?digest=<d>                         the whole blob in one request (201)
+//   or, for a blob bigger than the chunk size (a chunked upload):
+//     PATCH <Location>  Content-Range: <from>-<to>       one chunk (202, a new Location
+//                                                        and Range: 0-<to> received so far)
+//     …                                                  each PATCH to the latest Location
+//     PUT  <Location>?digest=<d>                         no body: the upload is complete (201)
 //     PUT  /v2/<name>/manifests/<tag>                    the manifest, last (201)
 //
 // The token asked for is scoped `repository:<name>:pull,push`; a mount also needs
@@ -65,6 +70,62 @@ extension RegistryClient {
         put.body = (size, open)
         try http.perform(put)
         _ = try Self.success(put, what: what)
+    }
+
+    /// POST, PATCH per chunk, then PUT: one blob in pieces of at most `chunkSize`
+    /// bytes, each sent to the Location the registry gave for the one before (the
+    /// distribution spec's chunked upload). A registry that has not received what it
+    /// was sent (its Range says otherwise) fails the upload.
+    public func uploadBlobChunked(
+        repository: String, digest: Digest, size: Int64, chunkSize: Int, bodyName: String, open: () throws -> any ByteSource
+    ) throws {
+        let what = "upload of blob \(digest)"
+        let start = try pushExchange("POST", url: "\(base)/v2/\(repository)/blobs/uploads/", repository: repository, why: "start a chunked upload: the registry answers with the URL to send the first chunk to")
+        try http.perform(start)
+        var location = try Self.uploadLocation(try Self.success(start, what: what), what: what, base: base)
+        let source = try open()
+        var chunk = [UInt8](repeating: 0, count: max(1, chunkSize))
+        var offset: Int64 = 0
+        var index = 0
+        while offset < size {
+            // Fill the chunk (a read may return less than asked).
+            var filled = 0
+            while filled < chunk.count, Int64(filled) < size - offset {
+                let want = min(chunk.count - filled, Int(size - offset) - filled)
+                let n = try chunk.withUnsafeMutableBytes { try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled..<(filled + want)])) }
+                if n == 0 { break }
+                filled += n
+            }
+            guard filled > 0 else { throw ImageError("\(what): the blob ended after \(offset) of \(size) bytes") }
+            let last = offset + Int64(filled) - 1
+            index += 1
+            let bytes = Array(chunk[0..<filled])
+            let patch = try pushExchange(
+                "PATCH", url: location, repository: repository,
+                headers: ["Content-Type: application/octet-stream", "Content-Range: \(offset)-\(last)"],
+                why: "send chunk \(index) (bytes \(offset)-\(last) of \(size)); the registry says where the next one goes",
+                bodyName: "\(bodyName).part\(index)")
+            patch.body = (Int64(filled), { MemorySource(bytes) })
+            try http.perform(patch)
+            let r = try Self.success(patch, what: what)
+            if let range = r.header("Range"), let end = range.split(separator: "-").last.flatMap({ Int64($0) }), end != last {
+                throw ImageError("\(what): the registry has bytes 0-\(end), sent 0-\(last)")
+            }
+            location = try Self.uploadLocation(r, what: what, base: base)
+            offset = last + 1
+        }
+        let url = location + (location.contains("?") ? "&" : "?") + "digest=" + percentEncode(digest.description)
+        let put = try pushExchange(
+            "PUT", url: url, repository: repository,
+            why: "close the chunked upload: the registry checks that the \(index) chunks hash to the digest")
+        try http.perform(put)
+        _ = try Self.success(put, what: what)
+    }
+
+    /// The absolute URL of an upload's Location header.
+    static func uploadLocation(_ r: HTTPResponse, what: String, base: String) throws -> String {
+        guard let location = r.header("Location") else { throw ImageError("\(what): the registry gave no upload location") }
+        return location.hasPrefix("/") ? base + location : location
     }
 
     /// PUT of a manifest under a tag; the digest the registry gives it.

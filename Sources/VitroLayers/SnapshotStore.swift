@@ -60,6 +60,17 @@ public struct SnapshotStore: Sendable {
     /// Where the snapshot of `chainID` lives (whether or not it exists yet).
     public func path(of chainID: Digest) -> String { directory + "/" + chainID.hex }
 
+    /// Makes the snapshots directory and clears what dead processes left, once, before
+    /// layers are unpacked on several threads (which would otherwise race to do it).
+    public func prepare() throws(LayerError) {
+        do {
+            try Sys.mkdirAll(directory, mode: 0o700, group: .layer, why: "unpacked layers (snapshots) live here")
+        } catch {
+            throw LayerError("unpack", directory, error)
+        }
+        removeStaleTemporaries()
+    }
+
     /// The snapshot of `chainID`, if it has been unpacked.
     public func existing(_ chainID: Digest) -> Snapshot? {
         let dir = path(of: chainID)
@@ -74,10 +85,12 @@ public struct SnapshotStore: Sendable {
     /// layer) and returns its snapshot. `source` gives the layer's bytes as stored
     /// (gzip, zstd or plain tar: the first bytes say which); `name` names the layer in
     /// errors (its digest). With `diffID`, the snapshot is looked up first and the
-    /// uncompressed stream must hash to it.
+    /// uncompressed stream must hash to it. `admit`, asked once the layer is unpacked
+    /// and its diffID checked, may still refuse it (a streamed layer whose blob failed
+    /// its digest, LayerStreamUnpacker): the snapshot is then removed, never published.
     public func unpack(
         _ source: any ByteSource, name: String, parent: Digest? = nil, diffID expected: Digest? = nil,
-        options: UnpackOptions = UnpackOptions()
+        options: UnpackOptions = UnpackOptions(), admit: (() -> String?)? = nil
     ) throws(LayerError) -> Snapshot {
         do {
             try Sys.mkdirAll(directory, mode: 0o700, group: .layer, why: "unpacked layers (snapshots) live here")
@@ -101,6 +114,10 @@ public struct SnapshotStore: Sendable {
             guard made.diffID == expected else {
                 remove(made.directory, why: "the layer's diffID does not match: it leaves nothing behind")
                 throw LayerError("unpack", name, "diffID mismatch: the image says \(expected), the layer's tar hashes to \(made.diffID)")
+            }
+            if let refused = admit?() {
+                remove(made.directory, why: "the layer's blob was not stored (\(refused)): its snapshot leaves nothing behind")
+                throw LayerError("unpack", name, refused)
             }
             return try publish(made, chainID: chainID, parent: parent, name: name)
         }

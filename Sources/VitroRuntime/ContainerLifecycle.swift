@@ -14,6 +14,7 @@
 // Dispatch, no async), so fork is safe, and the child already holds the parsed options.
 
 import VitroImage
+import VitroLayers
 import VitroNamespaces
 import VitroNetwork
 import VitroSys
@@ -138,7 +139,10 @@ public enum ContainerLifecycle {
         if (try? store.image(image)) != nil { return }
         do {
             let ref = try Reference.parse(image)
-            _ = try ImagePuller(store: store, options: run.pull, observer: observer).pull(ref)
+            let puller = ImagePuller(store: store, options: run.pull, observer: observer)
+            // As `vitro run` does: each layer unpacked as it downloads (chapter 02).
+            puller.streaming = LayerStreamUnpacker(snapshots: SnapshotStore(root: run.stateRoot.path))
+            _ = try puller.pull(ref)
         } catch {
             throw RunError("pull \(image): \(error)")
         }

@@ -29,6 +29,9 @@ extension ContainerRun {
             try begin(.pull)
             do {
                 let puller = ImagePuller(store: store, options: options.pull, observer: pullObserver)
+                // Layers are unpacked as they download; the unpack stage then finds
+                // their snapshots (chapter 02, "One pass").
+                puller.streaming = LayerStreamUnpacker(snapshots: SnapshotStore(root: options.stateRoot.path))
                 _ = try puller.pull(ref)
                 image = try store.image(name)
                 end(.pull)
@@ -49,14 +52,13 @@ extension ContainerRun {
                 throw RunError("image \(name): \(layers.count) layers but \(diffIDs.count) diffIDs in its config")
             }
             let snapshots = SnapshotStore(root: options.stateRoot.path)
-            var parent: Digest?
-            var dirs: [String] = []
-            for (layer, diffID) in zip(layers, diffIDs) {
-                let source = try FileSource(path: store.content.path(of: layer.digest))
-                let snap = try snapshots.unpack(source, name: layer.digest.description, parent: parent, diffID: diffID)
-                parent = snap.chainID
-                dirs.append(snap.fs)
-            }
+            // Each layer into its own snapshot, side by side; those the pull streamed
+            // are found already unpacked.
+            let dirs = try snapshots.unpackLayers(
+                zip(layers, diffIDs).map { layer, diffID in
+                    SnapshotStore.LayerSource(name: layer.digest.description, path: store.content.path(of: layer.digest), diffID: diffID)
+                }
+            ).map(\.fs)
             let containerDir = ContainerStore(root: options.stateRoot).dir(context.containerID)
             let plan = OverlayPlan(layers: dirs, containerDir: containerDir)
             for d in plan.directoriesToCreate {

@@ -1,6 +1,10 @@
 // vitro push: send an image to the registry its name names.
 
 import ArgumentParser
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import VitroImage
 import VitroRegistry
 import VitroRuntime
@@ -19,6 +23,11 @@ struct PushCommand: ParsableCommand {
 
     @OptionGroup var registry: RegistryFlags
 
+    /// Blobs bigger than this many bytes go up in chunks of this size (tests, slow
+    /// links); the environment's VITRO_PUSH_CHUNK_SIZE is used when it is not given.
+    @Option(name: .long, help: .hidden)
+    var chunkSize: Int?
+
     @Argument(help: "The image to push: NAME[:TAG].")
     var name: String
 
@@ -29,6 +38,10 @@ struct PushCommand: ParsableCommand {
         var options = PushOptions()
         options.insecureRegistries = registry.insecureRegistry
         options.credentials = registry.credentials("push \(name)")
+        if let size = chunkSize ?? getenv("VITRO_PUSH_CHUNK_SIZE").flatMap({ Int(String(cString: $0)) }) {
+            guard size > 0 else { fail("push \(name): --chunk-size must be a positive number of bytes") }
+            options.chunkSize = size
+        }
         let store = ImageStore(root: global.stateRoot.path)
         if !Reference.hasExplicitTagOrDigest(name) { print("Using default tag: \(Reference.defaultTag)") }
         do { _ = try ImagePusher.record(ref.with(tag: ref.tag ?? Reference.defaultTag), in: store) } catch { fail("\(error)") }

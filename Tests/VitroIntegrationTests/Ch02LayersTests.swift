@@ -336,5 +336,107 @@ extension Integration {
                 #expect(a["etc"] == "dir mode=755 owner=0:0")
             }
         }
+
+        /// The "streamed" notes of a run's trace: layer digest -> error ("" when the
+        /// layer was unpacked while it downloaded and published).
+        static func streamed(_ trace: String) throws -> [String: String] {
+            var out: [String: String] = [:]
+            for e in try readTrace(trace) where e["name"] as? String == "streamed" {
+                let args = e["args"] as? [String: Any] ?? [:]
+                out[args["layer"] as? String ?? "?"] = args["error"] as? String ?? ""
+            }
+            return out
+        }
+
+        /// Chapter 02, "One pass": a run of an image not yet stored unpacks each layer
+        /// while it downloads; its snapshots must hold exactly what unpacking the stored
+        /// blobs makes (a pull, then a run, in a second state root).
+        @Test(.enabled(if: hasPeers, "needs docker-registry, skopeo, umoci, zstd and unshare"))
+        func aLayerUnpackedWhileItDownloadsEqualsOneUnpackedFromTheStore() throws {
+            try leavesNothing {
+                let streamedBox = try Sandbox()
+                let storedBox = try Sandbox()
+                let registry = try TestRegistry()
+                defer { registry.stop() }
+                let d = streamedBox.dir
+                let layout = try OCILayout(dir: d + "/oci")
+                let image = try layout.addLayeredImage(try Self.makeLayers(d))
+                try layout.tag(manifest: image.manifest, size: image.size, as: "latest")
+                try registry.push(layout: layout.dir, tag: "latest", as: "stream:latest")
+                let name = "\(registry.host)/stream:latest"
+
+                let trace = d + "/run.jsonl"
+                let run = try streamedBox.vitro(["run", "--rm", "--trace", trace, name, "/bin/true"])
+                #expect(run.status == 0, "\(run.stderr)")
+                let notes = try Self.streamed(trace)
+                #expect(notes.count == 3 && notes.values.allSatisfy(\.isEmpty), "every layer unpacked as it downloaded: \(notes)")
+
+                #expect(try storedBox.vitro(["pull", name]).status == 0)
+                let storedTrace = storedBox.dir + "/run.jsonl"
+                let again = try storedBox.vitro(["run", "--rm", "--trace", storedTrace, name, "/bin/true"])
+                #expect(again.status == 0, "\(again.stderr)")
+                #expect(try Self.streamed(storedTrace).isEmpty, "a stored image is unpacked from the store")
+
+                try Self.factsProgram.write(toFile: d + "/facts.py", atomically: true, encoding: .utf8)
+                var parent: Digest?
+                for diffID in image.diffIDs {
+                    let chain = ChainID.next(parent: parent, diffID: try #require(Digest(diffID)))
+                    parent = chain
+                    let a = try Self.sh("python3 \(d)/facts.py \(streamedBox.root)/snapshots/\(chain.hex)/fs")
+                    let b = try Self.sh("python3 \(d)/facts.py \(storedBox.root)/snapshots/\(chain.hex)/fs")
+                    #expect(a.count > 20 && a == b, "snapshot \(chain.short) differs:\nstreamed \(a)\nstored   \(b)")
+                    // Times too, but not of character devices: a whiteout (0:0) is made
+                    // at unpack time, and its time is that moment, streamed or not.
+                    let mtimes = "find . ! -type c -printf '%P %T@ %y\\n' | sort"
+                    let ta = try Self.sh("cd \(streamedBox.root)/snapshots/\(chain.hex)/fs && \(mtimes)").split(separator: "\n")
+                    let tb = try Self.sh("cd \(storedBox.root)/snapshots/\(chain.hex)/fs && \(mtimes)").split(separator: "\n")
+                    #expect(ta == tb, "mtimes of \(chain.short): streamed \(Set(ta).subtracting(tb).sorted()), stored \(Set(tb).subtracting(ta).sorted())")
+                    for file in ["diffid", "parent"] {
+                        #expect(
+                            (try? String(contentsOfFile: "\(streamedBox.root)/snapshots/\(chain.hex)/\(file)", encoding: .utf8))
+                                == (try? String(contentsOfFile: "\(storedBox.root)/snapshots/\(chain.hex)/\(file)", encoding: .utf8)))
+                    }
+                }
+            }
+        }
+
+        /// A blob the registry serves corrupted fails a streamed pull naming its digest,
+        /// and leaves neither the blob, nor its snapshot, nor a temporary directory.
+        @Test(.enabled(if: hasPeers, "needs docker-registry, skopeo, umoci, zstd and unshare"))
+        func aCorruptedBlobLeavesNeitherBlobNorSnapshot() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let registry = try TestRegistry()
+                defer { registry.stop() }
+                let layout = try OCILayout(dir: box.dir + "/oci")
+                let image = try layout.addImage(rootfs: box.rootfs, architecture: "amd64")
+                try layout.tag(image, as: "latest")
+                try registry.push(layout: layout.dir, tag: "latest", as: "busybox:latest")
+                let hex = String(image.layerDigest.dropFirst(7))
+                let data = registry.blobData(hex)
+                let original = try Data(contentsOf: URL(fileURLWithPath: data))
+                var tampered = original
+                tampered[tampered.count / 2] ^= 0xff
+                try tampered.write(to: URL(fileURLWithPath: data))
+                let badHex = try sha256Hex(data)
+                let name = "\(registry.host)/busybox:latest"
+
+                let trace = box.dir + "/run.jsonl"
+                let o = try box.vitro(["run", "--rm", "--trace", trace, name, "/bin/true"])
+                #expect(o.status == 125)
+                #expect(o.stderr.contains("blob \(image.layerDigest): digest mismatch (got sha256:\(badHex))"), "\(o.stderr)")
+                let store = StoreContents(root: box.root)
+                #expect(!store.blobs.contains(hex) && !store.blobs.contains(badHex), "no unverified blob")
+                #expect(store.ingest.isEmpty, "no partial download")
+                let snapshots = (try? FileManager.default.contentsOfDirectory(atPath: box.root + "/snapshots")) ?? []
+                #expect(snapshots.isEmpty, "no snapshot, no temporary directory, no lock: \(snapshots)")
+                // The stream did unpack, and was refused at the end.
+                #expect(try Self.streamed(trace)[image.layerDigest]?.isEmpty == false)
+
+                try original.write(to: URL(fileURLWithPath: data))
+                let repaired = try box.vitro(["run", "--rm", name, "/bin/true"])
+                #expect(repaired.status == 0, "\(repaired.stderr)")
+            }
+        }
     }
 }

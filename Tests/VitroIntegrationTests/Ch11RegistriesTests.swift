@@ -81,6 +81,55 @@ extension Integration {
             }
         }
 
+        /// A chunked push (every layer above the chunk size goes up as PATCHes, then a
+        /// PUT) of a pulled three-layer image, its layers side by side, to a second
+        /// registry: the same manifest and layer digests as the original, and skopeo
+        /// reads it.
+        @Test(.enabled(if: Ch02Layers.hasPeers, "needs docker-registry, skopeo, zstd"))
+        func chunkedParallelPushKeepsTheDigests() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let source = try TestRegistry()
+                defer { source.stop() }
+                let target = try TestRegistry()
+                defer { target.stop() }
+                let layout = try OCILayout(dir: box.dir + "/oci")
+                let image = try layout.addLayeredImage(try Ch02Layers.makeLayers(box.dir))
+                try layout.tag(manifest: image.manifest, size: image.size, as: "latest")
+                try source.push(layout: layout.dir, tag: "latest", as: "layers:latest")
+                let original = "\(source.host)/layers:latest"
+                #expect(try box.vitro(["pull", original]).status == 0)
+                let before = try runProcess("/usr/bin/skopeo", ["inspect", "--tls-verify=false", "docker://\(original)"], timeout: 60)
+                let want = try JSONSerialization.jsonObject(with: Data(before.stdout.utf8)) as? [String: Any]
+
+                let name = "\(target.host)/chunked:v1"
+                #expect(try box.vitro(["tag", original, name]).status == 0)
+                let chunk = 16384
+                let push = try Self.vitro(box, ["push", "--chunk-size", String(chunk), name])
+                #expect(push.status == 0, "\(push.stderr)")
+                #expect(push.stdout.components(separatedBy: ": Pushed\n").count - 1 == 3, "\(push.stdout)")
+                #expect(push.stdout.hasSuffix("v1: digest: \(image.manifest) size: \(image.size)\n"), "the manifest as pulled: \(push.stdout)")
+
+                // Chunks: a PATCH per 16 KiB of every layer bigger than that, each to the
+                // Location of the one before, and one closing PUT per layer.
+                let patches = target.requests(containing: "PATCH /v2/chunked/blobs/uploads/")
+                let layerSizes = (try JSONSerialization.jsonObject(with: Data(try String(contentsOfFile: box.root + "/blobs/sha256/" + String(image.manifest.dropFirst(7)), encoding: .utf8).utf8)) as? [String: Any])?["layers"] as? [[String: Any]] ?? []
+                let big = layerSizes.compactMap { $0["size"] as? Int }.filter { $0 > chunk }
+                #expect(!big.isEmpty, "a layer bigger than a chunk")
+                #expect(patches.count == big.map { ($0 + chunk - 1) / chunk }.reduce(0, +), "\(patches.count) PATCHes for layers of \(big) bytes")
+                #expect(target.requests(containing: "PUT /v2/chunked/blobs/uploads/").count == 4, "three layers and the config")
+
+                let after = try runProcess("/usr/bin/skopeo", ["inspect", "--tls-verify=false", "docker://\(name)"], timeout: 60)
+                #expect(after.status == 0, "\(after.stderr)")
+                let got = try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any]
+                #expect(got?["Digest"] as? String == image.manifest)
+                #expect((got?["Layers"] as? [String]) == (want?["Layers"] as? [String]) && (got?["Layers"] as? [String])?.count == 3)
+                // skopeo copies it whole: every blob the registry assembled hashes right.
+                let copy = try runProcess("/usr/bin/skopeo", ["copy", "--quiet", "--src-tls-verify=false", "docker://\(name)", "oci:\(box.dir)/copied:v1"], timeout: 60)
+                #expect(copy.status == 0, "\(copy.stderr)")
+            }
+        }
+
         @Test func htpasswdRegistryWantsLoginAndBadInputFailsCleanly() throws {
             try leavesNothing {
                 let box = try Sandbox()
