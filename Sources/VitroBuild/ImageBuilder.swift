@@ -78,9 +78,9 @@ public final class ImageBuilder {
         context = try BuildContext(directory: options.context)
     }
 
-    /// The images builds keep as their steps' results (hidden by `images`, as Docker's
-    /// intermediate images are).
-    public static func intermediateImages(root: String) -> Set<Digest> { BuildCache(root: root).images() }
+    /// The images build steps were made on: without a name, `images` hides them, as
+    /// Docker hides its intermediate images.
+    public static func intermediateImages(root: String) -> Set<Digest> { BuildCache(root: root).parentImages() }
 
     /// Runs the build; returns the image id.
     public func build() throws(BuildError) -> Digest {
@@ -194,7 +194,7 @@ public final class ImageBuilder {
 
     /// Records a step's new image in the cache and goes on from it.
     func made(_ id: Digest, history: String) throws(BuildError) {
-        cache.store(BuildCache.key(parent: state.base.image?.id, step: history), image: id)
+        cache.store(BuildCache.key(parent: state.base.image?.id, step: history), image: id, parent: state.base.image?.id)
         let image: StoredImage?
         do { image = try images.image(id: id) } catch { throw BuildError("image \(id.short): \(error)") }
         guard let image else { throw BuildError("image \(id.short): not in the store after it was made") }
