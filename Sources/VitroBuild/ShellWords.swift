@@ -43,6 +43,11 @@ public enum ShellWords {
                 continue
             }
             var j = i + 1
+            if chars[j].isASCII && chars[j].isNumber {
+                // `$1`: a positional parameter, which a Dockerfile never has (Docker's rule).
+                i = j + 1
+                continue
+            }
             while j < chars.count, isNameCharacter(chars[j], first: j == i + 1) { j += 1 }
             if j == i + 1 {
                 out.append(c)
