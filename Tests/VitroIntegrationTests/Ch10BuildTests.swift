@@ -323,5 +323,32 @@ extension Integration {
                 Integration.Ch09Commit.storeIsClean(box)
             }
         }
+
+        /// The build scripts/make-golden makes for chapter 10, compared with Traces/10-build.jsonl.
+        @Test func goldenTraceMatchesAFreshBuild() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                try Self.sh("tar -C \(box.rootfs) -cf \(box.dir)/rootfs.tar .")
+                #expect(try box.vitro(["import", box.dir + "/rootfs.tar", "golden:base"]).status == 0)
+                let dir = try Self.context(
+                    box, "ctx10", dockerfile: "FROM golden:base\nENV GREETING=hello\nRUN echo \"$GREETING\" > /greeting\nCOPY hello.txt /srv/\nCMD [\"cat\", \"/greeting\"]\n",
+                    files: ["hello.txt": "hello\n"])
+                let trace = box.dir + "/build.jsonl"
+                let build = try box.vitro(["build", "--trace", trace, "-t", "golden:built", dir], timeout: 120)
+                #expect(build.status == 0, "\(build.stderr)")
+                let normalized = try box.vitro(["trace", "normalize", "--stage", "build", trace])
+                #expect(normalized.status == 0, "\(normalized.stderr)")
+                let golden = Integration.GoldenTraces.traces.appendingPathComponent("10-build.jsonl")
+                func events(_ text: String) -> String { text.split(separator: "\n").filter { !$0.contains("\"ph\":\"M\"") }.joined(separator: "\n") }
+                let want = try Integration.GoldenTraces.perProcess(events(String(contentsOf: golden, encoding: .utf8)))
+                let got = try Integration.GoldenTraces.perProcess(events(normalized.stdout))
+                #expect(want.values.reduce(0) { $0 + $1.count } > 20)
+                for pid in want.keys.sorted() {
+                    let (w, g) = (want[pid] ?? [], got[pid] ?? [])
+                    let first = zip(w, g).first { $0 != $1 }
+                    #expect(w == g, "10-build.jsonl drifted (run `make golden` and review): first difference:\nwant \(first?.0 ?? "(\(w.count) events)")\ngot  \(first?.1 ?? "(\(g.count) events)")")
+                }
+            }
+        }
     }
 }
