@@ -329,7 +329,7 @@ extension Integration {
             try leavesNothing {
                 let box = try Sandbox()
                 try Self.sh("tar -C \(box.rootfs) -cf \(box.dir)/rootfs.tar .")
-                #expect(try box.vitro(["import", box.dir + "/rootfs.tar", "golden:base"]).status == 0)
+                #expect(try box.vitro(["import", "-m", "golden", box.dir + "/rootfs.tar", "golden:base"]).status == 0)
                 let dir = try Self.context(
                     box, "ctx10", dockerfile: "FROM golden:base\nENV GREETING=hello\nRUN echo \"$GREETING\" > /greeting\nCOPY hello.txt /srv/\nCMD [\"cat\", \"/greeting\"]\n",
                     files: ["hello.txt": "hello\n"])
