@@ -112,6 +112,23 @@ extension ImageBuilder {
             "base", args: ["image": .string(name), "id": .string(image.id.description), "layers": .int(Int64(image.config.diffIDs.count))],
             why: "the build starts from this image: its config and layers are the first step's")
         try advance(to: image)
+        try triggers(ins)
+    }
+
+    /// The base image's ONBUILD instructions run now, as if they followed FROM; the new
+    /// image does not inherit them (Docker's rule: a trigger fires one generation down).
+    func triggers(_ from: Instruction) throws(BuildError) {
+        guard let list = state.run.strings("OnBuild"), !list.isEmpty else { return }
+        state.run["OnBuild"] = nil
+        say("# Executing \(list.count) build trigger\(list.count == 1 ? "" : "s")")
+        for text in list {
+            let trigger = try Dockerfile.instruction(text, line: from.line)
+            guard !["FROM", "ONBUILD", "MAINTAINER"].contains(trigger.keyword) else {
+                throw BuildError("dockerfile line \(from.line): \(trigger.keyword) isn't allowed as an ONBUILD trigger")
+            }
+            Tracer.shared.note("trigger", args: ["instruction": .string(text)], why: "an ONBUILD instruction of the base image, run right after FROM")
+            try step(trigger)
+        }
     }
 
     // MARK: config instructions

@@ -163,6 +163,12 @@ extension Integration {
                 #expect(stages.filter { $0 == "exec" }.count == 2 && stages.contains("namespaces"))
                 #expect(events.contains { ($0["name"] as? String) == "step" && (($0["args"] as? [String: Any])?["instruction"] as? String) == "USER nobody" })
                 #expect(events.contains { ($0["name"] as? String) == "copy" && (($0["args"] as? [String: Any])?["path"] as? String) == "/srv/app/conf/one.conf" })
+                // ONBUILD fires in a child build, right after its FROM, and is not inherited.
+                let child = try box.vitro(["build", "-t", "child:1", "-f", "-", dir], input: "FROM all:1\nLABEL child=yes\n", timeout: 120)
+                #expect(child.status == 0, "\(child.stderr)")
+                #expect(child.stdout.contains("# Executing 1 build trigger\n ---> Running in ") && child.stdout.contains("\nchild\n"), "\(child.stdout)")
+                let childConfig = try box.vitro(["inspect", "-f", "{{json .Config}}", "child:1"]).stdout
+                #expect(childConfig.contains("\"child\":\"yes\"") && !childConfig.contains("OnBuild"), "\(childConfig)")
                 Integration.Ch09Commit.storeIsClean(box)
             }
         }
@@ -348,6 +354,47 @@ extension Integration {
                     let first = zip(w, g).first { $0 != $1 }
                     #expect(w == g, "10-build.jsonl drifted (run `make golden` and review): first difference:\nwant \(first?.0 ?? "(\(w.count) events)")\ngot  \(first?.1 ?? "(\(g.count) events)")")
                 }
+            }
+        }
+
+        /// Docker's classic builder, given the same base image, context and Dockerfile,
+        /// makes an image that behaves the same: the same default output, files, owners,
+        /// environment and config.
+        @Test(.enabled(if: DockerDaemon.available, "needs dockerd and docker (apt-get install -y docker.io)"))
+        func dockerBuildsTheSameDockerfileToTheSameEffect() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                try Self.base(box, "base:1")
+                let dir = try Self.everythingContext(box)
+                let build = try box.vitro(["build", "-t", "all:1", "--build-arg", "WHO=world", dir], timeout: 300)
+                #expect(build.status == 0, "\(build.stderr)")
+                let docker: DockerDaemon
+                do {
+                    docker = try DockerDaemon()
+                } catch {
+                    withKnownIssue("dockerd could not start here: \(error)") { throw error }
+                    return
+                }
+                defer { docker.stop() }
+                let saved = box.dir + "/base-for-docker.tar"
+                #expect(try box.vitro(["save", "-o", saved, "base:1"]).status == 0)
+                #expect(try docker.run(["load", "-i", saved]).status == 0)
+                let dbuild = try runProcess(
+                    DockerDaemon.client ?? "/usr/bin/docker", ["build", "--network", "none", "-t", "all:1", "--build-arg", "WHO=world", dir],
+                    env: ["DOCKER_HOST": "unix://" + docker.socket, "DOCKER_BUILDKIT": "0"], timeout: 300)
+                #expect(dbuild.status == 0, "\(dbuild.stdout)\(dbuild.stderr)")
+                #expect(dbuild.stdout.contains("Step 25/25 : CMD [\"cat /greeting; pwd; id -u\"]"), "the same steps: \(dbuild.stdout)")
+                let probe = "echo $APP \"$MODE\" \"$LEGACY\" [$GREETING]; cat /made/by-run /exec-form /srv/app/html/index.html /opt/pkg/f; stat -c '%u:%g %a %n' /srv/app/conf/one.conf /srv/site/a /srv/site/deep; ls -a /ctx | tr '\\n' ' '; mount | grep -c ' /data '"
+                for args in [[String](), [probe]] {
+                    let v = try box.vitro(["run", "--rm", "all:1"] + args)
+                    let d = try docker.run(["run", "--rm", "--network", "none", "all:1"] + args)
+                    #expect(v.status == 0 && d.status == 0, "\(v.stderr)\(d.stderr)")
+                    #expect(v.stdout == d.stdout, "vitro:\n\(v.stdout)docker:\n\(d.stdout)")
+                }
+                let template = "{{.Author}}|{{.Config.User}}|{{.Config.WorkingDir}}|{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{.Config.StopSignal}}|{{json .Config.OnBuild}}|{{json .Config.Volumes}}|{{json .Config.Env}}"
+                let vi = try box.vitro(["inspect", "-f", template, "all:1"])
+                let di = try docker.run(["image", "inspect", "-f", template, "all:1"])
+                #expect(vi.stdout == di.stdout.replacingOccurrences(of: "\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",", with: ""), "vitro: \(vi.stdout)docker: \(di.stdout)")
             }
         }
     }
