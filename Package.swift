@@ -64,6 +64,10 @@ let package = Package(
         // Chapter 09: diff, commit, export/import, save/load: writing layers (tar, gzip,
         // zstd, blobs hashed as they are written) and image archives.
         .target(name: "VitroCommit", dependencies: ["VitroRuntime", "VitroImage", "VitroLayers", "VitroSys", "VitroTrace", "CZlib", "CZstd"], swiftSettings: strict),
+        // Chapter 10: build: a Dockerfile, step by step: RUN in a container of the pipeline
+        // (chapter 08) committed as a layer (chapter 09), ADD/COPY from the build context, a
+        // layer cache.
+        .target(name: "VitroBuild", dependencies: ["VitroCommit", "VitroRuntime", "VitroImage", "VitroLayers", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 11: registries: push (layers compressed as they leave), login, search.
         .target(name: "VitroRegistry", dependencies: ["VitroCommit", "VitroImage", "VitroLayers", "VitroSys", "VitroTrace"], swiftSettings: strict),
         // Chapter 12: reading, normalising and (later) replaying traces. VitroTrace only.
@@ -74,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroCommit", "VitroRegistry", "VitroLearn", "VitroImage", "VitroReplay", "VitroCapture", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
+                "VitroRuntime", "VitroCommit", "VitroBuild", "VitroRegistry", "VitroLearn", "VitroImage", "VitroReplay", "VitroCapture", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -85,7 +89,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroRegistry", "VitroLearn", "VitroReplay", "VitroCapture"],
+            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroBuild", "VitroRegistry", "VitroLearn", "VitroReplay", "VitroCapture"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",

@@ -45,7 +45,7 @@ enum Lessons {
             return [
                 "Each layer is a tar archive of the files it adds or changes; a file named .wh.NAME in it means NAME was deleted. vitro unpacks each layer once into a snapshot directory keyed by its chain ID, turning whiteouts into what overlayfs understands. The container will see the snapshots stacked read-only, with a writable directory of its own on top.",
             ]
-        case .commit, .push, .none:
+        case .commit, .build, .push, .none:
             return []
         }
     }

@@ -79,7 +79,9 @@ public enum ContainerControl {
     /// Waits (up to 5 s) for the process that watched the container's last run to end,
     /// so its final state is recorded before the record is removed or reused.
     public static func waitForMonitor(_ r: ContainerRecord) {
-        guard r.state.monitorPid > 0 else { return }
+        // A foreground run records itself as the monitor: this process, done with it
+        // (`vitro build` removes its step containers so), would wait for itself.
+        guard r.state.monitorPid > 0, r.state.monitorPid != Sys.processID() else { return }
         var n = 0
         while processStartTime(r.state.monitorPid) != nil, n < 250 {
             Sys.sleep(milliseconds: 20)

@@ -85,7 +85,7 @@ extension ContainerRun {
         let config = imageConfig
         var argv = options.argv
         if let config {
-            argv = (config.entrypoint ?? []) + (argv.isEmpty ? (config.cmd ?? []) : argv)
+            argv = (options.entrypoint ?? config.entrypoint ?? []) + (argv.isEmpty ? (config.cmd ?? []) : argv)
         }
         guard !argv.isEmpty else { throw RunError("no command specified") }
         let workdir = options.workdir ?? (config?.workingDir.isEmpty == false ? config?.workingDir : nil) ?? "/"

@@ -149,6 +149,7 @@ public final class ContainerRun {
     func setUpTrace(epoch: UInt64) {
         let tracer = Tracer.shared
         tracer.enabled = !options.traceOff
+        if options.tracedByCaller { return }
         if observer != nil { tracer.addSink(memory) }
         if options.narrate { tracer.addSink(NarratedSink(fd: options.narrateFD, explain: options.explain)) }
         guard !options.traceOff else { return }
@@ -171,6 +172,7 @@ public final class ContainerRun {
     }
 
     func finishTrace() {
+        if options.tracedByCaller { return Tracer.shared.flush() }
         Tracer.shared.flush()
         Tracer.shared.removeAllSinks()
         if traceFD >= 0 { Sys.close(traceFD) }

@@ -79,6 +79,12 @@ public struct RunOptions: Sendable {
     /// `start`/`restart`: the mount points the container's record keeps, mounted again
     /// as they are (the same anonymous volumes); nil makes them from the options.
     public var recordedMounts: [MountPoint]?
+    /// The image's Entrypoint replaced (`docker run --entrypoint`); `[]` runs the command
+    /// as given, as a Dockerfile's RUN does (chapter 10). nil keeps the image's.
+    public var entrypoint: [String]?
+    /// The caller has set up the tracer's sinks (`vitro build` writes one trace for all
+    /// its steps): the run adds no trace file of its own and removes no sink when it ends.
+    public var tracedByCaller = false
 
     public init(rootfs: String?, argv: [String]) {
         self.rootfs = rootfs

@@ -45,6 +45,9 @@ public enum Stage: String, Sendable, CaseIterable {
     /// `vitro commit`: a container's upper directory becomes a layer and an image
     /// (chapter 09). Not a stage of `run`.
     case commit
+    /// `vitro build`: one Dockerfile step (chapter 10); a RUN step's container runs
+    /// the stages of `run` in between. Not a stage of `run`.
+    case build
     /// `vitro push`: an image's blobs and manifest sent to a registry (chapter 11).
     case push
     /// Work outside a container start (cleanup, commands that are not `run`).
@@ -61,6 +64,7 @@ public enum Stage: String, Sendable, CaseIterable {
         case .network: return "wire the network"
         case .exec: return "exec the container's process"
         case .commit: return "commit the container's changes as an image"
+        case .build: return "build a step of the Dockerfile"
         case .push: return "push the image to a registry"
         case .none: return ""
         }

@@ -25,6 +25,10 @@ enum ImageInspect {
             ("Labels", c.labels.isEmpty ? .null : .object(c.labels.map { ($0.0, .string($0.1)) })),
         ]
         if let s = c.stopSignal { config.append(("StopSignal", .string(s))) }
+        // ONBUILD triggers (chapter 10) and SHELL, as the config holds them.
+        for key in ["OnBuild", "Shell"] {
+            if let v = raw?["config"]?[key], v != .null { config.append((key, v)) }
+        }
         var fields: [(String, JSONValue)] = [
             ("Id", .string(image.id.description)),
             ("RepoTags", .array(image.records.compactMap(\.repoTag).map(JSONValue.string))),

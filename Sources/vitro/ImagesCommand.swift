@@ -1,6 +1,7 @@
 // vitro images: the images in the store, one row per name, as `docker images` shows them.
 
 import ArgumentParser
+import VitroBuild
 import VitroImage
 import VitroTrace
 
@@ -14,6 +15,9 @@ struct ImagesCommand: ParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Only show image ids.")
     var quiet = false
+
+    @Flag(name: .shortAndLong, help: "Show all images (intermediate images of builds too).")
+    var all = false
 
     @Flag(name: .long, help: "Show digests.")
     var digests = false
@@ -29,6 +33,11 @@ struct ImagesCommand: ParsableCommand {
             guard let want = try? Reference.parse(repository) else { fail("images: \"\(repository)\": invalid reference format") }
             let tagGiven = Reference.hasExplicitTagOrDigest(repository)
             records = records.filter { $0.name == want.name && (!tagGiven || $0.tag == want.tag) }
+        }
+        // Unnamed images a build step was made on are intermediate (Docker hides them too).
+        if !all {
+            let intermediate = ImageBuilder.intermediateImages(root: global.stateRoot.path)
+            records = records.filter { !($0.isDangling && intermediate.contains($0.config)) }
         }
         // A digest-only record is shown only when the image has no tag in that repository.
         records = records.filter { r in

@@ -19,7 +19,7 @@ struct Vitro: ParsableCommand {
         subcommands: [
             RunCommand.self, CreateCommand.self, ExecCommand.self, AttachCommand.self, PsCommand.self, LogsCommand.self, KillCommand.self, StopCommand.self, RmCommand.self,
             WaitCommand.self, InspectCommand.self, PullCommand.self, ImagesCommand.self, TagCommand.self,
-            RmiCommand.self, HistoryCommand.self, DiffCommand.self, CommitCommand.self, ExportCommand.self, ImportCommand.self,
+            RmiCommand.self, HistoryCommand.self, DiffCommand.self, CommitCommand.self, BuildCommand.self, ExportCommand.self, ImportCommand.self,
             SaveCommand.self, LoadCommand.self, PushCommand.self, LoginCommand.self, LogoutCommand.self, SearchCommand.self, PortCommand.self, StatsCommand.self, UpdateCommand.self, StartCommand.self, RestartCommand.self, PauseCommand.self, UnpauseCommand.self, TopCommand.self, RenameCommand.self, VolumeCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
         ])
 }

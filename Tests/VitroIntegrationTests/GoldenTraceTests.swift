@@ -182,7 +182,7 @@ extension Integration {
             let fresh = try freshRun(box)
             // A failing run too: its stage end carries the error.
             _ = try box.run(["no-such-command"], extra: ["--trace", box.dir + "/fail.jsonl"])
-            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "01-images.jsonl", "02-layers.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl", "05-network.jsonl", "06-volumes.jsonl", "07-exec.jsonl", "08-lifecycle.jsonl"].map { Self.traces.appendingPathComponent($0).path }
+            let files = [fresh, box.dir + "/fail.jsonl"] + ["00-tour.jsonl", "01-images.jsonl", "02-layers.jsonl", "03-namespaces.jsonl", "04-cgroups.jsonl", "05-network.jsonl", "06-volumes.jsonl", "07-exec.jsonl", "08-lifecycle.jsonl", "10-build.jsonl"].map { Self.traces.appendingPathComponent($0).path }
             let script = """
                 import json, sys, jsonschema
                 schema = json.load(open(sys.argv[1]))
