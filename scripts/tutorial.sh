@@ -64,6 +64,30 @@ vitro images | grep -q "^ubuntu  *nginx " || fail "images lacks ubuntu:nginx: $(
 [ "$(vitro run --rm ubuntu:nginx cat /etc/nginx/nginx.conf)" = "server {}" ] || fail "the committed change"
 ok "pull ubuntu:12.04; run -t -i; commit -m -a; images"
 
+# ---- build from a Dockerfile (the tutorial's, unchanged)
+mkdir -p www && cd www
+cat > Dockerfile <<'EOF'
+
+# yet another ngnix
+FROM ubuntu:12.04
+MAINTAINER feisky <feisky@root>
+RUN apt-get update
+RUN apt-get -y install nginx
+# put my local site to /var/www
+ADD index.html /var/www/html/
+# expose httpd port
+EXPOSE 80
+# the command to run
+CMD ["/usr/sbin/nginx"]
+EOF
+echo "my local site" > index.html
+vitro build -t 'ubuntu:www' . > ../build.out 2>&1 || fail "build: $(cat ../build.out)"
+cd ..
+grep -q "^Successfully tagged ubuntu:www$" build.out || fail "build said: $(cat build.out)"
+case "$(vitro run --rm ubuntu:www)" in *"my local site"*) ;; *) fail "the built image's CMD" ;; esac
+vitro build -t 'ubuntu:www' www | grep -q "Using cache" || fail "a second build does not use the cache"
+ok "docker build -t 'ubuntu:www' ."
+
 # ---- import from a tarball (an OpenVZ template in the tutorial)
 vitro export $CID | gzip > template.tar.gz || fail "export for the template"
 cat template.tar.gz | vitro import - ubuntu:14.04 > /dev/null || fail "import - ubuntu:14.04"

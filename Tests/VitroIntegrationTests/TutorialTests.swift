@@ -5,7 +5,8 @@
 // host (NetLab), and the tutorial's images (ubuntu, training/webapp, training/postgres,
 // registry) built here from busybox-static and served by a registry that itself runs in
 // a vitro container on the lab's 127.0.0.1:5001, named as the Docker Hub mirror. The
-// images are stand-ins: ubuntu's /bin/bash is busybox's sh, training/webapp's
+// images are stand-ins: ubuntu's /bin/bash is busybox's sh (its apt-get "installs" an
+// nginx that prints the site), training/webapp's
 // `python app.py` is busybox httpd serving "Hello world!" on port 5000, and registry is
 // Debian's docker-registry. The commands the tutorial types are unchanged.
 
@@ -41,6 +42,8 @@ extension Integration {
             let ubuntu = try tree("ubuntu", from: box.rootfs)
             try file(ubuntu + "/bin/bash", "#!/bin/sh\nexec /bin/sh \"$@\"\n", mode: 0o755)
             // The tutorial's `nc -l 4444` is traditional netcat's; busybox wants -p.
+            // The Dockerfile's `apt-get -y install nginx`: a stand-in that "installs" one.
+            try file(ubuntu + "/usr/bin/apt-get", "#!/bin/sh\necho \"apt-get $*\"\ncase \"$*\" in *install*nginx*) mkdir -p /usr/sbin; printf '#!/bin/sh\\necho nginx serving; cat /var/www/html/index.html\\n' > /usr/sbin/nginx; chmod +x /usr/sbin/nginx;; esac\n", mode: 0o755)
             try file(ubuntu + "/bin/nc", "#!/bin/sh\nif [ \"$1\" = -l ] && [ $# -eq 2 ]; then exec /bin/busybox nc -l -p \"$2\"; fi\nexec /bin/busybox nc \"$@\"\n", mode: 0o755)
             let webapp = try tree("webapp", from: ubuntu)
             try file(webapp + "/opt/webapp/index.html", "Hello world!\n")
