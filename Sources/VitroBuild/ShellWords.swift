@@ -8,6 +8,7 @@
 // quotes or after the escape character. Substitution keeps quotes and escapes; `split`
 // then makes words of the text the way a shell would, removing them.
 
+import VitroCommit
 import VitroTrace
 
 public enum ShellWords {
@@ -86,41 +87,8 @@ public enum ShellWords {
 
     /// Words with shell quoting: "a b", 'a b', the escape character before any character.
     public static func split(_ text: String, escape: Character = "\\") throws(BuildError) -> [String] {
-        var out: [String] = []
-        var word = ""
-        var inWord = false
-        var quote: Character?
-        var escaped = false
-        for c in text {
-            if escaped {
-                word.append(c)
-                escaped = false
-                continue
-            }
-            if c == escape && quote != "'" {
-                escaped = true
-                inWord = true
-                continue
-            }
-            if let q = quote {
-                if c == q { quote = nil } else { word.append(c) }
-                continue
-            }
-            if c == "\"" || c == "'" {
-                quote = c
-                inWord = true
-            } else if c == " " || c == "\t" || c == "\n" {
-                if inWord { out.append(word) }
-                word = ""
-                inWord = false
-            } else {
-                word.append(c)
-                inWord = true
-            }
-        }
-        if quote != nil { throw BuildError("unterminated quote in \"\(text)\"") }
-        if inWord { out.append(word) }
-        return out
+        guard let words = ConfigInstruction.shellWords(text, escape: escape) else { throw BuildError("unterminated quote in \"\(text)\"") }
+        return words
     }
 
     /// The exec (JSON) form: `["a", "b"]`, or nil when the text is not a JSON array of strings.

@@ -199,6 +199,14 @@ public enum ConfigInstruction: Sendable, Equatable {
 
     /// Words with shell-like quoting: "a b", 'a b', backslash escapes.
     static func words(_ s: String, _ text: String) throws(CommitError) -> [String] {
+        guard let words = shellWords(s) else { throw CommitError("invalid change \"\(text)\": unterminated quote") }
+        return words
+    }
+
+    /// Words with shell quoting: "a b", 'a b', `escape` before any character (outside
+    /// single quotes); blanks and newlines separate words. Nil: a quote is left open.
+    /// `commit -c` and the Dockerfile parser (chapter 10) split words with it.
+    public static func shellWords(_ s: String, escape: Character = "\\") -> [String]? {
         var out: [String] = []
         var word = ""
         var inWord = false
@@ -210,7 +218,7 @@ public enum ConfigInstruction: Sendable, Equatable {
                 escaped = false
                 continue
             }
-            if c == "\\" && quote != "'" {
+            if c == escape && quote != "'" {
                 escaped = true
                 inWord = true
                 continue
@@ -222,7 +230,7 @@ public enum ConfigInstruction: Sendable, Equatable {
             if c == "\"" || c == "'" {
                 quote = c
                 inWord = true
-            } else if c == " " || c == "\t" {
+            } else if c == " " || c == "\t" || c == "\n" {
                 if inWord { out.append(word) }
                 word = ""
                 inWord = false
@@ -231,7 +239,7 @@ public enum ConfigInstruction: Sendable, Equatable {
                 inWord = true
             }
         }
-        if quote != nil { throw CommitError("invalid change \"\(text)\": unterminated quote") }
+        if quote != nil { return nil }
         if inWord { out.append(word) }
         return out
     }

@@ -56,6 +56,21 @@ extension Integration {
             }
         }
 
+        /// Expects a normalised fresh trace to match the golden `name`, process by
+        /// process. The header is left out: it names the command line, whose paths
+        /// differ from run to run.
+        static func expectMatches(_ name: String, _ normalized: String, minimum: Int = 1) throws {
+            func events(_ text: String) -> String { text.split(separator: "\n").filter { !$0.contains("\"ph\":\"M\"") }.joined(separator: "\n") }
+            let want = try perProcess(events(String(contentsOf: traces.appendingPathComponent(name), encoding: .utf8)))
+            let got = try perProcess(events(normalized))
+            #expect(want.values.reduce(0) { $0 + $1.count } >= minimum, "\(name) has events")
+            for pid in want.keys.sorted() {
+                let (w, g) = (want[pid] ?? [], got[pid] ?? [])
+                let first = zip(w, g).first { $0 != $1 }
+                #expect(w == g, "\(name) drifted (run `make golden` and review): first difference:\nwant \(first?.0 ?? "(\(w.count) events)")\ngot  \(first?.1 ?? "(\(g.count) events)")")
+            }
+        }
+
         func freshRun(_ box: Sandbox) throws -> String {
             let path = box.dir + "/t.jsonl"
             let o = try box.run(["/bin/sh", "-c", "echo hello"], extra: ["--trace", path])

@@ -86,7 +86,13 @@ extension Integration {
                 try #require(o.status == 0, "load: \(o.stderr)")
                 o = try lab.vitro(["run", "-d", "--name", "mirror", "-p", "5001:5000"] + lab.bridgeFlags + ["registry"])
                 try #require(o.status == 0, "mirror: \(o.stderr)")
-                defer { _ = try? lab.vitro(["rm", "-f", "-v", "mirror"]) }
+                defer {
+                    // A tutorial that stopped half-way leaves its containers (and their
+                    // monitors) running: remove every one before the lab goes.
+                    let ids = ((try? lab.vitro(["ps", "-aq"]))?.stdout ?? "").split(separator: "\n").map(String.init)
+                    if !ids.isEmpty { _ = try? lab.vitro(["rm", "-f", "-v"] + ids) }
+                    _ = try? lab.vitro(["volume", "prune", "-f"])
+                }
                 var up = false
                 for _ in 0..<50 where !up {
                     up = (try? lab.inHost(["/usr/bin/curl", "-sf", "http://127.0.0.1:5001/v2/"]))?.status == 0
