@@ -189,4 +189,33 @@ extension Integration.Ch04Cgroups {
             #expect(!error.description.contains("\n"), "one line")
         }
     }
+
+    /// A whole `vitro run` on the v2 path: VITRO_CGROUP=v2 makes this hybrid host use its
+    /// cgroup2 mount with the v2 driver, so the container's only device allowlist is the
+    /// BPF program (v1 is not touched; the container stays in v1's root devices cgroup).
+    @Test(.enabled(if: canBPF, "\(noBPF)"))
+    func aContainerOnTheV2PathIsHeldToTheDeviceProgram() throws {
+        try leavesNothing {
+            let box = try Sandbox()
+            let env = box.env.merging(["VITRO_CGROUP": "v2"]) { $1 }
+            let trace = box.dir + "/t.jsonl"
+            let script = "grep -c ':/$' /proc/self/cgroup; mknod /tmp/disk b 8 0 && echo made; head -c1 /tmp/disk; echo open=$?; head -c1 /dev/zero | wc -c; echo x > /dev/null && echo null-ok"
+            let o = try runProcess(Binaries.vitro, ["run", "--rootfs", box.rootfs, "--trace", trace, "/bin/sh", "-c", script], env: env)
+            #expect(o.status == 0, "\(o.stderr)")
+            #expect(o.stdout.contains("made\nopen=1\n1\nnull-ok\n"), "\(o.stdout)")
+            #expect(o.stderr.contains("/tmp/disk: Operation not permitted"), "\(o.stderr)")
+            let events = try readTrace(trace)
+            let note = events.first { ($0["name"] as? String) == "cgroup" }
+            #expect(((note?["args"] as? [String: Any])?["layout"] as? String) == "v2", "the v2 driver ran")
+            let bpf = events.filter { ($0["name"] as? String) == "bpf" }.compactMap { ($0["args"] as? [String: Any])?["cmd"] as? String }
+            #expect(bpf == ["BPF_PROG_LOAD", "BPF_PROG_ATTACH"])
+            #expect(!events.contains { ($0["name"] as? String) == "write" && (($0["args"] as? [String: Any])?["path"] as? String ?? "").contains("devices.") }, "no v1 devices file is written")
+
+            // --privileged: no program; the disk node opens past the cgroup (whatever the
+            // disk driver then says, it is not EPERM).
+            let p = try runProcess(Binaries.vitro, ["run", "--rootfs", box.rootfs, "--privileged", "--trace", box.dir + "/p.jsonl", "/bin/sh", "-c", "mknod /tmp/disk b 8 0; head -c1 /tmp/disk > /dev/null"], env: env)
+            #expect(!p.stderr.contains("Operation not permitted"), "\(p.stderr)")
+            #expect(!(try readTrace(box.dir + "/p.jsonl")).contains { ($0["name"] as? String) == "bpf" })
+        }
+    }
 }

@@ -72,6 +72,16 @@ import VitroSys
         #expect(throws: CgroupError.self) { try CgroupLayout.detect(mountinfo: "22 27 0:21 / /proc rw - proc proc rw\n") }
     }
 
+    /// VITRO_CGROUP=v2 on a hybrid host: the cgroup2 mount with the v2 driver.
+    @Test func vitroCgroupV2ChoosesTheUnifiedMountOfAHybridHost() throws {
+        let hybrid = try CgroupLayout.detect(mountinfo: Self.hybrid)
+        #expect(try hybrid.choosing("v2") == .v2("/sys/fs/cgroup/unified"))
+        #expect(try hybrid.choosing(nil) == hybrid && hybrid.choosing("") == hybrid)
+        #expect(try CgroupLayout.v2("/sys/fs/cgroup").choosing("v2") == .v2("/sys/fs/cgroup"))
+        #expect(throws: CgroupError.self) { try CgroupLayout.v1(["memory": "/m"]).choosing("v2") }
+        #expect(throws: CgroupError.self) { try hybrid.choosing("v3") }
+    }
+
     @Test func coMountedControllersShareOneDirectory() {
         let v1 = CgroupV1(id: "c1", mounts: ["cpu": "/cg/cpu,cpuacct", "cpuacct": "/cg/cpu,cpuacct", "memory": "/cg/memory"])
         #expect(v1.directories == ["/cg/cpu,cpuacct/vitro/c1", "/cg/memory/vitro/c1"])
