@@ -132,6 +132,25 @@ struct FakeCgroupfs {
         #expect(w?.shell == "echo \(64 << 20) > \(fs.root)/\(c)memory.max")
     }
 
+    /// `vitro update` on v2 writes limits only: the device program is attached once, at
+    /// creation (a second one would run beside the first).
+    @Test func v2UpdateAttachesNoSecondDeviceProgram() throws {
+        let fs = FakeCgroupfs()
+        defer { fs.remove() }
+        try fs.write("cgroup.controllers", "pids\n")
+        try fs.write("cgroup.subtree_control", "")
+        try fs.write("vitro/c1/cgroup.procs", "")
+        let mem = MemorySink()
+        Tracer.shared.addSink(mem)
+        var limits = CgroupLimits()
+        limits.pidsLimit = 7
+        limits.devices = .rules(DeviceRule.dockerDefault)
+        try CgroupV2(id: "c1", root: fs.root).update(limits)
+        #expect(fs.read("vitro/c1/pids.max") == "7")
+        // Had update attached, the load or the attach (this is no cgroup) would have thrown.
+        #expect(!mem.events.contains { $0.name == "bpf" && ($0.args["cgroup"]?.text ?? "").hasPrefix(fs.root) })
+    }
+
     @Test func v2ReadsOOMAndStats() throws {
         let fs = FakeCgroupfs()
         defer { fs.remove() }
