@@ -216,6 +216,14 @@ extension Integration.Ch04Cgroups {
             let p = try runProcess(Binaries.vitro, ["run", "--rootfs", box.rootfs, "--privileged", "--trace", box.dir + "/p.jsonl", "/bin/sh", "-c", "mknod /tmp/disk b 8 0; head -c1 /tmp/disk > /dev/null"], env: env)
             #expect(!p.stderr.contains("Operation not permitted"), "\(p.stderr)")
             #expect(!(try readTrace(box.dir + "/p.jsonl")).contains { ($0["name"] as? String) == "bpf" })
+
+            // -t: the container's terminal is a pty slave (c 136:N), on the list; script(1)
+            // gives vitro a terminal of its own.
+            if FileManager.default.isExecutableFile(atPath: "/usr/bin/script") {
+                let cmd = "\(Binaries.vitro) run -t --rm --rootfs \(box.rootfs) /bin/sh -c 'tty; echo to-tty > /dev/tty; echo to-console > /dev/console'"
+                let t = try runProcess("/usr/bin/script", ["-qc", cmd, "/dev/null"], env: env)
+                #expect(t.status == 0 && t.stdout.contains("/dev/pts/0") && t.stdout.contains("to-tty") && t.stdout.contains("to-console"), "\(t.stdout) \(t.stderr)")
+            }
         }
     }
 }
