@@ -17,13 +17,63 @@
 import VitroSys
 import VitroTrace
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 public struct PullOptions: Sendable {
     public var platform = Platform.current
     public var insecureRegistries: [String] = []
     /// Overrides the Docker config file.
     public var credentials: Credentials?
     public var dockerConfig: String? = DockerConfig.defaultPath
+    /// Docker Hub's images are asked of these first (Docker's `registry-mirrors`):
+    /// `http://127.0.0.1:5000`, `https://mirror.example`. The default comes from
+    /// `VITRO_REGISTRY_MIRROR` (comma-separated), so a lab can point every `vitro pull
+    /// ubuntu` at its own registry once, and the tutorial's commands work unchanged.
+    public var registryMirrors: [String] = PullOptions.mirrorsFromEnvironment()
     public init() {}
+
+    public static func mirrorsFromEnvironment() -> [String] {
+        guard let v = getenv("VITRO_REGISTRY_MIRROR") else { return [] }
+        return String(cString: v).split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+    }
+
+    /// `--registry-mirror` values, checked; none given: the environment's.
+    public static func mirrors(flags: [String]) throws -> [String] {
+        for m in flags { _ = try mirrorEndpoint(m) }
+        return flags.isEmpty ? mirrorsFromEnvironment() : flags
+    }
+
+    /// A mirror's URL as a registry domain and whether it is spoken to over plain
+    /// HTTP. Docker takes only a scheme, host and port (no path).
+    public static func mirrorEndpoint(_ url: String) throws -> (domain: String, plain: Bool) {
+        var rest = Substring(url)
+        let plain: Bool
+        if rest.hasPrefix("http://") {
+            plain = true
+            rest = rest.dropFirst(7)
+        } else if rest.hasPrefix("https://") {
+            plain = false
+            rest = rest.dropFirst(8)
+        } else {
+            throw ImageError("registry mirror \"\(url)\": not an http:// or https:// URL")
+        }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard !rest.isEmpty, !rest.contains("/"), !rest.contains("@"), !rest.contains(" ") else {
+            throw ImageError("registry mirror \"\(url)\": give a scheme, host and port only, no path")
+        }
+        return (String(rest), plain)
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
 }
 
 /// What `docker pull` says about a layer, in order.
@@ -65,10 +115,43 @@ public final class ImagePuller {
 
     var content: ContentStore { store.content }
 
-    public func pull(_ ref: Reference) throws -> PullResult {
+    /// The registry to pull from, pinged. An image of Docker Hub is asked of each
+    /// mirror first; a mirror that does not answer, or lacks the image, is passed over
+    /// (as Docker does) and the trace says why.
+    func connect(_ ref: Reference) throws -> RegistryClient {
+        if ref.domain == Reference.defaultDomain {
+            for url in options.registryMirrors {
+                let (domain, plain) = try PullOptions.mirrorEndpoint(url)
+                let credentials = options.credentials ?? DockerConfig.credentials(for: domain, path: options.dockerConfig)
+                let mirror = RegistryClient(
+                    domain: domain, insecureRegistries: plain ? [domain] : options.insecureRegistries, credentials: credentials)
+                let reference = ref.digest?.description ?? ref.tag ?? Reference.defaultTag
+                do {
+                    try mirror.ping()
+                    if try mirror.headManifest(repository: ref.path, tag: reference) != nil {
+                        Tracer.shared.note(
+                            "mirror", group: .registry, args: ["mirror": .string(url), "image": .string(ref.familiar)],
+                            why: "a registry mirror of Docker Hub has the image: pull it from there")
+                        return mirror
+                    }
+                    Tracer.shared.note(
+                        "mirror", group: .registry, args: ["mirror": .string(url), "image": .string(ref.familiar), "error": .string("no such manifest")],
+                        why: "the mirror does not have the image; try the next mirror, then Docker Hub")
+                } catch {
+                    Tracer.shared.note(
+                        "mirror", group: .registry, args: ["mirror": .string(url), "error": .string(String(describing: error))],
+                        why: "the mirror did not answer as a registry; try the next mirror, then Docker Hub")
+                }
+            }
+        }
         let credentials = options.credentials ?? DockerConfig.credentials(for: ref.domain, path: options.dockerConfig)
         let client = RegistryClient(domain: ref.domain, insecureRegistries: options.insecureRegistries, credentials: credentials)
         try client.ping()
+        return client
+    }
+
+    public func pull(_ ref: Reference) throws -> PullResult {
+        let client = try connect(ref)
 
         let existing = try store.records().first { $0.name == ref.name && $0.tag == ref.tag && ref.tag != nil }
         if let existing, isComplete(existing), let tag = ref.tag,

@@ -82,6 +82,8 @@ public final class Walkthrough: PipelineObserver {
         let calls = events.filter { $0.phase == .complete }
         say("")
         say("  " + bold("What changed") + " (\(calls.count) kernel calls in this stage)")
+        let code = codeFiles(calls)
+        if !code.isEmpty { paragraph("The code that made them: " + code + ".") }
         switch stage {
         case .rootfs:
             let entries = Sys.listDirectory(ctx.rootfs)
@@ -106,6 +108,18 @@ public final class Walkthrough: PipelineObserver {
         default:
             break
         }
+    }
+
+    /// The source files the calls came from, busiest first: where to read next.
+    func codeFiles(_ calls: [TraceEvent]) -> String {
+        var counts: [String: Int] = [:]
+        for e in calls {
+            guard let code = e.code else { continue }
+            let file = code.split(separator: ":").first.map(String.init) ?? code
+            counts[file, default: 0] += 1
+        }
+        let top = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(4)
+        return top.map { "\($0.key) (\($0.value))" }.joined(separator: ", ") + (counts.count > 4 ? " and \(counts.count - 4) more" : "")
     }
 
     public func containerExited(_ status: ExitStatus, _ ctx: StageContext) {

@@ -119,6 +119,7 @@ public enum ChromeTraceExport {
         if let d = e.durNanos { w.key("dur_us"); w.decimal(Double(d) / 1000, places: 3) }
         if let x = e.why { w.key("why"); w.string(x) }
         if let x = e.shell { w.key("shell"); w.string(x) }
+        if let x = e.code { w.key("code"); w.string(x) }
         w.endObject()
         w.endObject()
     }

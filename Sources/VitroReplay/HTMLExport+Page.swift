@@ -284,7 +284,7 @@ enum HTMLPage {
             }
             if (e.why) { d.appendChild(el('h3', null, 'why')); d.appendChild(el('div', 'why', e.why)); }
             if (e.shell) { d.appendChild(el('h3', null, 'shell')); d.appendChild(el('pre', 'shell', '$ ' + e.shell)); }
-            if (a.source || a.location) { d.appendChild(el('h3', null, 'source')); d.appendChild(el('code', null, a.source || a.location)); }
+            if (e.code) { d.appendChild(el('h3', null, 'code')); d.appendChild(el('code', null, e.code)); }
           }
 
           // The packet's hops and where it is.

@@ -94,6 +94,14 @@ public enum OTLPExport {
             if let x = e.errno { attrs.append(("vitro.errno", .string(x))) }
             if let x = e.why { attrs.append(("vitro.why", .string(x))) }
             if let x = e.shell { attrs.append(("vitro.shell", .string(x))) }
+            if let x = e.code {
+                // OpenTelemetry's semantic conventions for where the code is (a
+                // normalised trace has the file alone).
+                let colon = x.lastIndex(of: ":")
+                let line = colon.flatMap { Int64(x[x.index(after: $0)...]) }
+                attrs.append(("code.filepath", .string(line == nil ? x : String(x[..<(colon ?? x.endIndex)]))))
+                if let line { attrs.append(("code.lineno", .int(line))) }
+            }
             span(&w, traceID: traceID, id: spanID(e.seq &+ 2_000_000), parent: parent, name: e.name, start: start(e), end: end(e),
                  attributes: attrs, error: e.errno, events: [], eventTime: start)
         }

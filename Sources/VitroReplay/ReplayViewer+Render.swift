@@ -157,6 +157,9 @@ extension ReplayViewer {
             if trace.lines.indices.contains(current) { when += (when.isEmpty ? "" : ", ") + "line \(trace.lines[current]) of the file" }
             out.append(StyledLine(when, .dim))
         }
+        if let code = e.code {
+            out.append(StyledLine("code ", .heading) + StyledLine(code))
+        }
         if let errno = e.errno {
             var l = StyledLine("FAILED ", .error)
             l.add("ret \(e.ret ?? -1), errno \(errno)", .error)
@@ -168,7 +171,7 @@ extension ReplayViewer {
         if e.phase == .end, let err = e.args["error"]?.text {
             out.append(StyledLine("the stage failed: ", .error) + StyledLine(err))
         }
-        let shown = e.args.items.filter { !["source", "location"].contains($0.key) }
+        let shown = e.args.items
         if !shown.isEmpty {
             out.append(StyledLine("args", .heading))
             let keyWidth = min(14, (shown.map(\.key.count).max() ?? 0) + 1)
@@ -181,9 +184,6 @@ extension ReplayViewer {
             let parts = shell.split(separator: "\n", omittingEmptySubsequences: false)
             out.append(StyledLine("shell ", .heading) + StyledLine("$ " + (parts.first.map(String.init) ?? "")))
             for p in parts.dropFirst() { out.append(StyledLine("    " + p)) }
-        }
-        if let src = e.args["source"] ?? e.args["location"] {
-            out.append(StyledLine("source ", .heading) + StyledLine(src.text))
         }
         let changes = kernel.before(current).changes(to: kernel.after(current))
         if changes.isEmpty {

@@ -155,7 +155,7 @@ public enum TraceReader {
         }
         var seq: Int64?, ts: Double?, dur: Double?, ph: String?, name: String?
         var stage: Stage = .none, group: Group?, cat: Group?
-        var pid: Int64 = 0, tid: Int64 = 0, ret: Int64?, errno: String?, why: String?, shell: String?
+        var pid: Int64 = 0, tid: Int64 = 0, ret: Int64?, errno: String?, why: String?, shell: String?, code: String?
         var args = Args()
         func bad(_ what: String) -> TraceReadError { TraceReadError(line: line, message: what) }
         for (key, x) in members {
@@ -185,6 +185,7 @@ public enum TraceReader {
             case "errno": errno = x.string
             case "why": why = x.string
             case "shell": shell = x.string
+            case "code": code = x.string
             case "args":
                 for (k, a) in x.members ?? [] {
                     switch a {
@@ -205,7 +206,7 @@ public enum TraceReader {
             seq: UInt64(seq ?? 0), tsNanos: TraceEvent.nanos(micros: ts ?? 0), durNanos: dur.map(TraceEvent.nanos(micros:)),
             phase: Phase(rawValue: ph ?? "i") ?? .instant, name: name ?? "", group: group ?? cat ?? .stage, stage: stage,
             pid: Int32(truncatingIfNeeded: pid), tid: Int32(truncatingIfNeeded: tid), args: args, ret: ret, errno: errno, why: why,
-            shell: shell)
+            shell: shell, code: code)
     }
 
     static func describe(_ v: JSONValue) -> String {

@@ -1,8 +1,9 @@
 // Chapter 12 (replay), first piece: normalising a trace so that two runs can be
 // compared. What differs between two runs of the same command is replaced: times,
 // pids (numbered by first appearance), the container id, the rootfs path, the
-// directory of vitro's binaries. Traces/ keeps normalised golden traces; a test checks
-// that a fresh run still matches them.
+// directory of vitro's binaries, and the line of each event's code location (lines move
+// with every edit; the file that made the call stays). Traces/ keeps normalised golden
+// traces; a test checks that a fresh run still matches them.
 //
 // VitroReplay depends on VitroTrace alone, and imports no Foundation (vitro links it).
 
@@ -74,8 +75,15 @@ public struct TraceNormalizer {
             e.args = args
             e.why = e.why.map { text($0, known: known) }
             e.shell = e.shell.map { text($0, known: known) }
+            e.code = e.code.map(Self.withoutLine)
             return e
         }
+    }
+
+    /// `Sources/X/Y.swift:57` without its line.
+    static func withoutLine(_ code: String) -> String {
+        guard let colon = code.lastIndex(of: ":"), code[code.index(after: colon)...].allSatisfy(\.isNumber) else { return code }
+        return String(code[..<colon])
     }
 
     /// Replaces the known paths, then every run of 12 or 64 lower-case hex digits

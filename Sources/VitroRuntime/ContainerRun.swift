@@ -171,13 +171,13 @@ public final class ContainerRun {
         TraceStore(directory: dir).prune(keep: keep)
     }
 
-    func begin(_ stage: Stage) throws {
+    func begin(_ stage: Stage, file: StaticString = #fileID, line: UInt = #line) throws {
         try observer?.willBegin(stage, context)
-        Tracer.shared.beginStage(stage)
+        Tracer.shared.beginStage(stage, file: file, line: line)
     }
 
-    func end(_ stage: Stage, error: String? = nil) {
-        Tracer.shared.endStage(stage, error: error)
+    func end(_ stage: Stage, error: String? = nil, file: StaticString = #fileID, line: UInt = #line) {
+        Tracer.shared.endStage(stage, error: error, file: file, line: line)
         observer?.didEnd(stage, context, events: memory.events.filter { $0.stage == stage })
     }
 

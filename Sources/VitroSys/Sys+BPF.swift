@@ -21,13 +21,16 @@ extension Sys {
     /// bpf(BPF_PROG_LOAD) of a BPF_PROG_TYPE_CGROUP_DEVICE program: `program` is its
     /// instructions (8-byte struct bpf_insn each), `listing` their disassembly for the
     /// trace. Returns the program's descriptor (close-on-exec).
-    public static func loadCgroupDeviceProgram(_ program: [UInt8], listing: [String], name: String, why: String? = nil) throws(SysError) -> Int32 {
+    public static func loadCgroupDeviceProgram(
+        _ program: [UInt8], listing: [String], name: String, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> Int32 {
         precondition(program.count % 8 == 0, "bug: an eBPF program is a whole number of 8-byte instructions")
         let count = program.count / 8
         var verifierLog = ""
         let license = "Apache-2.0"
         let fd = try invoke(
-            "bpf", .cgroup, object: "BPF_PROG_LOAD " + name,
+            file: file, line: line, "bpf", .cgroup, object: "BPF_PROG_LOAD " + name,
             args: [
                 "cmd": .string("BPF_PROG_LOAD"), "prog_type": .string("BPF_PROG_TYPE_CGROUP_DEVICE"),
                 "insns": .int(Int64(count)), "license": .string(license), "program": .list(listing),
@@ -73,11 +76,14 @@ extension Sys {
     /// bpf(BPF_PROG_ATTACH) of a loaded device program to the cgroup v2 directory `cgroup`,
     /// with BPF_F_ALLOW_MULTI: the programs of the cgroup and of its ancestors all run,
     /// and a device is allowed only if every one of them allows it.
-    public static func attachCgroupDeviceProgram(_ program: Int32, cgroup: String, name: String, why: String? = nil) throws(SysError) {
+    public static func attachCgroupDeviceProgram(
+        _ program: Int32, cgroup: String, name: String, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         let dir = try open(cgroup, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, trace: false)
         defer { close(dir) }
         try invoke(
-            "bpf", .cgroup, object: "BPF_PROG_ATTACH " + cgroup,
+            file: file, line: line, "bpf", .cgroup, object: "BPF_PROG_ATTACH " + cgroup,
             args: [
                 "cmd": .string("BPF_PROG_ATTACH"), "cgroup": .string(cgroup), "attach_type": .string("BPF_CGROUP_DEVICE"),
                 "attach_flags": .flags("BPF_F_ALLOW_MULTI"),
@@ -102,7 +108,9 @@ extension Sys {
     /// bpf(BPF_PROG_DETACH) of every device program attached to the cgroup directory
     /// (each found by id with BPF_PROG_QUERY and BPF_PROG_GET_FD_BY_ID). Removing the
     /// cgroup detaches them too; this is for a cgroup that stays.
-    public static func detachCgroupDevicePrograms(cgroup: String, why: String? = nil) throws(SysError) {
+    public static func detachCgroupDevicePrograms(
+        cgroup: String, why: String? = nil, file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         let ids = try cgroupDevicePrograms(cgroup)
         let dir = try open(cgroup, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, trace: false)
         defer { close(dir) }
@@ -110,7 +118,7 @@ extension Sys {
             let prog = Int32(try retrying("bpf", object: "BPF_PROG_GET_FD_BY_ID \(id)") { Int(vitro_bpf_prog_fd_by_id(id)) })
             defer { close(prog) }
             try invoke(
-                "bpf", .cgroup, object: "BPF_PROG_DETACH " + cgroup,
+                file: file, line: line, "bpf", .cgroup, object: "BPF_PROG_DETACH " + cgroup,
                 args: ["cmd": .string("BPF_PROG_DETACH"), "cgroup": .string(cgroup), "attach_type": .string("BPF_CGROUP_DEVICE"), "prog_id": .int(Int64(id))],
                 why: why, shell: "bpftool cgroup detach \(shellQuote(cgroup)) device id \(id)"
             ) { Int(vitro_bpf_detach_cgroup_device(dir, prog)) }

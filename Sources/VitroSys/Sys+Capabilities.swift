@@ -13,15 +13,18 @@ import Glibc
 extension Sys {
     /// prctl(PR_CAPBSET_DROP): `cap` can never be had again by this process or its
     /// descendants.
-    public static func dropBoundingCapability(_ cap: Int32, name: String, why: String? = nil) throws(SysError) {
+    public static func dropBoundingCapability(
+        _ cap: Int32, name: String, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try invoke(
-            "prctl", .capability, object: name, args: ["option": .string("PR_CAPBSET_DROP"), "cap": .string(name)], why: why,
+            file: file, line: line, "prctl", .capability, object: name, args: ["option": .string("PR_CAPBSET_DROP"), "cap": .string(name)], why: why,
             shell: "capsh --drop=\(name.lowercased())"
         ) { Int(vitro_capbset_drop(cap)) }
     }
 
     /// The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap).
-    public static func lastCapability() -> Int32 {
-        (try? readText("/proc/sys/kernel/cap_last_cap")).flatMap { Int32($0.split(separator: "\n").first ?? "") } ?? 40
+    public static func lastCapability(file: StaticString = #fileID, line: UInt = #line) -> Int32 {
+        (try? readText("/proc/sys/kernel/cap_last_cap", file: file, line: line)).flatMap { Int32($0.split(separator: "\n").first ?? "") } ?? 40
     }
 }

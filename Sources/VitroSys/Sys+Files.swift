@@ -17,7 +17,8 @@ public enum FileKind: Sendable, Equatable {
 extension Sys {
     /// open(2). Traced when it creates something; plain opens for reading are not.
     public static func open(
-        _ path: String, flags: Int32, mode: mode_t = 0o644, why: String? = nil, trace: Bool = true
+        _ path: String, flags: Int32, mode: mode_t = 0o644, why: String? = nil, trace: Bool = true,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) -> Int32 {
         if !trace {
             var fd: Int32
@@ -27,7 +28,7 @@ extension Sys {
         }
         return Int32(
             try invoke(
-                "open", .file, object: path,
+                file: file, line: line, "open", .file, object: path,
                 args: ["path": .string(path), "flags": .flags(OpenFlags(rawValue: flags).traceName), "mode": .string("0" + String(mode, radix: 8))],
                 why: why, shell: nil
             ) { Int(Glibc.open(path, flags, mode)) })
@@ -41,12 +42,13 @@ extension Sys {
 
     /// mkdir(2). With `existOK`, an existing directory is success.
     public static func mkdir(
-        _ path: String, mode: mode_t = 0o755, existOK: Bool = true, group: Group = .file, why: String? = nil
+        _ path: String, mode: mode_t = 0o755, existOK: Bool = true, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         if existOK, fileKind(path) == .directory { return }
         do {
             try invoke(
-                "mkdir", group, object: path, args: ["path": .string(path), "mode": .string("0" + String(mode, radix: 8))],
+                file: file, line: line, "mkdir", group, object: path, args: ["path": .string(path), "mode": .string("0" + String(mode, radix: 8))],
                 why: why, shell: "mkdir -m \(String(mode, radix: 8)) \(shellQuote(path))"
             ) { Int(Glibc.mkdir(path, mode)) }
         } catch {
@@ -56,23 +58,29 @@ extension Sys {
     }
 
     /// mkdir -p: each missing component, in order.
-    public static func mkdirAll(_ path: String, mode: mode_t = 0o755, group: Group = .file, why: String? = nil)
+    public static func mkdirAll(
+        _ path: String, mode: mode_t = 0o755, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    )
         throws(SysError)
     {
         var prefix = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             prefix += "/" + part
             if fileKind(prefix) == .directory { continue }
-            try mkdir(prefix, mode: mode, existOK: true, group: group, why: why)
+            try mkdir(prefix, mode: mode, existOK: true, group: group, why: why, file: file, line: line)
         }
     }
 
     /// mknod(2) of a character device.
-    public static func mknodChar(_ path: String, mode: mode_t, major: UInt32, minor: UInt32, why: String? = nil)
+    public static func mknodChar(
+        _ path: String, mode: mode_t, major: UInt32, minor: UInt32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    )
         throws(SysError)
     {
         try invoke(
-            "mknod", .file, object: path,
+            file: file, line: line, "mknod", .file, object: path,
             args: [
                 "path": .string(path), "mode": .string("S_IFCHR|0" + String(mode, radix: 8)),
                 "dev": .string("\(major):\(minor)"),
@@ -81,48 +89,69 @@ extension Sys {
     }
 
     /// symlink(2): `path` will point at `target`.
-    public static func symlink(_ target: String, at path: String, group: Group = .file, why: String? = nil)
+    public static func symlink(
+        _ target: String, at path: String, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    )
         throws(SysError)
     {
         try invoke(
-            "symlink", group, object: path, args: ["path": .string(path), "target": .string(target)], why: why,
+            file: file, line: line, "symlink", group, object: path, args: ["path": .string(path), "target": .string(target)], why: why,
             shell: "ln -s \(shellQuote(target)) \(shellQuote(path))"
         ) { Int(Glibc.symlink(target, path)) }
     }
 
     /// chdir(2).
-    public static func chdir(_ path: String, why: String? = nil) throws(SysError) {
-        try invoke("chdir", .process, object: path, args: ["path": .string(path)], why: why, shell: "cd \(shellQuote(path))") {
+    public static func chdir(
+        _ path: String, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "chdir", .process, object: path, args: ["path": .string(path)], why: why, shell: "cd \(shellQuote(path))") {
             Int(Glibc.chdir(path))
         }
     }
 
     /// unlink(2).
-    public static func unlink(_ path: String, group: Group = .file, why: String? = nil) throws(SysError) {
-        try invoke("unlink", group, object: path, args: ["path": .string(path)], why: why, shell: "rm \(shellQuote(path))") {
+    public static func unlink(
+        _ path: String, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "unlink", group, object: path, args: ["path": .string(path)], why: why, shell: "rm \(shellQuote(path))") {
             Int(Glibc.unlink(path))
         }
     }
 
     /// rmdir(2).
-    public static func rmdir(_ path: String, group: Group = .file, why: String? = nil) throws(SysError) {
-        try invoke("rmdir", group, object: path, args: ["path": .string(path)], why: why, shell: "rmdir \(shellQuote(path))") {
+    public static func rmdir(
+        _ path: String, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "rmdir", group, object: path, args: ["path": .string(path)], why: why, shell: "rmdir \(shellQuote(path))") {
             Int(Glibc.rmdir(path))
         }
     }
 
     /// rename(2): the last step of an atomic write.
-    public static func rename(_ from: String, to: String, group: Group = .file, why: String? = nil) throws(SysError) {
+    public static func rename(
+        _ from: String, to: String, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try invoke(
-            "rename", group, object: to, args: ["from": .string(from), "to": .string(to)], why: why,
+            file: file, line: line, "rename", group, object: to, args: ["from": .string(from), "to": .string(to)], why: why,
             shell: "mv \(shellQuote(from)) \(shellQuote(to))"
         ) { Int(Glibc.rename(from, to)) }
     }
 
     /// chmod(2).
-    public static func chmod(_ path: String, mode: mode_t, group: Group = .file, why: String? = nil) throws(SysError) {
+    public static func chmod(
+        _ path: String, mode: mode_t, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try invoke(
-            "chmod", group, object: path, args: ["path": .string(path), "mode": .string("0" + String(mode, radix: 8))],
+            file: file, line: line, "chmod", group, object: path, args: ["path": .string(path), "mode": .string("0" + String(mode, radix: 8))],
             why: why, shell: "chmod \(String(mode, radix: 8)) \(shellQuote(path))"
         ) { Int(Glibc.chmod(path, mode)) }
     }
@@ -134,13 +163,13 @@ extension Sys {
     /// short could not be recognised, and replaced, when traces are compared).
     public static func writeFile(
         _ path: String, _ contents: String, mode: mode_t = 0o644, create: Bool = true, group: Group = .file,
-        showAll: Bool = false, why: String? = nil
+        showAll: Bool = false, why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT | O_TRUNC : 0)
         let bytes = Array(contents.utf8)
         let shown = contents.count > 60 && !showAll ? String(contents.prefix(57)) + "..." : contents
         try invoke(
-            "write", group, object: path, args: ["path": .string(path), "value": .string(shown)], why: why,
+            file: file, line: line, "write", group, object: path, args: ["path": .string(path), "value": .string(shown)], why: why,
             shell: "echo \(shellQuote(shown.hasSuffix("\n") ? String(shown.dropLast()) : shown)) > \(shellQuote(path))"
         ) {
             let fd = Glibc.open(path, flags, mode)
@@ -190,8 +219,11 @@ extension Sys {
     }
 
     /// The whole file, or nil with the errno.
-    public static func readFile(_ path: String) throws(SysError) -> [UInt8] {
-        let fd = try open(path, flags: O_RDONLY | O_CLOEXEC, trace: false)
+    public static func readFile(
+        _ path: String,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> [UInt8] {
+        let fd = try open(path, flags: O_RDONLY | O_CLOEXEC, trace: false, file: file, line: line)
         defer { close(fd) }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
@@ -206,8 +238,11 @@ extension Sys {
         }
     }
 
-    public static func readText(_ path: String) throws(SysError) -> String {
-        String(decoding: try readFile(path), as: UTF8.self)
+    public static func readText(
+        _ path: String,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> String {
+        String(decoding: try readFile(path, file: file, line: line), as: UTF8.self)
     }
 
     /// Names in a directory, without "." and "..".
@@ -227,12 +262,15 @@ extension Sys {
 
 extension Sys {
     /// Copies a regular file's bytes and mode (`cp -p` without owners and times).
-    public static func copyFile(_ from: String, to: String, mode: mode_t, group: Group = .file, why: String? = nil)
+    public static func copyFile(
+        _ from: String, to: String, mode: mode_t, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    )
         throws(SysError)
     {
-        let data = try readFile(from)
+        let data = try readFile(from, file: file, line: line)
         try invoke(
-            "write", group, object: to, args: ["path": .string(to), "from": .string(from), "bytes": .int(Int64(data.count))],
+            file: file, line: line, "write", group, object: to, args: ["path": .string(to), "from": .string(from), "bytes": .int(Int64(data.count))],
             why: why, shell: "cp \(shellQuote(from)) \(shellQuote(to))"
         ) {
             let fd = Glibc.open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
@@ -247,10 +285,14 @@ extension Sys {
 
     /// rm -rf of a tree vitro made: never follows a symlink and never crosses into
     /// another filesystem (a mount left inside is an error, not something to empty).
-    public static func removeTree(_ path: String, group: Group = .file, why: String? = nil) throws(SysError) {
+    public static func removeTree(
+        _ path: String, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         var top = stat()
         guard lstat(path, &top) == 0 else { return }
-        try invoke("unlinkat", group, object: path, args: ["path": .string(path), "recursive": .bool(true)], why: why, shell: "rm -rf \(shellQuote(path))") {
+        try invoke(
+            file: file, line: line, "unlinkat", group, object: path, args: ["path": .string(path), "recursive": .bool(true)], why: why, shell: "rm -rf \(shellQuote(path))") {
             removeRecursive(path, device: top.st_dev) ? 0 : -1
         }
     }

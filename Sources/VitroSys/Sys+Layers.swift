@@ -102,10 +102,11 @@ extension Sys {
     @discardableResult
     static func layerCall(
         _ name: String, object: String, trace: Bool, why: String?, group: Group = .layer, args: @autoclosure () -> Args,
-        shell: @autoclosure () -> String?, hint: (Int32) -> String? = { _ in nil }, _ body: () -> Int
+        shell: @autoclosure () -> String?, hint: (Int32) -> String? = { _ in nil }, file: StaticString = #fileID,
+        line: UInt = #line, _ body: () -> Int
     ) throws(SysError) -> Int {
         if trace {
-            return try invoke(name, group, object: object, args: args(), why: why, shell: shell(), hint: hint, body)
+            return try invoke(file: file, line: line, name, group, object: object, args: args(), why: why, shell: shell(), hint: hint, body)
         }
         return try retrying(name, object: object, hint: hint, body)
     }
@@ -115,26 +116,26 @@ extension Sys {
     /// openat(2) relative to `dirfd`. The unpacker always adds O_NOFOLLOW.
     public static func openat(
         _ dirfd: Int32, _ name: String, flags: Int32, mode: mode_t = 0, object: String? = nil, trace: Bool = true,
-        group: Group = .layer, why: String? = nil
+        group: Group = .layer, why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) -> Int32 {
         Int32(
             try layerCall(
                 "openat", object: object ?? name, trace: trace, why: why, group: group,
                 args: ["path": .string(object ?? name), "flags": .flags(OpenFlags(rawValue: flags).traceName), "mode": .string(octal(mode))],
-                shell: nil
+                shell: nil, file: file, line: line
             ) { Int(Glibc.openat(dirfd, name, flags, mode)) })
     }
 
     /// mkdirat(2). Volumes (chapter 06) make mount points with it, in group `mount`.
     public static func mkdirat(
         _ dirfd: Int32, _ name: String, mode: mode_t, object: String? = nil, trace: Bool = true, group: Group = .layer,
-        why: String? = nil
+        why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let shown = object ?? name
         try layerCall(
             "mkdirat", object: shown, trace: trace, why: why, group: group,
             args: ["path": .string(shown), "mode": .string(octal(mode))],
-            shell: "mkdir -m \(String(mode, radix: 8)) \(shellQuote(shown))"
+            shell: "mkdir -m \(String(mode, radix: 8)) \(shellQuote(shown))", file: file, line: line
         ) { Int(Glibc.mkdirat(dirfd, name, mode)) }
     }
 
@@ -142,7 +143,7 @@ extension Sys {
     /// sets the exact mode afterwards with `fchmodat`.
     public static func mknodat(
         _ dirfd: Int32, _ name: String, type: NodeType, mode: mode_t, major: UInt32 = 0, minor: UInt32 = 0,
-        object: String? = nil, trace: Bool = true, why: String? = nil
+        object: String? = nil, trace: Bool = true, why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let shown = object ?? name
         let letter = type == .characterDevice ? "c" : type == .blockDevice ? "b" : "p"
@@ -150,19 +151,20 @@ extension Sys {
             "mknodat", object: shown, trace: trace, why: why,
             args: ["path": .string(shown), "type": .string(letter), "mode": .string(octal(mode)), "dev": .string("\(major):\(minor)")],
             shell: "mknod -m \(String(mode, radix: 8)) \(shellQuote(shown)) \(letter)" + (type == .fifo ? "" : " \(major) \(minor)"),
-            hint: { e in e == EPERM && type != .fifo ? "creating device nodes needs CAP_MKNOD: run as root" : nil }
+            hint: { e in e == EPERM && type != .fifo ? "creating device nodes needs CAP_MKNOD: run as root" : nil }, file: file, line: line
         ) { Int(vitro_mknodat(dirfd, name, type.bits | UInt32(mode), major, minor)) }
     }
 
     /// symlinkat(2): `name` in `dirfd` will point at `target` (never resolved here).
     public static func symlinkat(
-        _ target: String, _ dirfd: Int32, _ name: String, object: String? = nil, trace: Bool = true, why: String? = nil
+        _ target: String, _ dirfd: Int32, _ name: String, object: String? = nil, trace: Bool = true, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let shown = object ?? name
         try layerCall(
             "symlinkat", object: shown, trace: trace, why: why,
             args: ["path": .string(shown), "target": .string(target)],
-            shell: "ln -s \(shellQuote(target)) \(shellQuote(shown))"
+            shell: "ln -s \(shellQuote(target)) \(shellQuote(shown))", file: file, line: line
         ) { Int(Glibc.symlinkat(target, dirfd, name)) }
     }
 
@@ -170,74 +172,80 @@ extension Sys {
     /// even when that object is a symlink (the link itself, not what it points at).
     public static func linkat(
         _ fromDir: Int32, _ fromName: String, _ toDir: Int32, _ toName: String, from: String? = nil, object: String? = nil,
-        trace: Bool = true, why: String? = nil
+        trace: Bool = true, why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let shown = object ?? toName
         let source = from ?? fromName
         try layerCall(
             "linkat", object: shown, trace: trace, why: why,
             args: ["path": .string(shown), "target": .string(source)],
-            shell: "ln \(shellQuote(source)) \(shellQuote(shown))"
+            shell: "ln \(shellQuote(source)) \(shellQuote(shown))", file: file, line: line
         ) { Int(Glibc.linkat(fromDir, fromName, toDir, toName, 0)) }
     }
 
     /// fchown(2) of an open object. Changing the owner clears set-user-ID, set-group-ID
     /// and file capabilities, so it comes before fchmod and fsetxattr.
     public static func fchown(
-        _ fd: Int32, uid: UInt32, gid: UInt32, object: String, trace: Bool = true, why: String? = nil
+        _ fd: Int32, uid: UInt32, gid: UInt32, object: String, trace: Bool = true, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         try layerCall(
             "fchown", object: object, trace: trace, why: why,
             args: ["path": .string(object), "uid": .int(Int64(uid)), "gid": .int(Int64(gid))],
-            shell: "chown \(uid):\(gid) \(shellQuote(object))"
+            shell: "chown \(uid):\(gid) \(shellQuote(object))", file: file, line: line
         ) { Int(Glibc.fchown(fd, uid, gid)) }
     }
 
     /// fchownat(2) with AT_SYMLINK_NOFOLLOW: the owner of a symlink itself, as lchown(2).
     public static func fchownat(
         _ dirfd: Int32, _ name: String, uid: UInt32, gid: UInt32, object: String? = nil, trace: Bool = true,
-        why: String? = nil
+        why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let shown = object ?? name
         try layerCall(
             "fchownat", object: shown, trace: trace, why: why,
             args: ["path": .string(shown), "uid": .int(Int64(uid)), "gid": .int(Int64(gid))],
-            shell: "chown -h \(uid):\(gid) \(shellQuote(shown))"
+            shell: "chown -h \(uid):\(gid) \(shellQuote(shown))", file: file, line: line
         ) { Int(Glibc.fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW)) }
     }
 
     /// fchmod(2) of an open object.
-    public static func fchmod(_ fd: Int32, mode: mode_t, object: String, trace: Bool = true, why: String? = nil)
+    public static func fchmod(
+        _ fd: Int32, mode: mode_t, object: String, trace: Bool = true, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    )
         throws(SysError)
     {
         try layerCall(
             "fchmod", object: object, trace: trace, why: why,
             args: ["path": .string(object), "mode": .string(octal(mode))],
-            shell: "chmod \(String(mode, radix: 8)) \(shellQuote(object))"
+            shell: "chmod \(String(mode, radix: 8)) \(shellQuote(object))", file: file, line: line
         ) { Int(Glibc.fchmod(fd, mode)) }
     }
 
     /// fchmodat(2) with AT_SYMLINK_NOFOLLOW, for nodes that cannot be opened (devices,
     /// fifos). Linux has no mode on symlinks; do not call this for one.
     public static func fchmodat(
-        _ dirfd: Int32, _ name: String, mode: mode_t, object: String? = nil, trace: Bool = true, why: String? = nil
+        _ dirfd: Int32, _ name: String, mode: mode_t, object: String? = nil, trace: Bool = true, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let shown = object ?? name
         try layerCall(
             "fchmodat", object: shown, trace: trace, why: why,
             args: ["path": .string(shown), "mode": .string(octal(mode))],
-            shell: "chmod \(String(mode, radix: 8)) \(shellQuote(shown))"
+            shell: "chmod \(String(mode, radix: 8)) \(shellQuote(shown))", file: file, line: line
         ) { Int(Glibc.fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW)) }
     }
 
     /// futimens(3): access and modification time of an open object.
     public static func futimens(
-        _ fd: Int32, atime: FileTime, mtime: FileTime, object: String, trace: Bool = true, why: String? = nil
+        _ fd: Int32, atime: FileTime, mtime: FileTime, object: String, trace: Bool = true, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         try layerCall(
             "futimens", object: object, trace: trace, why: why,
             args: ["path": .string(object), "mtime": .int(mtime.seconds)],
-            shell: "touch -h -d @\(mtime.seconds) \(shellQuote(object))"
+            shell: "touch -h -d @\(mtime.seconds) \(shellQuote(object))", file: file, line: line
         ) {
             var times = [atime.timespec, mtime.timespec]
             return Int(Glibc.futimens(fd, &times))
@@ -247,13 +255,13 @@ extension Sys {
     /// utimensat(2) with AT_SYMLINK_NOFOLLOW: the times of a symlink itself.
     public static func utimensat(
         _ dirfd: Int32, _ name: String, atime: FileTime, mtime: FileTime, object: String? = nil, trace: Bool = true,
-        why: String? = nil
+        why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let shown = object ?? name
         try layerCall(
             "utimensat", object: shown, trace: trace, why: why,
             args: ["path": .string(shown), "mtime": .int(mtime.seconds)],
-            shell: "touch -h -d @\(mtime.seconds) \(shellQuote(shown))"
+            shell: "touch -h -d @\(mtime.seconds) \(shellQuote(shown))", file: file, line: line
         ) {
             var times = [atime.timespec, mtime.timespec]
             return Int(Glibc.utimensat(dirfd, name, &times, AT_SYMLINK_NOFOLLOW))
@@ -262,12 +270,13 @@ extension Sys {
 
     /// fsetxattr(2): set an extended attribute of an open object.
     public static func fsetxattr(
-        _ fd: Int32, name: String, value: [UInt8], object: String, trace: Bool = true, why: String? = nil
+        _ fd: Int32, name: String, value: [UInt8], object: String, trace: Bool = true, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         try layerCall(
             "fsetxattr", object: object, trace: trace, why: why,
             args: ["path": .string(object), "name": .string(name), "size": .int(Int64(value.count))],
-            shell: setfattrShell(name, value, object), hint: { xattrHint($0, name) }
+            shell: setfattrShell(name, value, object), hint: { xattrHint($0, name) }, file: file, line: line
         ) { value.withUnsafeBytes { Int(vitro_fsetxattr(fd, name, $0.baseAddress, $0.count)) } }
     }
 
@@ -278,14 +287,14 @@ extension Sys {
     /// looks `entry` up in it, and lsetxattr does not follow `entry` if it is a symlink.
     public static func lsetxattr(
         _ dirfd: Int32, _ entry: String, name: String, value: [UInt8], object: String? = nil, trace: Bool = true,
-        why: String? = nil
+        why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let shown = object ?? entry
         let path = "/proc/self/fd/\(dirfd)/\(entry)"
         try layerCall(
             "lsetxattr", object: shown, trace: trace, why: why,
             args: ["path": .string(shown), "name": .string(name), "size": .int(Int64(value.count))],
-            shell: setfattrShell(name, value, shown, noFollow: true), hint: { xattrHint($0, name) }
+            shell: setfattrShell(name, value, shown, noFollow: true), hint: { xattrHint($0, name) }, file: file, line: line
         ) { value.withUnsafeBytes { Int(vitro_lsetxattr(path, name, $0.baseAddress, $0.count)) } }
     }
 
@@ -308,19 +317,20 @@ extension Sys {
     /// unlinkat(2): remove a non-directory, or (with `directory`) an empty directory.
     public static func unlinkat(
         _ dirfd: Int32, _ name: String, directory: Bool = false, object: String? = nil, trace: Bool = true,
-        why: String? = nil
+        why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let shown = object ?? name
         try layerCall(
             "unlinkat", object: shown, trace: trace, why: why, args: ["path": .string(shown)],
-            shell: (directory ? "rmdir " : "rm ") + shellQuote(shown)
+            shell: (directory ? "rmdir " : "rm ") + shellQuote(shown), file: file, line: line
         ) { Int(Glibc.unlinkat(dirfd, name, directory ? AT_REMOVEDIR : 0)) }
     }
 
     /// rm -rf of the entry `name` in `dirfd`, by descriptor: a symlink is removed, never
     /// followed, and a directory on another filesystem (a mount) is refused with EXDEV.
     public static func removeAll(
-        at dirfd: Int32, _ name: String, object: String? = nil, trace: Bool = true, why: String? = nil
+        at dirfd: Int32, _ name: String, object: String? = nil, trace: Bool = true, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let shown = object ?? name
         var st = stat()
@@ -329,7 +339,7 @@ extension Sys {
         }
         try layerCall(
             "unlinkat", object: shown, trace: trace, why: why,
-            args: ["path": .string(shown), "recursive": .bool(true)], shell: "rm -rf \(shellQuote(shown))"
+            args: ["path": .string(shown), "recursive": .bool(true)], shell: "rm -rf \(shellQuote(shown))", file: file, line: line
         ) { removeRecursive(dirfd, name, device: st.st_dev) ? 0 : -1 }
     }
 
@@ -363,11 +373,12 @@ extension Sys {
 
     /// write(2) until every byte is written.
     public static func write(
-        _ fd: Int32, _ bytes: UnsafeRawBufferPointer, object: String, trace: Bool = true, why: String? = nil
+        _ fd: Int32, _ bytes: UnsafeRawBufferPointer, object: String, trace: Bool = true, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         try layerCall(
             "write", object: object, trace: trace, why: why,
-            args: ["path": .string(object), "bytes": .int(Int64(bytes.count))], shell: nil
+            args: ["path": .string(object), "bytes": .int(Int64(bytes.count))], shell: nil, file: file, line: line
         ) {
             var off = 0
             while off < bytes.count {
@@ -386,17 +397,23 @@ extension Sys {
 
     /// syncfs(2): everything written to the filesystem holding `fd` is on disk. One call
     /// instead of an fsync per file of a layer.
-    public static func syncfs(_ fd: Int32, object: String, trace: Bool = true, why: String? = nil) throws(SysError) {
-        try layerCall("syncfs", object: object, trace: trace, why: why, args: ["path": .string(object)], shell: "sync -f \(shellQuote(object))") {
+    public static func syncfs(
+        _ fd: Int32, object: String, trace: Bool = true, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try layerCall("syncfs", object: object, trace: trace, why: why, args: ["path": .string(object)], shell: "sync -f \(shellQuote(object))", file: file, line: line) {
             Int(vitro_syncfs(fd))
         }
     }
 
     /// flock(2) LOCK_EX: waits until no other process holds the lock on this file.
-    public static func lockExclusive(_ fd: Int32, object: String, why: String? = nil) throws(SysError) {
+    public static func lockExclusive(
+        _ fd: Int32, object: String, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try layerCall(
             "flock", object: object, trace: true, why: why, args: ["path": .string(object), "operation": .flags("LOCK_EX")],
-            shell: "flock \(shellQuote(object))"
+            shell: "flock \(shellQuote(object))", file: file, line: line
         ) { Int(flock(fd, LOCK_EX)) }
     }
 
@@ -405,13 +422,13 @@ extension Sys {
     /// `errno` the kernel's error when a call failed (0 when vitro refused the step).
     public static func record(
         _ name: String, _ group: Group, start: UInt64, args: Args, error: String? = nil, errno: Int32 = 0,
-        why: String?, shell: String?
+        why: String?, shell: String?, file: StaticString = #fileID, line: UInt = #line
     ) {
         var args = args
         if let error { args.append("error", .string(error)) }
         Tracer.shared.call(
             name, group: group, start: start, args: args, ret: error == nil ? 0 : -1,
-            errno: errno != 0 ? Errno.name(errno) : nil, why: why, shell: shell, tid: threadID())
+            errno: errno != 0 ? Errno.name(errno) : nil, why: why, shell: shell, tid: threadID(), file: file, line: line)
     }
 
     // MARK: queries (not traced)

@@ -16,7 +16,7 @@ extension Sys {
     /// still names `target`, which the descriptor was resolved from (chapter 06).
     public static func mount(
         source: String?, target: String, via fd: Int32? = nil, fstype: String?, flags: MountFlags = [],
-        data: String? = nil, why: String? = nil
+        data: String? = nil, why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         let kernelTarget = fd.map { "/proc/self/fd/\($0)" } ?? target
         var args: Args = ["target": .string(target)]
@@ -26,7 +26,7 @@ extension Sys {
         args.append("flags", .flags(flags.names))
         if let data { args.append("data", .string(data)) }
         try invoke(
-            "mount", .mount, object: target, args: args, why: why,
+            file: file, line: line, "mount", .mount, object: target, args: args, why: why,
             shell: mountShell(source: source, target: target, fstype: fstype, flags: flags, data: data),
             hint: { e in
                 switch e {
@@ -71,10 +71,13 @@ extension Sys {
     }
 
     /// umount2(2).
-    public static func unmount(_ target: String, flags: UnmountFlags = [], why: String? = nil) throws(SysError) {
+    public static func unmount(
+        _ target: String, flags: UnmountFlags = [], why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         let lazy = flags.contains(.detach) ? "-l " : ""
         try invoke(
-            "umount2", .mount, object: target,
+            file: file, line: line, "umount2", .mount, object: target,
             args: ["target": .string(target), "flags": .flags(flags.names)], why: why,
             shell: "umount \(lazy)\(shellQuote(target))"
         ) { Int(vitro_umount2(target, flags.rawValue)) }
@@ -83,9 +86,12 @@ extension Sys {
     /// pivot_root(2): make `newRoot` the root of this mount namespace and put the old
     /// root at `putOld` (which may be "." itself: the old root then sits under the new
     /// one until it is unmounted).
-    public static func pivotRoot(_ newRoot: String, putOld: String, why: String? = nil) throws(SysError) {
+    public static func pivotRoot(
+        _ newRoot: String, putOld: String, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try invoke(
-            "pivot_root", .mount, object: newRoot,
+            file: file, line: line, "pivot_root", .mount, object: newRoot,
             args: ["new_root": .string(newRoot), "put_old": .string(putOld)], why: why,
             shell: "pivot_root \(shellQuote(newRoot)) \(shellQuote(putOld))",
             hint: { e in e == EINVAL ? "new root must be a mount point, not on the current root's mount" : nil }

@@ -51,34 +51,40 @@ extension Sys {
     /// socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, protocol) bound to the kernel-chosen
     /// port. With `netns`, the socket is made inside that network namespace (a
     /// /proc/PID/ns/net path): the calling thread enters it and comes back.
-    public static func netlinkSocket(protocol proto: Int32 = 0, netns: String? = nil, why: String? = nil) throws(SysError) -> Int32 {
-        guard let netns else { return try netlinkSocketHere(proto, why: why) }
-        let home = try open("/proc/thread-self/ns/net", flags: O_RDONLY | O_CLOEXEC, trace: false)
+    public static func netlinkSocket(
+        protocol proto: Int32 = 0, netns: String? = nil, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> Int32 {
+        guard let netns else { return try netlinkSocketHere(proto, why: why, file: file, line: line) }
+        let home = try open("/proc/thread-self/ns/net", flags: O_RDONLY | O_CLOEXEC, trace: false, file: file, line: line)
         defer { close(home) }
-        try setns(path: netns, kind: .net, why: "a netlink socket belongs to the namespace it is made in: enter the container's to make one there")
+        try setns(path: netns, kind: .net, why: "a netlink socket belongs to the namespace it is made in: enter the container's to make one there", file: file, line: line)
         let fd: Int32
         do {
-            fd = try netlinkSocketHere(proto, why: why)
+            fd = try netlinkSocketHere(proto, why: why, file: file, line: line)
         } catch {
-            try setnsBack(home)
+            try setnsBack(home, file: file, line: line)
             throw error
         }
-        try setnsBack(home)
+        try setnsBack(home, file: file, line: line)
         return fd
     }
 
-    private static func setnsBack(_ fd: Int32) throws(SysError) {
+    private static func setnsBack(_ fd: Int32, file: StaticString = #fileID, line: UInt = #line) throws(SysError) {
         try invoke(
-            "setns", .namespace, object: "/proc/thread-self/ns/net", args: ["fd": .string("the host's net namespace"), "nstype": .flags(NamespaceSet.net.names)],
+            file: file, line: line, "setns", .namespace, object: "/proc/thread-self/ns/net", args: ["fd": .string("the host's net namespace"), "nstype": .flags(NamespaceSet.net.names)],
             why: "back to vitro's own network namespace; the socket stays in the container's", shell: nil
         ) { Int(vitro_setns(fd, NamespaceSet.net.rawValue)) }
     }
 
-    private static func netlinkSocketHere(_ proto: Int32, why: String?) throws(SysError) -> Int32 {
+    private static func netlinkSocketHere(
+        _ proto: Int32, why: String?,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> Int32 {
         let type = Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         let fd = Int32(
             try invoke(
-                "socket", proto == 12 ? .netfilter : .netlink, object: proto == 12 ? "NETLINK_NETFILTER" : "NETLINK_ROUTE",
+                file: file, line: line, "socket", proto == 12 ? .netfilter : .netlink, object: proto == 12 ? "NETLINK_NETFILTER" : "NETLINK_ROUTE",
                 args: ["domain": .string("AF_NETLINK"), "type": .flags("SOCK_RAW|SOCK_CLOEXEC"), "protocol": .string(proto == 0 ? "NETLINK_ROUTE" : proto == 12 ? "NETLINK_NETFILTER" : String(proto))],
                 why: why, shell: nil
             ) { Int(Glibc.socket(afNetlink, type, proto)) })
@@ -104,7 +110,8 @@ extension Sys {
     /// named after the request (`RTM_NEWLINK "vx1a2b": file exists`) when the kernel
     /// answers with an error.
     public static func netlink(
-        _ fd: Int32, request: [UInt8], name: String, object: String, args: Args, why: String?, shell: String?, group: Group = .netlink
+        _ fd: Int32, request: [UInt8], name: String, object: String, args: Args, why: String?, shell: String?, group: Group = .netlink,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) -> [NetlinkReply] {
         precondition(request.count >= 16, "bug: a netlink message is at least its 16-byte header")
         let seq = readU32(request, 8)
@@ -156,7 +163,7 @@ extension Sys {
         }
         Tracer.shared.call(
             name, group: group, start: start, args: args, ret: failure == nil ? 0 : -1,
-            errno: failure.map { Errno.name($0.0) }, why: why, shell: shell, tid: threadID())
+            errno: failure.map { Errno.name($0.0) }, why: why, shell: shell, tid: threadID(), file: file, line: line)
         if let (e, message) = failure {
             throw SysError(operation: name, object: object, errno: e, hint: message)
         }

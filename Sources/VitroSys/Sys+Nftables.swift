@@ -78,7 +78,10 @@ extension Sys {
     /// their handles (`add rule … # handle 7`), so rules can later be deleted by handle
     /// without listing the chain.
     @discardableResult
-    public static func nft(_ script: String, object: String, args: Args = [:], why: String? = nil) throws(SysError) -> String {
+    public static func nft(
+        _ script: String, object: String, args: Args = [:], why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> String {
         let start = MonotonicClock.now()
         guard let lib = NftablesLibrary.shared else {
             throw SysError(operation: "nft", object: object, errno: ENOENT, hint: "libnftables.so.1 not found: install libnftables1")
@@ -88,7 +91,7 @@ extension Sys {
         a.append("commands", .int(Int64(script.split(separator: "\n").count)))
         Tracer.shared.call(
             "nft", group: .netfilter, start: start, args: a, ret: ok ? 0 : -1, errno: ok ? nil : "EINVAL", why: why,
-            shell: "nft -f - <<'EOF'\n" + script + (script.hasSuffix("\n") ? "" : "\n") + "EOF", tid: threadID())
+            shell: "nft -f - <<'EOF'\n" + script + (script.hasSuffix("\n") ? "" : "\n") + "EOF", tid: threadID(), file: file, line: line)
         if !ok {
             // libnftables says where: "<cmdline>:3:1-20: Error: …", then the line itself.
             let lines = err.split(separator: "\n").map(String.init)

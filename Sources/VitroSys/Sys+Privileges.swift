@@ -14,12 +14,13 @@ extension Sys {
     /// prlimit(2) on this process: RLIMIT_`resource` becomes soft/hard; nil is
     /// unlimited (RLIM_INFINITY). The limits survive execve.
     public static func setResourceLimit(
-        _ resource: Int32, name: String, soft: UInt64?, hard: UInt64?, why: String? = nil
+        _ resource: Int32, name: String, soft: UInt64?, hard: UInt64?, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         func text(_ v: UInt64?) -> String { v.map(String.init) ?? "unlimited" }
         let option = "--" + name.lowercased().replacingOccurrences("rlimit_", "")
         try invoke(
-            "prlimit64", .process, object: name,
+            file: file, line: line, "prlimit64", .process, object: name,
             args: ["resource": .string(name), "soft": .string(text(soft)), "hard": .string(text(hard))], why: why,
             shell: "prlimit --pid $$ \(option)=\(text(soft)):\(text(hard))",
             hint: { e in e == EPERM ? "raising a hard limit needs CAP_SYS_RESOURCE" : nil }
@@ -27,18 +28,25 @@ extension Sys {
     }
 
     /// setgroups(2): the supplementary groups.
-    public static func setGroups(_ groups: [UInt32], why: String? = nil) throws(SysError) {
+    public static func setGroups(
+        _ groups: [UInt32], why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         let list = groups.map(String.init).joined(separator: ",")
         try invoke(
-            "setgroups", .process, object: list.isEmpty ? "none" : list,
+            file: file, line: line, "setgroups", .process, object: list.isEmpty ? "none" : list,
             args: ["groups": .list(groups.map(String.init))], why: why,
             shell: groups.isEmpty ? "setpriv --clear-groups" : "setpriv --groups=\(list)"
         ) { groups.withUnsafeBufferPointer { Int(vitro_setgroups($0.baseAddress, Int32(groups.count))) } }
     }
 
     /// setresgid(2): real, effective and saved group id.
-    public static func setGroupID(_ gid: UInt32, why: String? = nil) throws(SysError) {
-        try invoke("setresgid", .process, object: String(gid), args: ["gid": .int(Int64(gid))], why: why, shell: "setpriv --regid=\(gid)") {
+    public static func setGroupID(
+        _ gid: UInt32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "setresgid", .process, object: String(gid), args: ["gid": .int(Int64(gid))], why: why, shell: "setpriv --regid=\(gid)") {
             Int(vitro_setresgid(gid))
         }
     }
@@ -46,17 +54,24 @@ extension Sys {
     /// setresuid(2): real, effective and saved user id. Leaving uid 0 clears the
     /// permitted and effective capability sets (capabilities(7), "Effect of user ID
     /// changes on capabilities").
-    public static func setUserID(_ uid: UInt32, why: String? = nil) throws(SysError) {
-        try invoke("setresuid", .process, object: String(uid), args: ["uid": .int(Int64(uid))], why: why, shell: "setpriv --reuid=\(uid)") {
+    public static func setUserID(
+        _ uid: UInt32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "setresuid", .process, object: String(uid), args: ["uid": .int(Int64(uid))], why: why, shell: "setpriv --reuid=\(uid)") {
             Int(vitro_setresuid(uid))
         }
     }
 
     /// prctl(PR_SET_NO_NEW_PRIVS): execve can no longer grant privileges (setuid bits,
     /// file capabilities are ignored). It cannot be undone, and children inherit it.
-    public static func setNoNewPrivileges(why: String? = nil) throws(SysError) {
+    public static func setNoNewPrivileges(
+        why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try invoke(
-            "prctl", .capability, object: "PR_SET_NO_NEW_PRIVS", args: ["option": .string("PR_SET_NO_NEW_PRIVS"), "arg": .int(1)],
+            file: file, line: line, "prctl", .capability, object: "PR_SET_NO_NEW_PRIVS", args: ["option": .string("PR_SET_NO_NEW_PRIVS"), "arg": .int(1)],
             why: why, shell: "setpriv --no-new-privs"
         ) { Int(vitro_set_no_new_privs()) }
     }
@@ -64,12 +79,15 @@ extension Sys {
     /// seccomp(SECCOMP_SET_MODE_FILTER): `program` (8-byte struct sock_filter
     /// instructions) judges every later system call of this thread and its descendants.
     /// `summary` describes the filter for the trace (default action, rules, arches).
-    public static func loadSeccompFilter(_ program: [UInt8], summary: Args, shell: String, why: String? = nil) throws(SysError) {
+    public static func loadSeccompFilter(
+        _ program: [UInt8], summary: Args, shell: String, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         let count = program.count / 8
         var args: Args = ["operation": .string("SECCOMP_SET_MODE_FILTER"), "instructions": .int(Int64(count))]
         for item in summary.items { args.append(item.key, item.value) }
         try invoke(
-            "seccomp", .seccomp, object: "filter", args: args, why: why, shell: shell,
+            file: file, line: line, "seccomp", .seccomp, object: "filter", args: args, why: why, shell: shell,
             hint: { e in
                 switch e {
                 case EACCES: return "needs CAP_SYS_ADMIN or no_new_privs"
@@ -81,15 +99,23 @@ extension Sys {
     }
 
     /// setpgid(0, 0): a process group of our own (an --init child, as tini makes one).
-    public static func setOwnProcessGroup(why: String? = nil) throws(SysError) {
-        try invoke("setpgid", .process, object: "0", args: ["pid": .int(0), "pgid": .int(0)], why: why, shell: nil) {
+    public static func setOwnProcessGroup(
+        why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "setpgid", .process, object: "0", args: ["pid": .int(0), "pgid": .int(0)], why: why, shell: nil) {
             Int(vitro_setpgid_self())
         }
     }
 
     /// tcsetpgrp(fd, getpgrp()): our process group becomes the terminal's foreground.
-    public static func takeTerminalForeground(_ fd: Int32, why: String? = nil) throws(SysError) {
-        try invoke("tcsetpgrp", .process, object: "fd \(fd)", args: ["fd": .int(Int64(fd))], why: why, shell: nil) {
+    public static func takeTerminalForeground(
+        _ fd: Int32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "tcsetpgrp", .process, object: "fd \(fd)", args: ["fd": .int(Int64(fd))], why: why, shell: nil) {
             Int(vitro_tcsetpgrp_self(fd))
         }
     }
@@ -128,7 +154,10 @@ extension Sys {
     /// Not traced: it changes nothing about any container, and whether a run finds the
     /// entry or writes it must not make two runs' traces differ. Errors are ignored:
     /// a cache that cannot be written is only slower.
-    public static func writeCacheFile(_ path: String, _ bytes: [UInt8]) {
+    public static func writeCacheFile(
+        _ path: String, _ bytes: [UInt8],
+        file: StaticString = #fileID, line: UInt = #line
+    ) {
         guard let slash = path.lastIndex(of: "/") else { return }
         let dir = String(path[..<slash])
         var partial = ""
@@ -137,7 +166,7 @@ extension Sys {
             _ = Glibc.mkdir(partial, 0o700)
         }
         let tmp = path + ".tmp-\(getpid())"
-        guard let fd = try? open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode: 0o600, trace: false) else { return }
+        guard let fd = try? open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode: 0o600, trace: false, file: file, line: line) else { return }
         let ok = writeAll(fd, bytes)
         close(fd)
         if !ok || Glibc.rename(tmp, path) != 0 { _ = Glibc.unlink(tmp) }

@@ -37,11 +37,12 @@ extension Sys {
     /// fork(2) then execve(2) in C (the window a multi-threaded parent may only fill with
     /// async-signal-safe calls). `fds[i]` becomes descriptor i in the child.
     public static func spawn(
-        _ path: String, argv: [String], env: [String], fds: [Int32], why: String? = nil
+        _ path: String, argv: [String], env: [String], fds: [Int32], why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) -> pid_t {
         var childErrno: Int32 = 0
         let r = try invoke(
-            "execve", .process, object: path,
+            file: file, line: line, "execve", .process, object: path,
             args: ["path": .string(path), "argv": .list(argv), "via": .string("fork"), "nfds": .int(Int64(fds.count))],
             why: why, shell: shellLine(argv),
             hint: { e in e == ENOENT ? "is vitro-init installed next to vitro?" : nil }
@@ -63,22 +64,28 @@ extension Sys {
     /// the trace gets two events: the parent's (the child's pid) and the child's (0).
     /// The child's is stamped with its own host pid, read from /proc/self, because
     /// getpid() says 1 in a new pid namespace.
-    public static func fork(why: String? = nil) throws(SysError) -> pid_t {
+    public static func fork(
+        why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> pid_t {
         let start = MonotonicClock.now()
         let r = vitro_fork()
         let err = r < 0 ? Glibc.errno : 0
         if r == 0 { Tracer.shared.pid = readlink("/proc/self").flatMap { Int32($0) } ?? getpid() }
-        Tracer.shared.call("fork", group: .process, start: start, args: [:], ret: Int64(r), errno: r < 0 ? Errno.name(err) : nil, why: why, shell: nil)
+        Tracer.shared.call("fork", group: .process, start: start, args: [:], ret: Int64(r), errno: r < 0 ? Errno.name(err) : nil, why: why, shell: nil, file: file, line: line)
         if r < 0 { throw SysError(operation: "fork", object: "", errno: err) }
         return r
     }
 
     /// execve(2). Returns only by throwing. The event is recorded (and flushed) before
     /// the call, because a successful execve leaves no one to record it.
-    public static func execve(_ path: String, argv: [String], env: [String], why: String? = nil) throws(SysError) -> Never {
+    public static func execve(
+        _ path: String, argv: [String], env: [String], why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> Never {
         let start = MonotonicClock.now()
         let args: Args = ["path": .string(path), "argv": .list(argv), "envc": .int(Int64(env.count))]
-        Tracer.shared.call("execve", group: .process, start: start, args: args, ret: 0, errno: nil, why: why, shell: "exec " + shellLine(argv))
+        Tracer.shared.call("execve", group: .process, start: start, args: args, ret: 0, errno: nil, why: why, shell: "exec " + shellLine(argv), file: file, line: line)
         Tracer.shared.flush()
         let err: Int32 = withCStrings(argv) { a in
             withCStrings(env) { e in
@@ -86,21 +93,27 @@ extension Sys {
                 return Glibc.errno
             }
         }
-        Tracer.shared.call("execve", group: .process, start: start, args: args, ret: -1, errno: Errno.name(err), why: "the previous execve failed", shell: nil)
+        Tracer.shared.call("execve", group: .process, start: start, args: args, ret: -1, errno: Errno.name(err), why: "the previous execve failed", shell: nil, file: file, line: line)
         throw SysError(operation: "exec", object: path, errno: err)
     }
 
     /// kill(2).
-    public static func kill(_ pid: pid_t, _ signal: Int32, why: String? = nil) throws(SysError) {
+    public static func kill(
+        _ pid: pid_t, _ signal: Int32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try invoke(
-            "kill", .process, object: String(pid), args: ["pid": .int(Int64(pid)), "sig": .string(SignalName.name(signal))],
+            file: file, line: line, "kill", .process, object: String(pid), args: ["pid": .int(Int64(pid)), "sig": .string(SignalName.name(signal))],
             why: why, shell: "kill -\(SignalName.name(signal).dropFirst(3)) \(pid)"
         ) { Int(Glibc.kill(pid, signal)) }
     }
 
     /// waitpid(2). With `noHang`, nil means the child is still running (or, for -1,
     /// that there is no child left to wait for).
-    public static func waitpid(_ pid: pid_t, noHang: Bool = false, why: String? = nil) throws(SysError) -> (pid_t, ExitStatus)? {
+    public static func waitpid(
+        _ pid: pid_t, noHang: Bool = false, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> (pid_t, ExitStatus)? {
         var status: Int32 = 0
         if noHang {
             var r: pid_t
@@ -109,11 +122,12 @@ extension Sys {
             if r < 0 && errno == ECHILD { return nil }
             if r < 0 { throw SysError(operation: "waitpid", object: String(pid), errno: errno) }
             let s = ExitStatus(raw: status)
-            Tracer.shared.call("waitpid", group: .process, start: MonotonicClock.now(), args: ["pid": .int(Int64(r)), "status": .string(s.text)], ret: Int64(r), errno: nil, why: why, shell: nil)
+            Tracer.shared.call("waitpid", group: .process, start: MonotonicClock.now(), args: ["pid": .int(Int64(r)), "status": .string(s.text)], ret: Int64(r), errno: nil, why: why, shell: nil, file: file, line: line)
             return (r, s)
         }
         var result: ExitStatus = .exited(0)
-        let r = try invoke("waitpid", .process, object: String(pid), args: ["pid": .int(Int64(pid))], why: why, shell: "wait \(pid)") {
+        let r = try invoke(
+            file: file, line: line, "waitpid", .process, object: String(pid), args: ["pid": .int(Int64(pid))], why: why, shell: "wait \(pid)") {
             let r = Glibc.waitpid(pid, &status, 0)
             if r > 0 { result = ExitStatus(raw: status) }
             return Int(r)
@@ -122,20 +136,29 @@ extension Sys {
     }
 
     /// setsid(2): a new session, so the terminal's job control signals reach vitro only.
-    public static func setsid(why: String? = nil) throws(SysError) {
-        try invoke("setsid", .process, object: "", args: [:], why: why, shell: "setsid") { Int(Glibc.setsid()) }
+    public static func setsid(why: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws(SysError) {
+        try invoke(
+            file: file, line: line, "setsid", .process, object: "", args: [:], why: why, shell: "setsid") { Int(Glibc.setsid()) }
     }
 
     /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are re-parented to us.
-    public static func setChildSubreaper(why: String? = nil) throws(SysError) {
-        try invoke("prctl", .process, object: "PR_SET_CHILD_SUBREAPER", args: ["option": .string("PR_SET_CHILD_SUBREAPER"), "arg": .int(1)], why: why, shell: nil) {
+    public static func setChildSubreaper(
+        why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "prctl", .process, object: "PR_SET_CHILD_SUBREAPER", args: ["option": .string("PR_SET_CHILD_SUBREAPER"), "arg": .int(1)], why: why, shell: nil) {
             Int(vitro_set_child_subreaper(1))
         }
     }
 
     /// prctl(PR_SET_PDEATHSIG): the kernel sends `signal` when our parent dies.
-    public static func setParentDeathSignal(_ signal: Int32, why: String? = nil) throws(SysError) {
-        try invoke("prctl", .process, object: "PR_SET_PDEATHSIG", args: ["option": .string("PR_SET_PDEATHSIG"), "arg": .string(SignalName.name(signal))], why: why, shell: nil) {
+    public static func setParentDeathSignal(
+        _ signal: Int32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "prctl", .process, object: "PR_SET_PDEATHSIG", args: ["option": .string("PR_SET_PDEATHSIG"), "arg": .string(SignalName.name(signal))], why: why, shell: nil) {
             Int(vitro_set_pdeathsig(signal))
         }
     }
@@ -242,8 +265,12 @@ extension Sys {
 
 extension Sys {
     /// dup2(2): make `to` a copy of `from` (a monitor pointing its stdio at /dev/null).
-    public static func dup2(_ from: Int32, _ to: Int32, why: String? = nil) throws(SysError) {
-        try invoke("dup2", .process, object: "fd \(to)", args: ["oldfd": .int(Int64(from)), "newfd": .int(Int64(to))], why: why, shell: nil) {
+    public static func dup2(
+        _ from: Int32, _ to: Int32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "dup2", .process, object: "fd \(to)", args: ["oldfd": .int(Int64(from)), "newfd": .int(Int64(to))], why: why, shell: nil) {
             Int(Glibc.dup2(from, to))
         }
     }
@@ -255,8 +282,12 @@ extension Sys {
 extension Sys {
     /// close_range(2) from `lowfd` up: a process that outlives its parent (the monitor)
     /// must not keep descriptors it inherited, or a pipe's reader never sees its end.
-    public static func closeDescriptors(from lowfd: Int32, why: String? = nil) throws(SysError) {
-        try invoke("close_range", .process, object: "fd \(lowfd)..", args: ["first": .int(Int64(lowfd)), "last": .string("~0")], why: why, shell: nil) {
+    public static func closeDescriptors(
+        from lowfd: Int32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "close_range", .process, object: "fd \(lowfd)..", args: ["first": .int(Int64(lowfd)), "last": .string("~0")], why: why, shell: nil) {
             Int(vitro_close_from(lowfd))
         }
     }

@@ -35,7 +35,8 @@ extension Sys {
     /// kernel pick a free one. Returns the descriptor (non-blocking, close-on-exec) and
     /// the port bound.
     public static func bindPort(
-        _ kind: SocketKind, address: [UInt8], port: UInt16, why: String? = nil
+        _ kind: SocketKind, address: [UInt8], port: UInt16, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) -> (fd: Int32, port: UInt16) {
         precondition(address.count == 4, "bug: an IPv4 address is 4 bytes")
         let shown = "\(dotted(address)):\(port)/\(kind.rawValue)"
@@ -43,7 +44,7 @@ extension Sys {
             | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
         var bound: UInt16 = port
         let fd = try invoke(
-            "bind", .netfilter, object: shown,
+            file: file, line: line, "bind", .netfilter, object: shown,
             args: ["address": .string(dotted(address)), "port": .int(Int64(port)), "proto": .string(kind.rawValue)],
             why: why, shell: kind == .tcp ? "socat TCP-LISTEN:\(port),bind=\(dotted(address)),fork,reuseaddr -" : "socat UDP-RECVFROM:\(port),bind=\(dotted(address)) -",
             hint: { e in e == EADDRINUSE ? "another program holds this port" : e == EADDRNOTAVAIL ? "no interface has this address" : nil }

@@ -32,15 +32,15 @@ extension Sys {
     /// never both believe they hold the lock.
     public static func lock(
         _ path: String, exclusive: Bool = true, wait: Bool = true, removeOnRelease: Bool = false,
-        group: Group = .file, why: String? = nil
+        group: Group = .file, why: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) -> FileLock? {
         let op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB)
         let opName = (exclusive ? "LOCK_EX" : "LOCK_SH") + (wait ? "" : "|LOCK_NB")
         while true {
-            let fd = try open(path, flags: O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode: 0o600, trace: false)
+            let fd = try open(path, flags: O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode: 0o600, trace: false, file: file, line: line)
             do {
                 try invoke(
-                    "flock", group, object: path, args: ["path": .string(path), "operation": .flags(opName)], why: why,
+                    file: file, line: line, "flock", group, object: path, args: ["path": .string(path), "operation": .flags(opName)], why: why,
                     shell: "flock \(exclusive ? "-x" : "-s")\(wait ? "" : " -n") \(shellQuote(path))"
                 ) { Int(flock(fd, op)) }
             } catch let e where e.errno == EWOULDBLOCK {
@@ -60,36 +60,50 @@ extension Sys {
     }
 
     /// Releases a lock (unlinking its file first when it was taken with removeOnRelease).
-    public static func unlock(_ lock: FileLock, group: Group = .file, why: String? = nil) {
+    public static func unlock(
+        _ lock: FileLock, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) {
         if lock.removeOnRelease { _ = Glibc.unlink(lock.path) }
         Tracer.shared.call(
             "flock", group: group, start: MonotonicClock.now(),
             args: ["path": .string(lock.path), "operation": .flags("LOCK_UN")], ret: 0, errno: nil, why: why,
-            shell: nil, tid: threadID())
+            shell: nil, tid: threadID(), file: file, line: line)
         close(lock.fd)
     }
 
     /// fsync(2): the file's bytes are on disk before it gets its final name.
-    public static func fsync(_ fd: Int32, path: String, bytes: Int64? = nil, group: Group = .file, why: String? = nil)
+    public static func fsync(
+        _ fd: Int32, path: String, bytes: Int64? = nil, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    )
         throws(SysError)
     {
         var args: Args = ["path": .string(path)]
         if let bytes { args.append("bytes", .int(bytes)) }
-        try invoke("fsync", group, object: path, args: args, why: why, shell: "sync \(shellQuote(path))") {
+        try invoke(
+            file: file, line: line, "fsync", group, object: path, args: args, why: why, shell: "sync \(shellQuote(path))") {
             Int(Glibc.fsync(fd))
         }
     }
 
     /// fsync(2) of a directory: a rename in it is durable once this returns.
-    public static func fsyncDirectory(_ path: String, group: Group = .file, why: String? = nil) throws(SysError) {
-        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, trace: false)
+    public static func fsyncDirectory(
+        _ path: String, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, trace: false, file: file, line: line)
         defer { close(fd) }
-        try fsync(fd, path: path, group: group, why: why)
+        try fsync(fd, path: path, group: group, why: why, file: file, line: line)
     }
 
     /// ftruncate(2) to zero: a retried download starts its temporary file again.
-    public static func truncate(_ fd: Int32, path: String, group: Group = .file, why: String? = nil) throws(SysError) {
-        try invoke("ftruncate", group, object: path, args: ["path": .string(path), "length": .int(0)], why: why, shell: "truncate -s 0 \(shellQuote(path))") {
+    public static func truncate(
+        _ fd: Int32, path: String, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        try invoke(
+            file: file, line: line, "ftruncate", group, object: path, args: ["path": .string(path), "length": .int(0)], why: why, shell: "truncate -s 0 \(shellQuote(path))") {
             var r: Int
             repeat {
                 r = Int(Glibc.ftruncate(fd, 0))
@@ -129,13 +143,15 @@ extension Sys {
     }
 
     public static func writeFileAtomically(
-        _ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true, group: Group = .file, why: String? = nil
+        _ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
         if isWrittenInPlace(path) {
             // A device or a pipe (`-o /dev/null`): a rename would replace the node itself.
-            let fd = try open(path, flags: O_WRONLY | O_CLOEXEC, why: why)
+            let fd = try open(path, flags: O_WRONLY | O_CLOEXEC, why: why, file: file, line: line)
             defer { close(fd) }
-            try invoke("write", group, object: path, args: ["path": .string(path), "bytes": .int(Int64(bytes.count))], why: why, shell: "cat > \(shellQuote(path))") {
+            try invoke(
+                file: file, line: line, "write", group, object: path, args: ["path": .string(path), "bytes": .int(Int64(bytes.count))], why: why, shell: "cat > \(shellQuote(path))") {
                 writeAll(fd, bytes) ? bytes.count : -1
             }
             return
@@ -144,28 +160,28 @@ extension Sys {
         let dir = slash.map { String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         let tmp = dir + "/." + name + ".tmp-\(getpid())"
-        let fd = try open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode: mode, why: why)
+        let fd = try open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode: mode, why: why, file: file, line: line)
         do {
             defer { close(fd) }
             try invoke(
-                "write", group, object: tmp, args: ["path": .string(tmp), "bytes": .int(Int64(bytes.count))], why: why,
+                file: file, line: line, "write", group, object: tmp, args: ["path": .string(tmp), "bytes": .int(Int64(bytes.count))], why: why,
                 shell: "cat > \(shellQuote(tmp))"
             ) {
                 let ok = writeAll(fd, bytes)
                 return ok ? bytes.count : -1
             }
-            if durable { try fsync(fd, path: tmp, group: group, why: "the bytes reach the disk before the name does") }
+            if durable { try fsync(fd, path: tmp, group: group, why: "the bytes reach the disk before the name does", file: file, line: line) }
         } catch {
             _ = Glibc.unlink(tmp)
             throw error
         }
         do {
-            try rename(tmp, to: path, group: group, why: "publish the new file in one step")
+            try rename(tmp, to: path, group: group, why: "publish the new file in one step", file: file, line: line)
         } catch {
             _ = Glibc.unlink(tmp)
             throw error
         }
-        if durable { try? fsyncDirectory(dir, group: group, why: "make the rename durable") }
+        if durable { try? fsyncDirectory(dir, group: group, why: "make the rename durable", file: file, line: line) }
     }
 
     /// Size of a regular file (lstat), or nil when there is none.

@@ -38,20 +38,23 @@ public struct WindowSize: Sendable, Equatable {
 extension Sys {
     /// Opens a new pty pair in the devpts instance that /dev/ptmx leads to: the master
     /// (close-on-exec) and the slave, with the slave's path.
-    public static func openPTY(why: String? = nil) throws(SysError) -> (master: Int32, slave: Int32, path: String) {
-        let master = try open("/dev/ptmx", flags: O_RDWR | O_NOCTTY | O_CLOEXEC, mode: 0, why: why)
+    public static func openPTY(
+        why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> (master: Int32, slave: Int32, path: String) {
+        let master = try open("/dev/ptmx", flags: O_RDWR | O_NOCTTY | O_CLOEXEC, mode: 0, why: why, file: file, line: line)
         do {
             try invoke(
-                "ioctl", .file, object: "/dev/ptmx", args: ["fd": .int(Int64(master)), "request": .string("TIOCSPTLCK"), "arg": .int(0)],
+                file: file, line: line, "ioctl", .file, object: "/dev/ptmx", args: ["fd": .int(Int64(master)), "request": .string("TIOCSPTLCK"), "arg": .int(0)],
                 why: "unlockpt(3): a new slave is locked until its master unlocks it", shell: nil
             ) { Int(vitro_unlock_pty(master)) }
             var n: Int32 = -1
             try invoke(
-                "ioctl", .file, object: "/dev/ptmx", args: ["fd": .int(Int64(master)), "request": .string("TIOCGPTN")],
+                file: file, line: line, "ioctl", .file, object: "/dev/ptmx", args: ["fd": .int(Int64(master)), "request": .string("TIOCGPTN")],
                 why: "ptsname(3): which /dev/pts/N is the other end", shell: nil
             ) { Int(vitro_pty_number(master, &n)) }
             let path = "/dev/pts/\(n)"
-            let slave = try open(path, flags: O_RDWR | O_NOCTTY | O_CLOEXEC, mode: 0, why: "the slave end: the container's terminal")
+            let slave = try open(path, flags: O_RDWR | O_NOCTTY | O_CLOEXEC, mode: 0, why: "the slave end: the container's terminal", file: file, line: line)
             return (master, slave, path)
         } catch {
             close(master)
@@ -61,9 +64,12 @@ extension Sys {
 
     /// ioctl(TIOCSCTTY): the terminal on `fd` becomes the controlling terminal of the
     /// caller, which must lead a session without one (just after setsid).
-    public static func setControllingTerminal(_ fd: Int32, why: String? = nil) throws(SysError) {
+    public static func setControllingTerminal(
+        _ fd: Int32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try invoke(
-            "ioctl", .process, object: "fd \(fd)", args: ["fd": .int(Int64(fd)), "request": .string("TIOCSCTTY")],
+            file: file, line: line, "ioctl", .process, object: "fd \(fd)", args: ["fd": .int(Int64(fd)), "request": .string("TIOCSCTTY")],
             why: why, shell: nil
         ) { Int(vitro_set_controlling_tty(fd)) }
     }
@@ -77,36 +83,48 @@ extension Sys {
 
     /// ioctl(TIOCSWINSZ) on a pty master: the kernel sends SIGWINCH to the terminal's
     /// foreground process group when the size changes.
-    public static func setWindowSize(_ fd: Int32, _ size: WindowSize, why: String? = nil) throws(SysError) {
+    public static func setWindowSize(
+        _ fd: Int32, _ size: WindowSize, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try invoke(
-            "ioctl", .file, object: "fd \(fd)",
+            file: file, line: line, "ioctl", .file, object: "fd \(fd)",
             args: ["fd": .int(Int64(fd)), "request": .string("TIOCSWINSZ"), "rows": .int(Int64(size.rows)), "cols": .int(Int64(size.columns))],
             why: why, shell: "stty rows \(size.rows) cols \(size.columns)"
         ) { Int(vitro_set_winsize(fd, size.rows, size.columns)) }
     }
 
     /// tcsetattr(3) with cfmakeraw(3)'s settings; returns the settings it replaced.
-    public static func makeRaw(_ fd: Int32, why: String? = nil) throws(SysError) -> TerminalSettings {
+    public static func makeRaw(
+        _ fd: Int32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> TerminalSettings {
         var saved = [UInt8](repeating: 0, count: Int(vitro_termios_size()))
         try invoke(
-            "tcsetattr", .file, object: "fd \(fd)", args: ["fd": .int(Int64(fd)), "mode": .string("raw")], why: why,
+            file: file, line: line, "tcsetattr", .file, object: "fd \(fd)", args: ["fd": .int(Int64(fd)), "mode": .string("raw")], why: why,
             shell: "stty raw -echo"
         ) { Int(saved.withUnsafeMutableBytes { vitro_make_raw(fd, $0.baseAddress) }) }
         return TerminalSettings(bytes: saved)
     }
 
     /// tcsetattr(3) back to settings `makeRaw` saved.
-    public static func restoreTerminal(_ fd: Int32, _ settings: TerminalSettings, why: String? = nil) throws(SysError) {
+    public static func restoreTerminal(
+        _ fd: Int32, _ settings: TerminalSettings, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try invoke(
-            "tcsetattr", .file, object: "fd \(fd)", args: ["fd": .int(Int64(fd)), "mode": .string("saved")], why: why,
+            file: file, line: line, "tcsetattr", .file, object: "fd \(fd)", args: ["fd": .int(Int64(fd)), "mode": .string("saved")], why: why,
             shell: "stty sane"
         ) { Int(settings.bytes.withUnsafeBytes { vitro_restore_termios(fd, $0.baseAddress) }) }
     }
 
     /// sendmsg(2) of one message with a descriptor attached (SCM_RIGHTS).
-    public static func sendDescriptor(_ socket: Int32, _ bytes: [UInt8], fd: Int32, why: String? = nil) throws(SysError) {
+    public static func sendDescriptor(
+        _ socket: Int32, _ bytes: [UInt8], fd: Int32, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
         try invoke(
-            "sendmsg", .process, object: "fd \(socket)",
+            file: file, line: line, "sendmsg", .process, object: "fd \(socket)",
             args: ["fd": .int(Int64(socket)), "message": .string(String(decoding: bytes, as: UTF8.self)), "scm_rights": .int(Int64(fd))],
             why: why, shell: nil
         ) { Int(bytes.withUnsafeBytes { vitro_send_fd(socket, $0.baseAddress, $0.count, fd) }) }

@@ -57,13 +57,16 @@ extension Sys {
     /// socket(AF_UNIX, SOCK_STREAM) + bind(2) + listen(2) at `path`, then chmod to
     /// `mode`. A socket file already at the path (left by a process that was killed) is
     /// removed first. The descriptor is non-blocking and close-on-exec.
-    public static func listenUnix(_ path: String, mode: mode_t = 0o600, why: String? = nil) throws(SysError) -> Int32 {
+    public static func listenUnix(
+        _ path: String, mode: mode_t = 0o600, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> Int32 {
         var st = stat()
         if lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK {
-            try unlink(path, why: "a socket left by a monitor that did not end cleanly")
+            try unlink(path, why: "a socket left by a monitor that did not end cleanly", file: file, line: line)
         }
         let fd = try invoke(
-            "bind", .file, object: path, args: ["path": .string(path), "family": .string("AF_UNIX"), "type": .string("SOCK_STREAM")],
+            file: file, line: line, "bind", .file, object: path, args: ["path": .string(path), "family": .string("AF_UNIX"), "type": .string("SOCK_STREAM")],
             why: why, shell: "socat UNIX-LISTEN:\(shellQuote(path)),fork -"
         ) { () -> Int in
             let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
@@ -82,19 +85,22 @@ extension Sys {
             return Int(fd)
         }
         do {
-            try chmod(path, mode: mode, why: "only root may attach to the container")
+            try chmod(path, mode: mode, why: "only root may attach to the container", file: file, line: line)
         } catch {
             _ = Glibc.close(Int32(fd))
-            try? unlink(path)
+            try? unlink(path, file: file, line: line)
             throw error
         }
         return Int32(fd)
     }
 
     /// socket(AF_UNIX, SOCK_STREAM) + connect(2) to `path` (blocking, close-on-exec).
-    public static func connectUnix(_ path: String) throws(SysError) -> Int32 {
+    public static func connectUnix(
+        _ path: String,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> Int32 {
         let fd = try invoke(
-            "connect", .file, object: path, args: ["path": .string(path), "family": .string("AF_UNIX")], why: nil,
+            file: file, line: line, "connect", .file, object: path, args: ["path": .string(path), "family": .string("AF_UNIX")], why: nil,
             shell: "socat - UNIX-CONNECT:\(shellQuote(path))"
         ) { () -> Int in
             let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

@@ -22,18 +22,21 @@ public enum Sys {
     /// retry, records the trace event and throws on failure.
     @discardableResult
     static func invoke(
+        file: StaticString = #fileID, line: UInt = #line,
         _ name: String, _ group: Group, object: String, args: Args, why: String?, shell: String?,
         hint: (Int32) -> String? = { _ in nil }, _ body: () -> Int
     ) throws(SysError) -> Int {
         let start = MonotonicClock.now()
         do {
             let r = try retrying(name, object: object, hint: hint, body)
-            Tracer.shared.call(name, group: group, start: start, args: args, ret: Int64(r), errno: nil, why: why, shell: shell, tid: threadID())
+            Tracer.shared.call(
+                name, group: group, start: start, args: args, ret: Int64(r), errno: nil, why: why, shell: shell,
+                tid: threadID(), file: file, line: line)
             return r
         } catch {
             Tracer.shared.call(
                 name, group: group, start: start, args: args, ret: -1, errno: error.errnoName, why: why, shell: shell,
-                tid: threadID())
+                tid: threadID(), file: file, line: line)
             throw error
         }
     }

@@ -37,6 +37,7 @@ extension TraceEvent {
         if let errno { w.key("errno"); w.string(errno) }
         if let why { w.key("why"); w.string(why) }
         if let shell { w.key("shell"); w.string(shell) }
+        if let code { w.key("code"); w.string(code) }
         w.endObject()
     }
 
@@ -78,7 +79,8 @@ extension TraceEvent {
             ret: v["ret"]?.int,
             errno: v["errno"]?.string,
             why: v["why"]?.string,
-            shell: v["shell"]?.string)
+            shell: v["shell"]?.string,
+            code: v["code"]?.string)
     }
 
     /// Microseconds (as the JSON has them) to nanoseconds; negative, huge or not a

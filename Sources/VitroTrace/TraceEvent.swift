@@ -67,6 +67,12 @@ public enum Stage: String, Sendable, CaseIterable {
     }
 }
 
+/// A place in vitro's sources, as `#fileID` and `#line` give it at a call site
+/// (`VitroNetwork/Bridge.swift`, 57), written the way the repository lays files out.
+public func sourceLocation(_ file: StaticString, _ line: UInt) -> String {
+    "Sources/\(file):\(line)"
+}
+
 /// A typed argument value. Flags keep their names so that a trace says
 /// `MS_BIND|MS_REC`, not `20480`.
 public enum ArgValue: Sendable, Equatable {
@@ -133,11 +139,15 @@ public struct TraceEvent: Sendable, Equatable {
     public var why: String?
     /// A command a person could type for the same effect.
     public var shell: String?
+    /// Where in vitro's sources the call was made: `Sources/VitroNetwork/Bridge.swift:57`,
+    /// the line that called the VitroSys wrapper (not the wrapper itself), so a reader of
+    /// the trace can open the code that asked for it.
+    public var code: String?
 
     public init(
         seq: UInt64 = 0, tsNanos: UInt64, durNanos: UInt64? = nil, phase: Phase, name: String,
         group: Group, stage: Stage, pid: Int32, tid: Int32, args: Args = [:], ret: Int64? = nil,
-        errno: String? = nil, why: String? = nil, shell: String? = nil
+        errno: String? = nil, why: String? = nil, shell: String? = nil, code: String? = nil
     ) {
         self.seq = seq
         self.tsNanos = tsNanos
@@ -153,6 +163,7 @@ public struct TraceEvent: Sendable, Equatable {
         self.errno = errno
         self.why = why
         self.shell = shell
+        self.code = code
     }
 
     /// True for a call that failed.

@@ -67,7 +67,7 @@ public final class Tracer: Sendable {
     /// Records a finished kernel call. VitroSys calls this for every wrapper.
     public func call(
         _ name: String, group: Group, start: UInt64, args: Args, ret: Int64?, errno: String?,
-        why: String?, shell: String?, tid: Int32? = nil
+        why: String?, shell: String?, tid: Int32? = nil, file: StaticString = #fileID, line: UInt = #line
     ) {
         let (pid, stage) = state.withLock { ($0.pid, $0.stage) }
         let now = MonotonicClock.now()
@@ -75,11 +75,11 @@ public final class Tracer: Sendable {
             TraceEvent(
                 tsNanos: start, durNanos: now &- start, phase: .complete, name: name, group: group,
                 stage: stage, pid: pid, tid: tid ?? pid, args: args, ret: ret,
-                errno: errno, why: why, shell: shell))
+                errno: errno, why: why, shell: shell, code: sourceLocation(file, line)))
     }
 
     /// Opens a stage: the span every event until `endStage` belongs to.
-    public func beginStage(_ stage: Stage, why: String? = nil) {
+    public func beginStage(_ stage: Stage, why: String? = nil, file: StaticString = #fileID, line: UInt = #line) {
         let pid = state.withLock { s in
             s.stage = stage
             return s.pid
@@ -87,10 +87,11 @@ public final class Tracer: Sendable {
         emit(
             TraceEvent(
                 tsNanos: MonotonicClock.now(), phase: .begin, name: stage.rawValue, group: .stage,
-                stage: stage, pid: pid, tid: pid, args: ["title": .string(stage.title)], why: why))
+                stage: stage, pid: pid, tid: pid, args: ["title": .string(stage.title)], why: why,
+                code: sourceLocation(file, line)))
     }
 
-    public func endStage(_ stage: Stage, error: String? = nil) {
+    public func endStage(_ stage: Stage, error: String? = nil, file: StaticString = #fileID, line: UInt = #line) {
         let pid = state.withLock { s in
             s.stage = .none
             return s.pid
@@ -98,16 +99,20 @@ public final class Tracer: Sendable {
         emit(
             TraceEvent(
                 tsNanos: MonotonicClock.now(), phase: .end, name: stage.rawValue, group: .stage,
-                stage: stage, pid: pid, tid: pid, args: error.map { ["error": .string($0)] } ?? [:]))
+                stage: stage, pid: pid, tid: pid, args: error.map { ["error": .string($0)] } ?? [:],
+                code: sourceLocation(file, line)))
     }
 
     /// A note in the trace: something vitro decided rather than asked of the kernel.
-    public func note(_ name: String, group: Group = .stage, args: Args = [:], why: String? = nil) {
+    public func note(
+        _ name: String, group: Group = .stage, args: Args = [:], why: String? = nil, file: StaticString = #fileID,
+        line: UInt = #line
+    ) {
         let (pid, stage) = state.withLock { ($0.pid, $0.stage) }
         emit(
             TraceEvent(
                 tsNanos: MonotonicClock.now(), phase: .instant, name: name, group: group, stage: stage,
-                pid: pid, tid: pid, args: args, why: why))
+                pid: pid, tid: pid, args: args, why: why, code: sourceLocation(file, line)))
     }
 
     public func flush() {

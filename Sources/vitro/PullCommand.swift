@@ -11,13 +11,18 @@ struct PullCommand: ParsableCommand {
         discussion: """
             NAME is a reference as Docker reads it: busybox, user/repo:tag, \
             host:port/repo@sha256:…. Registries on loopback addresses and localhost, and \
-            those named with --insecure-registry, are reached over plain HTTP.
+            those named with --insecure-registry, are reached over plain HTTP. Docker \
+            Hub's images are asked of each --registry-mirror first (or of the mirrors in \
+            $VITRO_REGISTRY_MIRROR, comma-separated), as Docker's registry-mirrors.
             """)
 
     @OptionGroup var global: GlobalOptions
 
     @Option(name: .long, help: "Platform to pull from a multi-platform image (os/arch[/variant]; default: this machine's).")
     var platform: String?
+
+    @Option(name: .long, help: "Ask this mirror (http[s]://host[:port]) for Docker Hub's images first. Repeatable; default: $VITRO_REGISTRY_MIRROR.")
+    var registryMirror: [String] = []
 
     @OptionGroup var registry: RegistryFlags
 
@@ -32,6 +37,7 @@ struct PullCommand: ParsableCommand {
             do { options.platform = try Platform.parse(platform) } catch { fail("pull \(name): \(error)") }
         }
         options.insecureRegistries = registry.insecureRegistry
+        do { options.registryMirrors = try PullOptions.mirrors(flags: registryMirror) } catch { fail("pull \(name): \(error)") }
         options.credentials = registry.credentials("pull \(name)")
         let progress = PullProgressPrinter()
         if !Reference.hasExplicitTagOrDigest(name) { progress.say("Using default tag: \(Reference.defaultTag)") }

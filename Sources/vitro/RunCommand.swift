@@ -73,6 +73,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Reach this registry (host[:port]) over plain HTTP when pulling. Repeatable.")
     var insecureRegistry: [String] = []
 
+    @Option(name: .long, help: "Ask this mirror (http[s]://host[:port]) for Docker Hub's images first when pulling. Repeatable; default: $VITRO_REGISTRY_MIRROR.")
+    var registryMirror: [String] = []
+
     @Option(name: .long, help: "Write the trace (JSON Lines) to this file.")
     var trace: String?
 
@@ -107,6 +110,7 @@ struct RunCommand: ParsableCommand {
         var options = RunOptions(rootfs: rootfs, argv: words)
         options.image = rootfs == nil ? image : nil
         options.pull.insecureRegistries = insecureRegistry
+        do { options.pull.registryMirrors = try PullOptions.mirrors(flags: registryMirror) } catch { fail("\(error)") }
         options.env = env
         options.workdir = workdir
         options.hostname = hostname

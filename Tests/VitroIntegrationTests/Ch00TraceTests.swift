@@ -95,6 +95,7 @@ extension Integration {
                 }
                 #expect(o.stdout.contains("I am pid 1"))
                 #expect(o.stdout.contains("$ pivot_root . ."))
+                #expect(o.stdout.contains("The code that made them: Sources/VitroNamespaces/RootfsPlan.swift ("), "each stage names the files its calls came from")
                 #expect(o.stdout.contains("The host's mount table is exactly as before"))
                 let wide = o.stdout.split(separator: "\n").filter { $0.count > 80 }
                 #expect(wide.isEmpty, "lines wider than 80 columns: \(wide.prefix(3))")

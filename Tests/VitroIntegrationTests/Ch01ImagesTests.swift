@@ -90,6 +90,48 @@ extension Integration {
             }
         }
 
+        /// Docker Hub names (`busybox`, `ubuntu:12.04`) through a registry mirror, the way
+        /// a lab runs the tutorial's `docker pull ubuntu` offline. Only mirrors on
+        /// 127.0.0.1 are named, and each test has the image in one of them, so no request
+        /// ever goes on to Docker Hub.
+        @Test func dockerHubNamesComeFromAMirror() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let registry = try TestRegistry()
+                defer { registry.stop() }
+                let layout = try OCILayout(dir: box.dir + "/oci")
+                let image = try layout.addImage(rootfs: box.rootfs, architecture: "amd64")
+                try layout.tag(image, as: "12.04")
+                try registry.push(layout: layout.dir, tag: "12.04", as: "library/ubuntu:12.04")
+                let mirror = "http://\(registry.host)"
+                let nobody = "http://127.0.0.1:\(freeLoopbackPort())"
+                let trace = box.dir + "/pull.jsonl"
+
+                // The first mirror does not answer; the second has it.
+                let o = try box.vitro(["pull", "--registry-mirror", nobody, "--registry-mirror", mirror, "--trace", trace, "ubuntu:12.04"])
+                #expect(o.status == 0, "\(o.stderr)")
+                #expect(o.stdout.contains("Digest: \(image.manifestDigest)"), "\(o.stdout)")
+                #expect(o.stdout.contains("Downloaded newer image for ubuntu:12.04"), "\(o.stdout)")
+                let notes = try readTrace(trace).filter { $0["name"] as? String == "mirror" }.compactMap { $0["args"] as? [String: Any] }
+                #expect(notes.count == 2 && notes[0]["error"] != nil && notes[1]["error"] == nil, "\(notes)")
+                let rows = try box.vitro(["images"]).stdout.split(separator: "\n").dropFirst().map { $0.split(separator: " ").prefix(2).joined(separator: ":") }
+                #expect(rows == ["ubuntu:12.04"], "listed under its Docker Hub name")
+
+                // From the environment, as a lab sets it once; and `run` pulls the same way.
+                let other = box.root + "-2"
+                defer { try? FileManager.default.removeItem(atPath: other) }
+                let run = try runProcess(
+                    Binaries.vitro, ["run", "--rm", "ubuntu:12.04", "/bin/echo", "hello world"],
+                    env: ["VITRO_ROOT": other, "VITRO_NETWORK": "none", "VITRO_REGISTRY_MIRROR": mirror])
+                #expect(run.status == 0 && run.stdout == "hello world\n", "\(run.stderr)")
+
+                let bad = try box.vitro(["pull", "--registry-mirror", "ftp://mirror/path", "ubuntu:12.04"])
+                #expect(bad.status == 125 && bad.stderr == "vitro: pull ubuntu:12.04: registry mirror \"ftp://mirror/path\": not an http:// or https:// URL\n", "\(bad.stderr)")
+                let path = try box.vitro(["pull", "--registry-mirror", "http://127.0.0.1:5000/v2", "ubuntu:12.04"])
+                #expect(path.status == 125 && path.stderr.contains("no path"), "\(path.stderr)")
+            }
+        }
+
         @Test func basicAuthWithFlagsOrDockerConfig() throws {
             try leavesNothing {
                 let box = try Sandbox()

@@ -141,6 +141,8 @@ extension Integration {
             let shell = (e["shell"] as? String ?? "").split(separator: "\n").first.map { String($0.prefix(30)) } ?? ""
             #expect(screen.contains("shell $ " + shell), "\(name): shell of #\(seq)\n\(screen)")
             if let ret = e["ret"] as? Int { #expect(screen.contains("ret \(ret)"), "\(name)\n\(screen)") }
+            let code = try #require(e["code"] as? String, "\(name): event #\(seq) says where in the sources it was made")
+            #expect(screen.contains("code " + code), "\(name): code of #\(seq)\n\(screen)")
             if let flags = (e["args"] as? [String: Any])?.first(where: { $0.key.hasSuffix("flags") })?.value as? String, flags.contains("|") {
                 let named = flags.split(separator: "|").prefix(2).joined(separator: " | ")
                 #expect(screen.contains(named), "\(name): flags by name \(named)\n\(screen)")
@@ -341,6 +343,7 @@ extension Integration {
             }
             // The details panel shows the first event; the list has rows.
             #expect(dom.stdout.contains("<h2>#1 rootfs</h2>"))
+            #expect(dom.stdout.contains("<h3>code</h3><code>Sources/VitroRuntime/ContainerRun.swift</code>"), "where the stage is opened")
             #expect(dom.stdout.contains("class=\"row"), "rows in the list")
             // A screenshot, kept for people to look at.
             try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)

@@ -28,6 +28,35 @@ extension Integration {
             return out
         }
 
+        /// Every event a run records says where in the sources it was made, and that
+        /// place is real: the file exists and the line (or the statement it starts) asks
+        /// the kernel through VitroSys, records through the tracer, or opens or closes a
+        /// stage. A wrapper that forgot to pass its caller's place on would name a line
+        /// inside VitroSys, which the last check refuses for kernel calls.
+        static func checkCodeLocations(_ trace: String) throws {
+            let root = traces.deletingLastPathComponent()
+            var files: [String: [Substring]] = [:]
+            for line in try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n") {
+                let e = try TraceEvent(jsonLine: String(line))
+                guard e.phase != .metadata else { continue }
+                let code = try #require(e.code, "event \(e.seq) \(e.name) has no code location")
+                let parts = code.split(separator: ":")
+                let path = String(parts.first ?? ""), number = Int(parts.last ?? "") ?? 0
+                if files[path] == nil {
+                    files[path] = try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+                }
+                let lines = files[path] ?? []
+                #expect(number >= 1 && number <= lines.count, "\(code): no such line")
+                guard number >= 1 && number <= lines.count else { continue }
+                let statement = lines[(number - 1)..<min(number + 2, lines.count)].joined(separator: " ")
+                let asks = ["Sys.", "Tracer.shared", "begin(", "end(", "layerCall(", "try invoke("].contains { statement.contains($0) }
+                #expect(asks, "\(code) (event \(e.seq) \(e.name)) is not a call that records: \(lines[number - 1])")
+                if e.phase == .complete && e.group != .packet {
+                    #expect(!path.hasPrefix("Sources/VitroSys/"), "\(code): \(e.name) names the wrapper, not its caller")
+                }
+            }
+        }
+
         func freshRun(_ box: Sandbox) throws -> String {
             let path = box.dir + "/t.jsonl"
             let o = try box.run(["/bin/sh", "-c", "echo hello"], extra: ["--trace", path])
@@ -78,6 +107,7 @@ extension Integration {
                 let volumes = try volumesRun(box)
                 let exec = try execRun(box)
                 let v2 = try v2Run(box)
+                for file in [path, limits, volumes, exec, v2] { try Self.checkCodeLocations(file) }
                 for (golden, extra, file) in [("08-lifecycle.jsonl", [String](), exec), ("00-tour.jsonl", [String](), path), ("03-namespaces.jsonl", ["--stage", "namespaces"], path), ("04-cgroups.jsonl", ["--stage", "cgroups"], limits), ("04-cgroups-v2.jsonl", ["--stage", "cgroups"], v2), ("06-volumes.jsonl", ["--stage", "volumes"], volumes), ("07-exec.jsonl", ["--stage", "exec"], path)] {
                     let normalized = try box.vitro(["trace", "normalize"] + extra + [file])
                     #expect(normalized.status == 0, "\(normalized.stderr)")

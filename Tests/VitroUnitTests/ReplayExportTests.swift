@@ -158,6 +158,16 @@ import Testing
         let pivot = try #require(spans.first { $0["name"] as? String == "pivot_root" })
         let stage = try #require(spans.first { $0["name"] as? String == "namespaces" })
         #expect(pivot["parentSpanId"] as? String == stage["spanId"] as? String)
+        let pivotAttrs = pivot["attributes"] as? [[String: Any]] ?? []
+        let file = pivotAttrs.first { $0["key"] as? String == "code.filepath" }?["value"] as? [String: Any]
+        #expect(file?["stringValue"] as? String == "Sources/VitroNamespaces/RootfsPlan.swift", "where pivot_root is called")
+        // A live trace has the line too.
+        var live = trace
+        if let i = live.events.firstIndex(where: { $0.name == "pivot_root" }) { live.events[i].code = "Sources/VitroNamespaces/RootfsPlan.swift:280" }
+        let liveSpans = ((try json(OTLPExport.export(live))["resourceSpans"] as? [[String: Any]])?.first?["scopeSpans"] as? [[String: Any]])?.first?["spans"] as? [[String: Any]] ?? []
+        let livePivot = liveSpans.first { $0["name"] as? String == "pivot_root" }?["attributes"] as? [[String: Any]] ?? []
+        let line = livePivot.first { $0["key"] as? String == "code.lineno" }?["value"] as? [String: Any]
+        #expect(line?["intValue"] as? String == "280", "\(livePivot)")
     }
 
     @Test func otlpMarksFailedCallsAndCarriesPacketsAsEvents() throws {

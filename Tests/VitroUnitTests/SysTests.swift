@@ -48,6 +48,24 @@ import Testing
         #expect(event?.shell == "mkdir -m 755 \(path)")
     }
 
+    @Test func eventsNameTheLineThatCalledTheWrapperNotTheWrapper() throws {
+        let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
+        let mem = MemorySink()
+        Tracer.shared.addSink(mem)
+        let first = #line + 1
+        try Sys.mkdirAll(dir + "/a/b")  // mkdirAll calls mkdir for each missing directory
+        try Sys.writeFileAtomically(dir + "/a/f", Array("x".utf8))  // open, write, fsync, rename, fsync of the directory
+        try Sys.removeTree(dir)
+        let mine = mem.events.filter { e in e.args.items.contains { $0.value.text.hasPrefix(dir) } }
+        #expect(mine.count >= 6, "\(mine.map(\.name))")
+        for e in mine {
+            let code = e.code ?? "(none)"
+            let here = (first..<(first + 3)).map { "Sources/VitroUnitTests/SysTests.swift:\($0)" }
+            #expect(here.contains(code), "\(e.name) \(e.args.items.first?.value.text ?? ""): code \(code)")
+        }
+        #expect(Set(mine.compactMap(\.code)).count == 3, "one place per line of this test")
+    }
+
     @Test func writeAndReadAFileAndRemoveATree() throws {
         let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
         try Sys.mkdirAll(dir + "/a/b")
