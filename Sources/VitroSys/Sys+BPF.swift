@@ -63,11 +63,12 @@ extension Sys {
     static func verifierTail(program: [UInt8], count: Int, license: String) -> String {
         let size = 1 << 20
         var log = [CChar](repeating: 0, count: size)
-        _ = program.withUnsafeBytes { p in
+        let fd = program.withUnsafeBytes { p in
             license.withCString { l in
                 log.withUnsafeMutableBufferPointer { vitro_bpf_load_cgroup_device(p.baseAddress, UInt32(count), l, $0.baseAddress, UInt32(size)) }
             }
         }
+        if fd >= 0 { close(fd) }  // refused once, accepted now: only the log is wanted
         let text = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let lines = text.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         return lines.suffix(6).joined(separator: "; ")
