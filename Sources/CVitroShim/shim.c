@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <grp.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/mman.h>
@@ -342,3 +343,65 @@ unsigned long vitro_fstatvfs_flags(int fd, int *ok) {
 
 /* The function table of the dlopen'd libcurl (Sources/CCurl/shim.h fills and uses it). */
 void *vitro_ccurl_storage[32];
+
+/* ---- cgroup v2 device allowlist ---- */
+
+static int vitro_bpf(int cmd, union bpf_attr *attr) {
+    return (int)syscall(SYS_bpf, cmd, attr, sizeof *attr);
+}
+
+int vitro_bpf_load_cgroup_device(const void *instructions, unsigned int count, const char *license,
+                                 char *log, unsigned int log_size) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)instructions;
+    attr.insn_cnt = count;
+    attr.license = (uint64_t)(uintptr_t)license;
+    attr.prog_flags = 0;
+    if (log != NULL && log_size > 0) {
+        log[0] = 0;
+        attr.log_buf = (uint64_t)(uintptr_t)log;
+        attr.log_size = log_size;
+        attr.log_level = 1;
+    }
+    return vitro_bpf(BPF_PROG_LOAD, &attr);
+}
+
+int vitro_bpf_attach_cgroup_device(int cgroup_fd, int prog_fd) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.target_fd = (uint32_t)cgroup_fd;
+    attr.attach_bpf_fd = (uint32_t)prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    return vitro_bpf(BPF_PROG_ATTACH, &attr);
+}
+
+int vitro_bpf_detach_cgroup_device(int cgroup_fd, int prog_fd) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.target_fd = (uint32_t)cgroup_fd;
+    attr.attach_bpf_fd = (uint32_t)prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    return vitro_bpf(BPF_PROG_DETACH, &attr);
+}
+
+int vitro_bpf_query_cgroup_device(int cgroup_fd, uint32_t *ids, uint32_t *count) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.query.target_fd = (uint32_t)cgroup_fd;
+    attr.query.attach_type = BPF_CGROUP_DEVICE;
+    attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    attr.query.prog_cnt = *count;
+    int r = vitro_bpf(BPF_PROG_QUERY, &attr);
+    if (r == 0) *count = attr.query.prog_cnt;
+    return r;
+}
+
+int vitro_bpf_prog_fd_by_id(uint32_t id) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_id = id;
+    return vitro_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+}

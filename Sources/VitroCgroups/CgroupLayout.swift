@@ -7,6 +7,10 @@
 import VitroNamespaces
 import VitroSys
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 public enum CgroupLayout: Sendable, Equatable {
     /// Only v1 hierarchies: controller name → mount point.
     case v1([String: String])
@@ -39,9 +43,23 @@ public enum CgroupLayout: Sendable, Equatable {
         }
     }
 
+    /// The host's layout. `VITRO_CGROUP=v2` in the environment makes a hybrid host use
+    /// its cgroup2 mount with the v2 driver (no v1 controller is touched then): it is how
+    /// the v2 path, the device program included, runs for real on a hybrid machine.
+    /// Every vitro command of a container must see the same setting.
     public static func detect() throws(CgroupError) -> CgroupLayout {
         guard let text = try? Sys.readText("/proc/self/mountinfo") else { throw CgroupError("cannot read /proc/self/mountinfo") }
-        return try detect(mountinfo: text)
+        return try detect(mountinfo: text).choosing(getenv("VITRO_CGROUP").map { String(cString: $0) })
+    }
+
+    /// Applies a VITRO_CGROUP setting ("v2", or nil / empty for the host's choice).
+    public func choosing(_ setting: String?) throws(CgroupError) -> CgroupLayout {
+        switch (setting ?? "", self) {
+        case ("", _), ("v2", .v2): return self
+        case ("v2", .hybrid(_, let unified)): return .v2(unified)
+        case ("v2", .v1): throw CgroupError("VITRO_CGROUP=v2: this host has no cgroup2 mount")
+        default: throw CgroupError("VITRO_CGROUP=\(setting ?? ""): unknown setting (v2, or unset)")
+        }
     }
 
     static let knownControllers: Set<String> = ["cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices"]

@@ -87,14 +87,14 @@ public struct CgroupV1: CgroupDriver {
         if let d = dir("devices"), let access = limits.devices {
             switch access {
             case .all:
-                try Cgroup.write(d + "/devices.allow", "a", "--privileged: every device may be opened and created", counterpart: "v2 has no devices files (a BPF program), vitro attaches none")
+                try Cgroup.write(d + "/devices.allow", "a", "--privileged: every device may be opened and created", counterpart: "v2 has no devices files; there no device program is attached")
             case .rules(let rules):
-                try Cgroup.write(d + "/devices.deny", "a", "deny every device first; the allowlist follows", counterpart: "v2 BPF_CGROUP_DEVICE program, not done by vitro")
+                try Cgroup.write(d + "/devices.deny", "a", "deny every device first; the allowlist follows", counterpart: "v2 starts its BPF_CGROUP_DEVICE program with r0 = 0")
                 for r in rules {
                     try Cgroup.write(
                         d + (r.allow ? "/devices.allow" : "/devices.deny"), r.description,
                         r.allow ? "allow \(r): one of Docker's default device rules" : "deny \(r) (fuse) even though it may be created",
-                        counterpart: "v2 BPF_CGROUP_DEVICE program, not done by vitro")
+                        counterpart: "one block of v2's BPF_CGROUP_DEVICE program")
                 }
             }
         }

@@ -5,6 +5,9 @@
 // writes the limits in v2's own files: memory.max, memory.swap.max, cpu.max, cpu.weight,
 // pids.max, cpuset.cpus, io.weight.
 //
+// The device allowlist has no file on v2: it is an eBPF program attached to the
+// cgroup (CgroupV2+Devices.swift).
+//
 // v2's "no internal processes" rule: a cgroup with controllers enabled for its children
 // may not hold processes itself; vitro's parent holds none, only container cgroups do.
 
@@ -55,10 +58,8 @@ public struct CgroupV2: CgroupDriver {
             try enableControllers(in: parent, available: available)
             try Sys.mkdir(dir, mode: 0o755, existOK: true, group: .cgroup, why: "the container's own cgroup")
         }
-        if case .rules(let rules)? = limits.devices {
-            Tracer.shared.note(
-                "devices", group: .cgroup, args: ["rules": .int(Int64(rules.count)), "enforced": .bool(false)],
-                why: "cgroup v2 has no devices.allow: its device allowlist is a BPF program (BPF_CGROUP_DEVICE) that vitro does not attach yet, so the allowlist is not enforced here")
+        if let devices = limits.devices {
+            try applyDevices(devices)
         }
         if let v = limits.memory {
             try Cgroup.write(dir + "/memory.max", String(v), "-m: the hard memory limit; above it the OOM killer acts", counterpart: "v1 memory.limit_in_bytes")
@@ -93,9 +94,12 @@ public struct CgroupV2: CgroupDriver {
         }
     }
 
-    /// The same files as `create` (v2 has no ordering constraint between them).
+    /// The same files as `create` (v2 has no ordering constraint between them). The
+    /// device program is attached once, at creation: another would run beside it.
     public func update(_ limits: CgroupLimits) throws {
         guard Sys.isDirectory(dir) else { throw CgroupError("cgroup of \(id.prefix(12)) not found") }
+        var limits = limits
+        limits.devices = nil
         try create(limits)
     }
 

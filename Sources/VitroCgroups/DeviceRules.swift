@@ -8,8 +8,8 @@
 // deny everything, then allow mknod of any node (so images can still ship device
 // files), and read/write/mknod of the few devices every container has: null, zero,
 // full, random, urandom, tty, console, ptmx and the pty slaves; fuse (10:229) stays
-// denied. cgroup v2 has no such files: there the allowlist is a BPF program attached
-// to the cgroup (BPF_CGROUP_DEVICE), which vitro does not load yet.
+// denied. cgroup v2 has no such files: there the allowlist is an eBPF program attached
+// to the cgroup (BPF_CGROUP_DEVICE), made from the same rules by DeviceFilter.
 
 /// One line of devices.allow / devices.deny: `c 1:3 rwm`, `b *:* m`, `a`.
 public struct DeviceRule: Sendable, Equatable, CustomStringConvertible {

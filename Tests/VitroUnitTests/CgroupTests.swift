@@ -72,6 +72,16 @@ import VitroSys
         #expect(throws: CgroupError.self) { try CgroupLayout.detect(mountinfo: "22 27 0:21 / /proc rw - proc proc rw\n") }
     }
 
+    /// VITRO_CGROUP=v2 on a hybrid host: the cgroup2 mount with the v2 driver.
+    @Test func vitroCgroupV2ChoosesTheUnifiedMountOfAHybridHost() throws {
+        let hybrid = try CgroupLayout.detect(mountinfo: Self.hybrid)
+        #expect(try hybrid.choosing("v2") == .v2("/sys/fs/cgroup/unified"))
+        #expect(try hybrid.choosing(nil) == hybrid && hybrid.choosing("") == hybrid)
+        #expect(try CgroupLayout.v2("/sys/fs/cgroup").choosing("v2") == .v2("/sys/fs/cgroup"))
+        #expect(throws: CgroupError.self) { try CgroupLayout.v1(["memory": "/m"]).choosing("v2") }
+        #expect(throws: CgroupError.self) { try hybrid.choosing("v3") }
+    }
+
     @Test func coMountedControllersShareOneDirectory() {
         let v1 = CgroupV1(id: "c1", mounts: ["cpu": "/cg/cpu,cpuacct", "cpuacct": "/cg/cpu,cpuacct", "memory": "/cg/memory"])
         #expect(v1.directories == ["/cg/cpu,cpuacct/vitro/c1", "/cg/memory/vitro/c1"])
@@ -120,6 +130,25 @@ struct FakeCgroupfs {
         #expect(w?.group == .cgroup)
         #expect(w?.why?.contains("v1 memory.limit_in_bytes") == true)
         #expect(w?.shell == "echo \(64 << 20) > \(fs.root)/\(c)memory.max")
+    }
+
+    /// `vitro update` on v2 writes limits only: the device program is attached once, at
+    /// creation (a second one would run beside the first).
+    @Test func v2UpdateAttachesNoSecondDeviceProgram() throws {
+        let fs = FakeCgroupfs()
+        defer { fs.remove() }
+        try fs.write("cgroup.controllers", "pids\n")
+        try fs.write("cgroup.subtree_control", "")
+        try fs.write("vitro/c1/cgroup.procs", "")
+        let mem = MemorySink()
+        Tracer.shared.addSink(mem)
+        var limits = CgroupLimits()
+        limits.pidsLimit = 7
+        limits.devices = .rules(DeviceRule.dockerDefault)
+        try CgroupV2(id: "c1", root: fs.root).update(limits)
+        #expect(fs.read("vitro/c1/pids.max") == "7")
+        // Had update attached, the load or the attach (this is no cgroup) would have thrown.
+        #expect(!mem.events.contains { $0.name == "bpf" && ($0.args["cgroup"]?.text ?? "").hasPrefix(fs.root) })
     }
 
     @Test func v2ReadsOOMAndStats() throws {

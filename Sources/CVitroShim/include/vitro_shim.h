@@ -157,6 +157,25 @@ int vitro_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, ui
 /* The f_flag of fstatvfs(2) (ST_RDONLY, ST_NOSUID, ...); *ok is 0 on failure. */
 unsigned long vitro_fstatvfs_flags(int fd, int *ok);
 
+/* ---- cgroup v2 device allowlist (chapter 04) ------------------------------------
+ * bpf(2) has no glibc wrapper and its argument is a union that Swift would have to
+ * lay out by hand; each command vitro uses is one function here. */
+
+/* bpf(BPF_PROG_LOAD) of a BPF_PROG_TYPE_CGROUP_DEVICE program of `count` 8-byte
+ * instructions (struct bpf_insn). With a log buffer, the verifier writes its log into
+ * it (log_level 1). Returns the program's descriptor (close-on-exec). */
+int vitro_bpf_load_cgroup_device(const void *instructions, unsigned int count, const char *license,
+                                 char *log, unsigned int log_size);
+/* bpf(BPF_PROG_ATTACH / BPF_PROG_DETACH) of a program to a cgroup v2 directory with
+ * attach type BPF_CGROUP_DEVICE; attach uses BPF_F_ALLOW_MULTI, as runc and systemd do. */
+int vitro_bpf_attach_cgroup_device(int cgroup_fd, int prog_fd);
+int vitro_bpf_detach_cgroup_device(int cgroup_fd, int prog_fd);
+/* bpf(BPF_PROG_QUERY): the ids of the BPF_CGROUP_DEVICE programs attached to the cgroup
+ * itself; *count is the room in ids on entry and the number attached on return. */
+int vitro_bpf_query_cgroup_device(int cgroup_fd, uint32_t *ids, uint32_t *count);
+/* bpf(BPF_PROG_GET_FD_BY_ID): a descriptor for an attached program, to detach it. */
+int vitro_bpf_prog_fd_by_id(uint32_t id);
+
 /* Storage for the libcurl function table of Sources/CCurl/shim.h. */
 extern void *vitro_ccurl_storage[32];
 
