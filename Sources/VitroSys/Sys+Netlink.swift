@@ -118,47 +118,23 @@ extension Sys {
         let start = MonotonicClock.now()
         var replies: [NetlinkReply] = []
         var failure: (Int32, String?)?
-        var sendErr: Int32 = 0
-        var n: Int
-        repeat {
-            n = request.withUnsafeBytes { p in
-                var kernel: [UInt8] = [16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-                return kernel.withUnsafeMutableBytes { k in
-                    Glibc.sendto(fd, p.baseAddress, p.count, 0, k.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(k.count))
-                }
-            }
-            sendErr = n < 0 ? errno : 0
-        } while n < 0 && sendErr == EINTR
-        if n < 0 { failure = (sendErr, nil) }
+        let sendErr = sendToKernel(fd, request)
+        if sendErr != 0 { failure = (sendErr, nil) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         receiving: while failure == nil {
-            var got: Int
-            repeat {
-                got = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
-            } while got < 0 && errno == EINTR
+            let got = receiveDatagram(fd, into: &buffer, wait: true)
             if got < 0 {
-                failure = (errno, nil)
+                failure = (Int32(-got), nil)
                 break
             }
-            var off = 0
-            while off + 16 <= got {
-                let len = Int(readU32(buffer, off))
-                let type = readU16(buffer, off + 4)
-                let flags = readU16(buffer, off + 6)
-                guard len >= 16, off + len <= got else { break }
-                if readU32(buffer, off + 8) != seq {
-                    off += align4(len)
-                    continue  // an answer to an earlier request, not ours
-                }
-                let payload = Array(buffer[(off + 16)..<(off + len)])
-                if type == nlmsgError {
-                    let code = payload.count >= 4 ? Int32(bitPattern: readU32(payload, 0)) : -EIO
-                    if code != 0 { failure = (-code, (flags & nlmFAckTLVs) != 0 ? extAckMessage(payload) : nil) }
+            // An answer to an earlier request (another sequence number) is not ours.
+            for (m, mseq) in netlinkMessages(buffer, count: got) where mseq == seq {
+                if m.type == nlmsgError {
+                    failure = netlinkError(m)
                     break receiving
                 }
-                if type == nlmsgDone { break receiving }
-                replies.append(NetlinkReply(type: type, flags: flags, payload: payload))
-                off += align4(len)
+                if m.type == nlmsgDone { break receiving }
+                replies.append(m)
             }
         }
         Tracer.shared.call(
@@ -188,6 +164,51 @@ extension Sys {
     }
 
     static func align4(_ n: Int) -> Int { (n + 3) & ~3 }
+
+    /// sendto(2) of a request (or a batch of them) to the kernel: 0, or the errno.
+    static func sendToKernel(_ fd: Int32, _ bytes: [UInt8]) -> Int32 {
+        while true {
+            let n = bytes.withUnsafeBytes { p in
+                var kernel: [UInt8] = [16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+                return kernel.withUnsafeMutableBytes { k in
+                    Glibc.sendto(fd, p.baseAddress, p.count, 0, k.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(k.count))
+                }
+            }
+            if n >= 0 { return 0 }
+            if errno != EINTR { return errno }
+        }
+    }
+
+    /// One recv(2) into `buffer`, EINTR retried: the byte count, or -errno.
+    static func receiveDatagram(_ fd: Int32, into buffer: inout [UInt8], wait: Bool) -> Int {
+        while true {
+            let got = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, wait ? 0 : Int32(MSG_DONTWAIT)) }
+            if got >= 0 { return got }
+            if errno != EINTR { return -Int(errno) }
+        }
+    }
+
+    /// The messages of one datagram, in order: each header's type, flags and sequence
+    /// number, and its payload. A truncated message ends the walk.
+    static func netlinkMessages(_ buffer: [UInt8], count: Int) -> [(reply: NetlinkReply, seq: UInt32)] {
+        var out: [(reply: NetlinkReply, seq: UInt32)] = []
+        var off = 0
+        while off + 16 <= count {
+            let len = Int(readU32(buffer, off))
+            guard len >= 16, off + len <= count else { break }
+            let reply = NetlinkReply(type: readU16(buffer, off + 4), flags: readU16(buffer, off + 6), payload: Array(buffer[(off + 16)..<(off + len)]))
+            out.append((reply, readU32(buffer, off + 8)))
+            off += align4(len)
+        }
+        return out
+    }
+
+    /// What an NLMSG_ERROR message says: nil for an acknowledgement (error 0), else the
+    /// errno and the kernel's own message when it sent one.
+    static func netlinkError(_ m: NetlinkReply) -> (Int32, String?)? {
+        let code = m.payload.count >= 4 ? Int32(bitPattern: readU32(m.payload, 0)) : -EIO
+        return code == 0 ? nil : (-code, (m.flags & nlmFAckTLVs) != 0 ? extAckMessage(m.payload) : nil)
+    }
 
     static func readU32(_ b: [UInt8], _ at: Int) -> UInt32 {
         UInt32(b[at]) | UInt32(b[at + 1]) << 8 | UInt32(b[at + 2]) << 16 | UInt32(b[at + 3]) << 24

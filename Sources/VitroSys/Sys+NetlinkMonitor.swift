@@ -66,13 +66,7 @@ extension Sys {
                 break  // EAGAIN: nothing more now
             }
             if got == 0 { break }
-            var off = 0
-            while off + 16 <= got {
-                let len = Int(readU32(buffer, off))
-                guard len >= 16, off + len <= got else { break }
-                out.append(NetlinkReply(type: readU16(buffer, off + 4), flags: readU16(buffer, off + 6), payload: Array(buffer[(off + 16)..<(off + len)])))
-                off += align4(len)
-            }
+            out += netlinkMessages(buffer, count: got).map(\.reply)
         }
         return (out, overflows)
     }

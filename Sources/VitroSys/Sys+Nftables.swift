@@ -126,40 +126,21 @@ extension Sys {
         let start = MonotonicClock.now()
         var replies: [NetlinkReply] = []
         var failure: (Int32, String?)?
-        var n: Int
-        repeat {
-            n = batch.withUnsafeBytes { p in
-                var kernel: [UInt8] = [16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-                return kernel.withUnsafeMutableBytes { k in
-                    Glibc.sendto(fd, p.baseAddress, p.count, 0, k.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(k.count))
-                }
-            }
-        } while n < 0 && errno == EINTR
-        if n < 0 { failure = (errno, nil) }
+        let sendErr = sendToKernel(fd, batch)
+        if sendErr != 0 { failure = (sendErr, nil) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         while failure == nil {
-            var got: Int
-            repeat {
-                got = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            } while got < 0 && errno == EINTR
+            let got = receiveDatagram(fd, into: &buffer, wait: false)
             if got < 0 {
-                if errno != EAGAIN { failure = (errno, nil) }
+                if Int32(-got) != EAGAIN { failure = (Int32(-got), nil) }
                 break
             }
-            var off = 0
-            while off + 16 <= got {
-                let len = Int(readU32(buffer, off))
-                let type = readU16(buffer, off + 4)
-                let flags = readU16(buffer, off + 6)
-                guard len >= 16, off + len <= got else { break }
-                let payload = Array(buffer[(off + 16)..<(off + len)])
-                if type == nlmsgError {
-                    let code = payload.count >= 4 ? Int32(bitPattern: readU32(payload, 0)) : -EIO
-                    if code != 0, failure == nil { failure = (-code, (flags & nlmFAckTLVs) != 0 ? extAckMessage(payload) : nil) }
-                } else if type != nlmsgDone {
-                    replies.append(NetlinkReply(type: type, flags: flags, payload: payload))
+            for (m, _) in netlinkMessages(buffer, count: got) {
+                if m.type == nlmsgError {
+                    if failure == nil { failure = netlinkError(m) }
+                } else if m.type != nlmsgDone {
+                    replies.append(m)
                 }
-                off += align4(len)
             }
         }
         var a = args
