@@ -199,37 +199,52 @@ int vitro_restore_termios(int fd, const void *saved) {
     return tcsetattr(fd, TCSANOW, &t);
 }
 
-int vitro_send_fd(int sock, const void *buf, size_t len, int fd) {
-    union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(int))]; } control;
+enum { VITRO_MAX_FDS = 16 };
+
+int vitro_send_fds(int sock, const void *buf, size_t len, const int *fds, int n) {
+    if (n < 0 || n > VITRO_MAX_FDS) { errno = EINVAL; return -1; }
+    union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(int) * VITRO_MAX_FDS)]; } control;
     memset(&control, 0, sizeof control);
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-                          .msg_control = control.space, .msg_controllen = sizeof control.space };
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    return n < 0 ? -1 : 0;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (n > 0) {
+        msg.msg_control = control.space;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
+    }
+    ssize_t sent = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    return sent < 0 ? -1 : 0;
 }
-ssize_t vitro_recv_fd(int sock, void *buf, size_t len, int *fd_out) {
-    union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(int) * 4)]; } control;
+int vitro_send_fd(int sock, const void *buf, size_t len, int fd) {
+    return vitro_send_fds(sock, buf, len, &fd, 1);
+}
+ssize_t vitro_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *count) {
+    union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(int) * VITRO_MAX_FDS)]; } control;
     struct iovec iov = { .iov_base = buf, .iov_len = len };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
                           .msg_control = control.space, .msg_controllen = sizeof control.space };
-    *fd_out = -1;
+    *count = 0;
     ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0) return -1;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int i = 0; i < count; i++) {
+        int got = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < got; i++) {
             int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            if (*fd_out < 0) *fd_out = fd; else close(fd);
+            memcpy(&fd, CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof(int));
+            if (*count < max) fds[(*count)++] = fd; else close(fd);
         }
     }
+    return n;
+}
+ssize_t vitro_recv_fd(int sock, void *buf, size_t len, int *fd_out) {
+    int count = 0;
+    ssize_t n = vitro_recv_fds(sock, buf, len, fd_out, 1, &count);
+    if (count == 0) *fd_out = -1;
     return n;
 }
 

@@ -120,11 +120,7 @@ public struct CgroupV1: CgroupDriver {
         try create(limits)
     }
 
-    public func add(pid: Int32) throws {
-        for d in directories {
-            try Cgroup.write(d + "/cgroup.procs", String(pid), "move the container's pid 1 in; its children will be born here", counterpart: "v2 cgroup.procs")
-        }
-    }
+    public var joinFiles: [String] { directories.map { $0 + "/tasks" } }
 
     /// v1's freezer: FROZEN or THAWED in freezer.state; the kernel may report FREEZING
     /// for a moment, so the state is read back until it settles.

@@ -103,9 +103,7 @@ public struct CgroupV2: CgroupDriver {
         try create(limits)
     }
 
-    public func add(pid: Int32) throws {
-        try Cgroup.write(dir + "/cgroup.procs", String(pid), "move the container's pid 1 in; its children will be born here", counterpart: "v1 cgroup.procs in every hierarchy")
-    }
+    public var joinFiles: [String] { [dir + "/cgroup.procs"] }
 
     /// v2's freezer: 1 or 0 in cgroup.freeze; `frozen 1` in cgroup.events once done.
     public func setFrozen(_ frozen: Bool) throws {

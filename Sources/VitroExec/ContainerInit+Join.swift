@@ -48,8 +48,11 @@ extension ContainerInit {
         try execCommand(spec)
     }
 
-    /// Writes our pid into every cgroup of pid 1 other than a hierarchy's root. The
-    /// paths in /proc/PID/cgroup are relative to our cgroup namespace, the host's here.
+    /// Moves us into every cgroup of pid 1 other than a hierarchy's root, by writing `0`
+    /// (ourselves): into v1's `tasks`, which moves this single thread without the
+    /// host-wide lock a move by pid takes (VitroCgroups/Cgroup.swift, joinValue), and
+    /// into v2's `cgroup.procs`. The paths in /proc/PID/cgroup are relative to our
+    /// cgroup namespace, the host's here.
     static func joinCgroups(of pid: Int32) throws {
         let text: String
         do { text = try Sys.readText("/proc/\(pid)/cgroup") } catch {
@@ -59,10 +62,15 @@ extension ContainerInit {
         for line in text.split(separator: "\n") {
             let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
             guard f.count == 3, f[2] != "/" else { continue }
-            let hierarchy = f[1].isEmpty ? unified : "/sys/fs/cgroup/" + (f[1].hasPrefix("name=") ? String(f[1].dropFirst(5)) : f[1])
-            let procs = hierarchy + f[2] + "/cgroup.procs"
-            guard Sys.fileKind(procs) == .regular else { continue }
-            try Sys.writeFile(procs, String(Sys.processID()), create: false, group: .cgroup, why: "join the container's cgroup: its limits apply to the exec'd command too")
+            let v1 = !f[1].isEmpty
+            let hierarchy = v1 ? "/sys/fs/cgroup/" + (f[1].hasPrefix("name=") ? String(f[1].dropFirst(5)) : f[1]) : unified
+            let file = hierarchy + f[2] + (v1 ? "/tasks" : "/cgroup.procs")
+            guard Sys.fileKind(file) == .regular else { continue }
+            try Sys.writeFile(
+                file, "0", create: false, group: .cgroup,
+                why: v1
+                    ? "join the container's cgroup: 0 is this single thread, which moves without a host-wide lock; the exec'd command inherits it"
+                    : "join the container's cgroup: 0 is this process; its limits apply to the exec'd command too")
         }
     }
 }

@@ -14,8 +14,11 @@
 //        before the /etc files and pivot_root); set the hostname; with a tty,
 //        open a pty in the container's devpts, send vitro the master (`pty`), make the
 //        slave fds 0-2 and the controlling terminal
-//     5. tell vitro `ready` (with our host pid); wait for `exec`. Meanwhile vitro places this process in
-//        the container's cgroup and wires its network namespace.
+//     5. tell vitro `ready` (with our host pid); wait for `exec`. Meanwhile vitro makes
+//        the container's cgroup and sends its files open (`cgroups`): we write `0` into
+//        each, which moves this single thread in without the host-wide lock a move by
+//        pid takes (VitroCgroups/Cgroup.swift, joinValue), and answer `joined`; then
+//        vitro wires the network namespace.
 //     6. unshare the cgroup namespace (now that we are in the container's cgroup, it
 //        becomes the root the container sees), chdir, find the command on PATH,
 //        set the rlimits, drop capabilities, switch user, load the seccomp filter
@@ -72,6 +75,49 @@ public enum ContainerInit {
         guard SyncMessage.decode(got) == m else {
             throw InitError(code: 125, "sync: expected \(m), got \(String(decoding: got, as: UTF8.self))")
         }
+    }
+
+    /// Waits for `exec`; before it, vitro may send the cgroup files to join (`cgroups`).
+    static func awaitExec() throws(InitError) {
+        while true {
+            let got: (bytes: [UInt8], fds: [Int32])?
+            do { got = try Sys.receiveDescriptors(InitFD.sync) } catch { throw InitError(code: 125, "sync: \(error)") }
+            guard let got, !got.bytes.isEmpty else { throw InitError(code: 125, "sync: vitro went away") }
+            switch SyncMessage.decode(got.bytes) {
+            case .exec?:
+                for fd in got.fds { Sys.close(fd) }
+                return
+            case .cgroups(let paths)?:
+                defer { for fd in got.fds { Sys.close(fd) } }
+                try joinCgroups(paths, fds: got.fds)
+            default:
+                for fd in got.fds { Sys.close(fd) }
+                throw InitError(code: 125, "sync: expected exec, got \(String(decoding: got.bytes, as: UTF8.self))")
+            }
+        }
+    }
+
+    /// Writes `0` (ourselves) into each cgroup file vitro opened for us, then answers.
+    /// Why `0`, and why v1's `tasks`: VitroCgroups/Cgroup.swift, `joinValue`.
+    static func joinCgroups(_ paths: [String], fds: [Int32]) throws(InitError) {
+        guard paths.count == fds.count else {
+            throw InitError(code: 125, "sync: \(paths.count) cgroup files named but \(fds.count) descriptors came")
+        }
+        let stage = Tracer.shared.stage
+        Tracer.shared.stage = .cgroups
+        defer { Tracer.shared.stage = stage }
+        for (path, fd) in zip(paths, fds) {
+            do {
+                try Sys.writeDescriptor(
+                    fd, "0", path: path, group: .cgroup,
+                    why: path.hasSuffix("/tasks")
+                        ? "join the container's cgroup from inside: 0 is the writing thread, pid 1's only one, and moving a single thread needs no host-wide lock; on v2: 0 into cgroup.procs"
+                        : "join the container's cgroup from inside: 0 is this process; on v1: 0 into tasks in every hierarchy")
+            } catch {
+                throw InitError(code: 125, "join the container's cgroup: \(error)")
+            }
+        }
+        try send(.joined)
     }
 
     /// The container's terminal, as runc makes it: after pivot_root, so /dev/ptmx is the
@@ -152,7 +198,7 @@ public enum ContainerInit {
         try Sys.sethostname(spec.hostname, why: "the UTS namespace is new; give it the container's name")
         if spec.tty { try openTerminal() }
         try send(.ready(Tracer.shared.pid))
-        try expect(.exec)
+        try awaitExec()
 
         Tracer.shared.stage = .exec
         if spec.namespaces.contains(.cgroup) {

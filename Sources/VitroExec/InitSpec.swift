@@ -221,6 +221,13 @@ public enum SyncMessage: Sendable, Equatable {
     /// pid 1 → vitro, before `ready` and only with `tty`: the pty master comes with this
     /// message as an SCM_RIGHTS descriptor.
     case pty
+    /// vitro → pid 1, after `ready`: the container's cgroup files (`CgroupDriver.joinFiles`),
+    /// opened by vitro and attached in the same order as SCM_RIGHTS descriptors. pid 1
+    /// writes `0` into each (after pivot_root it could not open them itself) and
+    /// answers `joined`.
+    case cgroups([String])
+    /// pid 1 → vitro: it is in every cgroup `cgroups` named.
+    case joined
     /// vitro → pid 1: unshare the cgroup namespace and exec the command.
     case exec
     /// init → vitro: a step failed; the process exits with `code`.
@@ -231,6 +238,8 @@ public enum SyncMessage: Sendable, Equatable {
         case .pid(let p): return Array("pid \(p)".utf8)
         case .ready(let p): return Array("ready \(p)".utf8)
         case .exec: return Array("exec".utf8)
+        case .cgroups(let paths): return Array(("cgroups " + paths.joined(separator: "\n")).utf8)
+        case .joined: return Array("joined".utf8)
         case .pty: return Array("pty".utf8)
         case .error(let c, let m): return Array("error \(c) \(m)".utf8)
         }
@@ -238,10 +247,12 @@ public enum SyncMessage: Sendable, Equatable {
 
     public static func decode(_ bytes: [UInt8]) -> SyncMessage? {
         let s = String(decoding: bytes, as: UTF8.self)
+        if s.hasPrefix("cgroups ") { return .cgroups(s.dropFirst(8).split(separator: "\n").map(String.init)) }
         let parts = s.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
         switch parts.first {
         case "ready": return parts.count == 2 ? Int32(parts[1]).map { .ready($0) } : nil
         case "exec": return .exec
+        case "joined": return .joined
         case "pty": return .pty
         case "pid": return parts.count == 2 ? Int32(parts[1]).map { .pid($0) } : nil
         case "error":

@@ -24,7 +24,7 @@ enum Lessons {
             ]
         case .cgroups:
             return [
-                "pid 1 now waits for vitro. Namespaces decide what the container can see; a cgroup decides how much it may use: memory, CPU time, the number of processes. vitro makes a directory for the container in each cgroup hierarchy, writes the limits you gave (-m, --cpus, --pids-limit) into files there, and writes pid 1's number into cgroup.procs. Everything pid 1 starts afterwards is born in the same cgroup.",
+                "pid 1 now waits for vitro. Namespaces decide what the container can see; a cgroup decides how much it may use: memory, CPU time, the number of processes. vitro makes a directory for the container in each cgroup hierarchy, writes the limits you gave (-m, --cpus, --pids-limit) into files there, and hands pid 1 the cgroup's files, open: pid 1 writes 0 (itself) into each, which moves it without a slow host-wide lock. Everything pid 1 starts afterwards is born in the same cgroup.",
                 "The host uses cgroup \(ctx.cgroupVersion ?? "v1 or v2"). Each write below names its file on this version and its counterpart on the other.",
             ]
         case .network:

@@ -307,7 +307,7 @@ public struct KernelState: Sendable, Equatable {
         var value = e.args["value"]?.text.replacingAll("\n", "\\n") ?? ""
         if value.count > 60 { value = String(value.prefix(57)) + "..." }
         if isCgroup(path) {
-            let line = path.hasSuffix("/cgroup.procs") ? "\(path) <- \(value)" : "\(path) = \(value)"
+            let line = path.hasSuffix("/cgroup.procs") || path.hasSuffix("/tasks") ? "\(path) <- \(value)" : "\(path) = \(value)"
             edit("cgroups") { $0.set(path, line) }
             return
         }

@@ -1,6 +1,8 @@
 // Chapter 08: the cgroup stage of a run. While pid 1 waits at `ready`, vitro creates
-// its cgroup, writes the limits and moves pid 1 in; only then is pid 1 told to exec, so
-// no user code ever runs outside the limits. After the container ends, the cgroup is
+// its cgroup and writes the limits, then opens the cgroup's join files and sends them to
+// pid 1 (`cgroups`), which writes `0` into each from inside and answers `joined`
+// (why from inside: VitroCgroups/Cgroup.swift, joinValue); only then is pid 1 told to
+// exec, so no user code ever runs outside the limits. After the container ends, the cgroup is
 // removed, and its OOM counter read first to tell an OOM kill from any other SIGKILL.
 //
 // A run holds a lock file (/run/vitro/cgroups/ID.lock) for its whole life. A cgroup
@@ -8,13 +10,19 @@
 // killed): the next run removes it once it has no processes.
 
 import VitroCgroups
+import VitroExec
 import VitroSys
 import VitroTrace
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension ContainerRun {
     static let lockDirectory = "/run/vitro/cgroups"
 
-    func stageCgroups(pid: Int32) throws {
+    /// `sync` is the socket to pid 1, `drainTrace` merges the events pid 1 has written.
+    func stageCgroups(pid: Int32, sync: Int32, drainTrace: () -> Void) throws {
         if let layout = try? CgroupLayout.detect() { context.cgroupVersion = layout.name }
         try begin(.cgroups)
         do {
@@ -30,11 +38,36 @@ extension ContainerRun {
             var limits = options.cgroupLimits
             limits.devices = options.security.privileged ? .all : .rules(DeviceRule.dockerDefault)
             try cg.create(limits)
-            try cg.add(pid: pid)
+            try join(cg, pid: pid, sync: sync)
+            drainTrace()
             end(.cgroups)
         } catch {
             end(.cgroups, error: String(describing: error))
             throw RunError(String(describing: error))
+        }
+    }
+
+    /// Hands pid 1 its cgroup's join files, open for writing, and waits for `joined`.
+    func join(_ cg: any CgroupDriver, pid: Int32, sync: Int32) throws {
+        let files = cg.joinFiles
+        var fds: [Int32] = []
+        defer { for fd in fds { Sys.close(fd) } }
+        for f in files {
+            fds.append(try Sys.open(f, flags: O_WRONLY | O_CLOEXEC, why: "opened here, written by pid 1: after pivot_root it cannot reach the host's cgroup files"))
+        }
+        try Sys.sendDescriptors(sync, SyncMessage.cgroups(files).encode(), fds: fds, why: "pid 1 (\(pid)) moves itself in by writing 0 into each")
+        while true {
+            guard try Sys.poll([sync], timeoutMillis: 30_000).contains(sync) else {
+                throw RunError("pid 1 (\(pid)) did not join its cgroup within 30 s")
+            }
+            guard let (bytes, passed) = try Sys.receive(sync) else { continue }
+            if let passed { Sys.close(passed) }
+            if bytes.isEmpty { throw RunError("pid 1 (\(pid)) ended before joining its cgroup") }
+            switch SyncMessage.decode(bytes) {
+            case .joined?: return
+            case .error(_, let message)?: throw RunError(message)
+            default: continue  // stage A's `pid`, which may arrive late
+            }
         }
     }
 

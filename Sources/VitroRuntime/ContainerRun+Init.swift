@@ -209,7 +209,7 @@ extension ContainerRun {
                 end(.namespaces)
                 if options.join == nil {
                     stage = .cgroups
-                    try stageCgroups(pid: pid1)
+                    try stageCgroups(pid: pid1, sync: ch.sync, drainTrace: drainTrace)
                     stage = .network
                     try stageNetwork(pid: pid1)
                 }  // else vitro-init has joined the container's cgroups and namespaces itself
@@ -219,7 +219,7 @@ extension ContainerRun {
                 Sys.write(ch.sync, SyncMessage.exec.encode())
             case .error(let code, let message):
                 failure = (code, message)
-            case .exec, .pty:
+            case .exec, .pty, .cgroups, .joined:
                 break
             }
         }

@@ -185,6 +185,20 @@ extension Sys {
         }
     }
 
+    /// One write(2) of `value` to a descriptor already open on `path` (a kernel file
+    /// opened by another process and passed here: the cgroup files pid 1 writes `0`
+    /// into to join its cgroup). Traced like `writeFile`; the descriptor stays open.
+    public static func writeDescriptor(
+        _ fd: Int32, _ value: String, path: String, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        let bytes = Array(value.utf8)
+        try invoke(
+            file: file, line: line, "write", group, object: path, args: ["path": .string(path), "value": .string(value), "fd": .int(Int64(fd))], why: why,
+            shell: "echo \(shellQuote(value)) > \(shellQuote(path))"
+        ) { writeAll(fd, bytes) ? bytes.count : -1 }
+    }
+
     // MARK: queries (not traced)
 
     public static func fileKind(_ path: String) -> FileKind {

@@ -123,22 +123,44 @@ extension Sys {
         _ socket: Int32, _ bytes: [UInt8], fd: Int32, why: String? = nil,
         file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
+        try sendDescriptors(socket, bytes, fds: [fd], why: why, file: file, line: line)
+    }
+
+    /// sendmsg(2) of one message with up to 16 descriptors attached (SCM_RIGHTS); the
+    /// receiver gets its own copies, open on the same files.
+    public static func sendDescriptors(
+        _ socket: Int32, _ bytes: [UInt8], fds: [Int32], why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        let rights: ArgValue = fds.count == 1 ? .int(Int64(fds[0])) : .list(fds.map { String($0) })
         try invoke(
             file: file, line: line, "sendmsg", .process, object: "fd \(socket)",
-            args: ["fd": .int(Int64(socket)), "message": .string(String(decoding: bytes, as: UTF8.self)), "scm_rights": .int(Int64(fd))],
+            args: ["fd": .int(Int64(socket)), "message": .string(String(decoding: bytes, as: UTF8.self)), "scm_rights": rights],
             why: why, shell: nil
-        ) { Int(bytes.withUnsafeBytes { vitro_send_fd(socket, $0.baseAddress, $0.count, fd) }) }
+        ) {
+            Int(bytes.withUnsafeBytes { b in fds.withUnsafeBufferPointer { vitro_send_fds(socket, b.baseAddress, b.count, $0.baseAddress, Int32($0.count)) } })
+        }
     }
 
     /// One recvmsg(2) on a (non-blocking) SOCK_SEQPACKET socket: the message and the
     /// descriptor that came with it, if any (close-on-exec). Empty means end of file; nil
     /// means EAGAIN. Not traced: plumbing, like `read`.
     public static func receive(_ socket: Int32, max: Int = 4096) throws(SysError) -> (bytes: [UInt8], fd: Int32?)? {
+        guard let (bytes, fds) = try receiveDescriptors(socket, max: max, maxDescriptors: 1) else { return nil }
+        return (bytes, fds.first)
+    }
+
+    /// `receive` for a message that may carry several descriptors (at most
+    /// `maxDescriptors` are kept; any beyond are closed). On a blocking socket it waits.
+    public static func receiveDescriptors(_ socket: Int32, max: Int = 4096, maxDescriptors: Int = 16) throws(SysError) -> (bytes: [UInt8], fds: [Int32])? {
         var buf = [UInt8](repeating: 0, count: max)
+        var fds = [Int32](repeating: -1, count: maxDescriptors)
         while true {
-            var fd: Int32 = -1
-            let n = buf.withUnsafeMutableBytes { vitro_recv_fd(socket, $0.baseAddress, $0.count, &fd) }
-            if n >= 0 { return (Array(buf[0..<n]), fd >= 0 ? fd : nil) }
+            var count: Int32 = 0
+            let n = buf.withUnsafeMutableBytes { b in
+                fds.withUnsafeMutableBufferPointer { vitro_recv_fds(socket, b.baseAddress, b.count, $0.baseAddress, Int32($0.count), &count) }
+            }
+            if n >= 0 { return (Array(buf[0..<n]), Array(fds[0..<Int(count)])) }
             if errno == EINTR { continue }
             if errno == EAGAIN { return nil }
             throw SysError(operation: "recvmsg", object: "fd \(socket)", errno: errno)

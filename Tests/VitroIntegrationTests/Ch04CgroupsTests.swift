@@ -160,7 +160,7 @@ extension Integration {
                 try sleeper.run()
                 defer { sleeper.terminate(); sleeper.waitUntilExit() }
                 try v2.create(Self.noLimits())
-                try v2.add(pid: sleeper.processIdentifier)
+                try "\(sleeper.processIdentifier)".write(toFile: v2.joinFiles[0], atomically: false, encoding: .utf8)
                 let dir = Self.unified + "/vitro/" + id
                 let procs = try String(contentsOfFile: dir + "/cgroup.procs", encoding: .utf8)
                 #expect(procs == "\(sleeper.processIdentifier)\n")

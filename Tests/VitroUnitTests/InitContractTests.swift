@@ -26,7 +26,7 @@ import Testing
     }
 
     @Test func syncMessagesRoundTrip() {
-        let all: [SyncMessage] = [.pid(42), .pty, .ready(42), .exec, .error(code: 127, message: "exec: \"x\": not found")]
+        let all: [SyncMessage] = [.pid(42), .pty, .ready(42), .exec, .joined, .cgroups(["/sys/fs/cgroup/cpu/vitro/x/tasks", "/sys/fs/cgroup/memory/vitro/x/tasks"]), .error(code: 127, message: "exec: \"x\": not found")]
         for m in all { #expect(SyncMessage.decode(m.encode()) == m) }
         #expect(SyncMessage.decode(Array("bogus".utf8)) == nil)
     }

@@ -118,6 +118,12 @@ int vitro_restore_termios(int fd, const void *saved);
 int vitro_send_fd(int sock, const void *buf, size_t len, int fd);
 ssize_t vitro_recv_fd(int sock, void *buf, size_t len, int *fd_out);
 
+/* The same with up to `max` descriptors: vitro_send_fds attaches fds[0..n-1] to one
+ * message; vitro_recv_fds stores those received in fds (close-on-exec), their number in
+ * *count, and closes any beyond `max`. */
+int vitro_send_fds(int sock, const void *buf, size_t len, const int *fds, int n);
+ssize_t vitro_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *count);
+
 /*
  * Spawn `path` with `argv` and `envp`. fdmap[i] is the parent descriptor that becomes
  * descriptor i in the child (i from 0 to nfds-1); every other descriptor is closed.
