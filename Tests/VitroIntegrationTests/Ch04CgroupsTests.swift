@@ -31,6 +31,64 @@ extension Integration {
             }
         }
 
+        /// pid 1 moves itself: vitro opens each hierarchy's `tasks` and passes the
+        /// descriptors; pid 1 writes `0`. The host sees the container's processes in
+        /// the container's cgroup in every hierarchy, and the trace says who wrote.
+        @Test(.enabled(if: isV1, "needs cgroup v1 hierarchies (this machine's layout)"))
+        func pid1JoinsEveryHierarchyByWritingZeroIntoTasks() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let trace = box.dir + "/t.jsonl"
+                let o = try box.run(["/bin/sh", "-c", "sleep 0.3 & wait"], extra: ["--trace", trace, "--name", "joiner"])
+                #expect(o.status == 0, "\(o.stderr)")
+                let events = try readTrace(trace)
+                let id = try box.vitro(["inspect", "-f", "{{.Id}}", "joiner"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(id.count == 64)
+                let pid1 = events.first { ($0["name"] as? String) == "sethostname" }?["pid"] as? Int
+                let joins = events.filter {
+                    ($0["name"] as? String) == "write" && ((($0["args"] as? [String: Any])?["path"] as? String)?.hasSuffix("/tasks") == true)
+                }
+                let hierarchies = ["cpuset", "cpu", "cpuacct", "memory", "pids", "blkio", "freezer", "devices"]
+                    .filter { FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\($0)/tasks") }
+                #expect(joins.count == hierarchies.count, "one write of 0 per hierarchy: \(joins.count)")
+                for h in hierarchies {
+                    let e = joins.first { (($0["args"] as? [String: Any])?["path"] as? String) == "/sys/fs/cgroup/\(h)/vitro/\(id)/tasks" }
+                    #expect(e != nil, "no join of \(h)")
+                    #expect(((e?["args"] as? [String: Any])?["value"] as? String) == "0")
+                    #expect(e?["pid"] as? Int == pid1, "pid 1 wrote it, not vitro")
+                    #expect(e?["stage"] as? String == "cgroups")
+                }
+                #expect(!events.contains { ((($0["args"] as? [String: Any])?["path"] as? String)?.hasSuffix("/cgroup.procs") == true) && ($0["name"] as? String) == "write" },
+                        "nothing writes a pid into cgroup.procs")
+            }
+        }
+
+        /// While a container runs, the host sees its pid 1 and the children it started in
+        /// the container's cgroup in every hierarchy (the move took the whole process).
+        @Test(.enabled(if: isV1, "needs cgroup v1 hierarchies (this machine's layout)"))
+        func theWholeContainerIsInItsCgroups() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let d = try box.vitro(["run", "-d", "--name", "held", "--rootfs", box.rootfs, "/bin/sh", "-c", "sleep 30 & sleep 30 & wait"])
+                #expect(d.status == 0, "\(d.stderr)")
+                defer { _ = try? box.vitro(["rm", "-f", "held"]) }
+                let id = d.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                let pid = try box.vitro(["inspect", "-f", "{{.State.Pid}}", "held"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                var members: [String] = []
+                for _ in 0..<100 {
+                    members = try String(contentsOfFile: "/sys/fs/cgroup/pids/vitro/\(id)/cgroup.procs", encoding: .utf8).split(separator: "\n").map(String.init)
+                    if members.count >= 3 { break }
+                    usleep(20_000)
+                }
+                #expect(members.contains(pid), "pid 1 (\(pid)) in cgroup.procs: \(members)")
+                #expect(members.count == 3, "pid 1 and its two sleeps: \(members)")
+                let text = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)
+                for h in ["cpu", "memory", "pids", "freezer", "devices"] where FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(h)/tasks") {
+                    #expect(text.split(separator: "\n").contains { $0.contains(":\(h)") && $0.hasSuffix(":/vitro/\(id)") }, "\(h): \(text)")
+                }
+            }
+        }
+
         @Test(.enabled(if: isV1, "needs a cgroup v1 memory hierarchy (this machine's layout)"))
         func theContainerSeesItsOwnCgroupAsRootAndTheLimitIsWritten() throws {
             try leavesNothing {
