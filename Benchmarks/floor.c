@@ -5,7 +5,8 @@
  *
  *   parent  unshare(NEWNS|NEWUTS|NEWIPC|NEWPID|NEWNET), mkdir a v1 memory cgroup of its
  *           own, fork
- *   child   (pid 1 of the new pid namespace) joins the cgroup (cgroup.procs), unshares
+ *   child   (pid 1 of the new pid namespace) joins the cgroup as vitro's pid 1 does
+ *           (writes 0, itself, into v1's tasks; into cgroup.procs on v2), unshares
  *           its cgroup namespace (rooted at that cgroup, as vitro does), sets the host
  *           name, mount --make-rprivate /, bind-mounts the rootfs onto itself, mounts
  *           /proc, pivot_root(".", "."), umount2(".", MNT_DETACH), chdir("/"), execs CMD
@@ -67,7 +68,7 @@ static void die(const char *what, const char *arg) {
 static void write_file(int dirfd, const char *path, const char *value) {
     int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) die("open", path);
-    ssize_t n = TIMED("write_cgroup.procs", write(fd, value, strlen(value)));
+    ssize_t n = TIMED("write_cgroup_join", write(fd, value, strlen(value)));
     if (n < 0) die("write", path);
     close(fd);
 }
@@ -92,7 +93,10 @@ int main(int argc, char **argv) {
     if (cg_dir < 0) die("open", cg_root);
     char cgroup[64], procs[96];
     snprintf(cgroup, sizeof cgroup, "vitro-bench-floor-%d", (int)getpid());
-    snprintf(procs, sizeof procs, "%s/cgroup.procs", cgroup);
+    // v1 (a tasks file at the root): 0 into tasks moves this one thread without the
+    // host-wide lock a move of a whole process takes (see VitroCgroups/Cgroup.swift).
+    int v1 = faccessat(cg_dir, "tasks", F_OK, 0) == 0;
+    snprintf(procs, sizeof procs, "%s/%s", cgroup, v1 ? "tasks" : "cgroup.procs");
 
     if (TIMED("unshare", unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET)) < 0)
         die("unshare", NULL);
