@@ -57,6 +57,20 @@ int vitro_mknod(const char *path, unsigned int mode, unsigned int major, unsigne
 }
 pid_t vitro_fork(void) { return fork(); }
 
+pid_t vitro_clone_into_cgroup(int cgroup_fd) {
+    /* struct clone_args as of Linux 5.7 (CLONE_ARGS_SIZE_VER2, 88 bytes), spelled out
+       so that <linux/sched.h> need not meet glibc's <sched.h>. No stack: like fork. */
+    struct {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+                 tls, set_tid, set_tid_size, cgroup;
+    } args;
+    memset(&args, 0, sizeof args);
+    args.flags = 0x200000000ULL; /* CLONE_INTO_CGROUP */
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)cgroup_fd;
+    return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+}
+
 static void close_all_but(int a, int b) {
     if (a > b) { int t = a; a = b; b = t; }
     if (a > 0) syscall(SYS_close_range, 0U, (unsigned)a - 1, 0U);

@@ -77,6 +77,23 @@ public enum ContainerInit {
         }
     }
 
+    /// Stage A's fork. With a `cgroup` (v2), clone3(CLONE_INTO_CGROUP) makes pid 1 inside
+    /// it; where the kernel refuses (before 5.7), a plain fork, and pid 1 joins at `ready`.
+    static func forkPid1(_ spec: InitSpec) throws -> pid_t {
+        let why = "the first child after unshare(CLONE_NEWPID) is pid 1 of the new pid namespace"
+        guard !spec.cgroup.isEmpty else { return try Sys.fork(why: why) }
+        do { try Sys.setCloseOnExec(InitFD.cgroup, true) } catch { throw InitError(code: 125, "vitro-init: the spec names a cgroup but descriptor \(InitFD.cgroup) is not open") }
+        defer { Sys.close(InitFD.cgroup) }
+        let refused: Int32
+        do {
+            return try Sys.forkIntoCgroup(InitFD.cgroup, path: spec.cgroup, why: why + ", born in its cgroup: nothing moves, so no cgroup lock is taken")
+        } catch {
+            guard [ENOSYS, EINVAL, E2BIG, EOPNOTSUPP].contains(error.errno) else { throw error }
+            refused = error.errno
+        }
+        return try Sys.fork(why: why + "; clone3 into the cgroup was refused (\(Errno.name(refused))), so pid 1 joins it at ready")
+    }
+
     /// Waits for `exec`; before it, vitro may send the cgroup files to join (`cgroups`).
     static func awaitExec() throws(InitError) {
         while true {
@@ -165,7 +182,7 @@ public enum ContainerInit {
         }
         let first = spec.namespaces.subtracting(.cgroup)
         try Sys.unshare(first, why: "give the container its own mounts, hostname, IPC, process ids and network")
-        let child = try Sys.fork(why: "the first child after unshare(CLONE_NEWPID) is pid 1 of the new pid namespace")
+        let child = try forkPid1(spec)
         if child > 0 {
             try send(.pid(child))
             Sys.exitNow(0)

@@ -45,6 +45,10 @@ public struct InitSpec: Sendable, Equatable {
     /// `--net container:NAME`: the host pid of that container's pid 1, whose network
     /// namespace vitro-init enters before it makes the others (0: none to join).
     public var joinNetwork: Int32 = 0
+    /// v2: the container's cgroup, made before vitro-init started; its directory is open
+    /// on fd 6 (`InitFD.cgroup`) and pid 1 is forked into it with clone3(CLONE_INTO_CGROUP).
+    /// Empty: pid 1 is forked plainly and joins its cgroup at `ready`.
+    public var cgroup = ""
     /// The compiled seccomp filter, loaded just before execve; nil: none.
     public var seccomp: SeccompLoad?
     /// `--security-opt no-new-privileges`.
@@ -96,6 +100,7 @@ public struct InitSpec: Sendable, Equatable {
         if let capabilities { put("caps", capabilities.sorted().map(String.init).joined(separator: ",")) }
         if join > 0 { put("join", String(join)) }
         if joinNetwork > 0 { put("netjoin", String(joinNetwork)) }
+        if !cgroup.isEmpty { put("cgroup", cgroup) }
         if let seccomp {
             put("seccomp", InitSpec.hex(seccomp.bpf))
             put("seccomp-info", [seccomp.profile, seccomp.defaultAction, String(seccomp.rules), seccomp.architectures.joined(separator: ",")].joined(separator: "\t"))
@@ -141,6 +146,7 @@ public struct InitSpec: Sendable, Equatable {
         }
         spec.join = fields["join"]?.first.flatMap { Int32($0) } ?? 0
         spec.joinNetwork = fields["netjoin"]?.first.flatMap { Int32($0) } ?? 0
+        spec.cgroup = fields["cgroup"]?.first ?? ""
         if let hex = fields["seccomp"]?.first {
             guard let bpf = InitSpec.unhex(hex), bpf.count % 8 == 0 else { throw InitError(code: 125, "spec: bad seccomp program") }
             let info = (fields["seccomp-info"]?.first ?? "").split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
@@ -268,4 +274,6 @@ public enum InitFD {
     public static let spec: Int32 = 3
     public static let trace: Int32 = 4
     public static let sync: Int32 = 5
+    /// Only when the spec names a `cgroup`: its directory, for clone3(CLONE_INTO_CGROUP).
+    public static let cgroup: Int32 = 6
 }

@@ -22,6 +22,12 @@ enum Lessons {
                 "vitro now starts vitro-init, a small single-threaded helper, and hands it a spec on fd 3. vitro-init calls unshare(2) for new mount, UTS, IPC, pid and network namespaces, then forks: the child is pid 1 of the new pid namespace.",
                 "pid 1 makes every mount private, bind-mounts the rootfs onto itself, mounts /proc, a read-only /sys and a small /dev, and calls pivot_root(2) so the rootfs becomes / and the host's files are out of reach. Then it sets the hostname. Watch each call go by, with why it is made and the command you could type instead.",
             ]
+        case .cgroups where ctx.containerPid == nil:
+            // v2: the cgroup comes first, and pid 1 is born in it.
+            return [
+                "Before any namespace exists, vitro makes the container's cgroup. Namespaces decide what the container can see; a cgroup decides how much it may use: memory, CPU time, the number of processes. On this cgroup v2 host vitro makes one directory for the container, writes the limits you gave (-m, --cpus, --pids-limit) into files there, and opens the directory: vitro-init will fork pid 1 with clone3(CLONE_INTO_CGROUP), so pid 1 is born inside and never has to move (a move takes a slow host-wide lock). Everything pid 1 starts is born there too.",
+                "The host uses cgroup \(ctx.cgroupVersion ?? "v2"). Each write below names its file on this version and its counterpart on the other.",
+            ]
         case .cgroups:
             return [
                 "pid 1 now waits for vitro. Namespaces decide what the container can see; a cgroup decides how much it may use: memory, CPU time, the number of processes. vitro makes a directory for the container in each cgroup hierarchy, writes the limits you gave (-m, --cpus, --pids-limit) into files there, and hands pid 1 the cgroup's files, open: pid 1 writes 0 (itself) into each, which moves it without a slow host-wide lock. Everything pid 1 starts afterwards is born in the same cgroup.",

@@ -22,22 +22,14 @@ extension ContainerRun {
     static let lockDirectory = "/run/vitro/cgroups"
 
     /// `sync` is the socket to pid 1, `drainTrace` merges the events pid 1 has written.
+    /// On v2 the cgroup was made before pid 1 (`stageCgroupsFirst`), which was born in
+    /// it: nothing is left to do, unless the kernel refused clone3 into it.
     func stageCgroups(pid: Int32, sync: Int32, drainTrace: () -> Void) throws {
+        if let cg = cgroup, cg.processes().contains(pid) { return }
         if let layout = try? CgroupLayout.detect() { context.cgroupVersion = layout.name }
         try begin(.cgroups)
         do {
-            let layout = try CgroupLayout.detect()
-            context.cgroupVersion = layout.name
-            try Sys.mkdirAll(ContainerRun.lockDirectory, mode: 0o700, why: "run-time state of live containers")
-            cgroupLock = try Sys.lock(ContainerRun.lockDirectory + "/\(context.containerID).lock", group: .cgroup, why: "held while this container lives, so a later vitro can tell it from a dead run")
-            ContainerRun.sweepDeadCgroups(layout: layout)
-            let cg = Cgroup.make(id: context.containerID, layout: layout)
-            cgroup = cg
-            context.cgroupDirectories = cg.directories
-            Tracer.shared.note("cgroup", group: .cgroup, args: ["layout": .string(layout.name), "path": .list(cg.directories)], why: "the cgroup driver follows the host's layout")
-            var limits = options.cgroupLimits
-            limits.devices = options.security.privileged ? .all : .rules(DeviceRule.dockerDefault)
-            try cg.create(limits)
+            let cg = try cgroup ?? makeCgroup()
             try join(cg, pid: pid, sync: sync)
             drainTrace()
             end(.cgroups)
@@ -45,6 +37,45 @@ extension ContainerRun {
             end(.cgroups, error: String(describing: error))
             throw RunError(String(describing: error))
         }
+    }
+
+    /// v2: the cgroup stage runs before the namespaces, so that vitro-init can fork pid 1
+    /// straight into the cgroup (clone3 with CLONE_INTO_CGROUP, fd 6): a process that is
+    /// born in its cgroup never moves, and a move on v2 takes the host-wide lock whose
+    /// first taking waits for an RCU grace period (VitroCgroups/Cgroup.swift, joinValue).
+    /// Returns the cgroup's directory, open, and its path; nil on v1 and for `exec`.
+    func stageCgroupsFirst() throws -> (fd: Int32, path: String)? {
+        guard options.join == nil, let layout = try? CgroupLayout.detect(), case .v2 = layout else { return nil }
+        context.cgroupVersion = layout.name
+        try begin(.cgroups)
+        do {
+            let cg = try makeCgroup()
+            guard let dir = cg.directories.first else { throw RunError("the v2 cgroup has no directory") }
+            let fd = try Sys.open(dir, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, why: "vitro-init will fork pid 1 into this cgroup (clone3 CLONE_INTO_CGROUP): made first, so pid 1 is born in it")
+            end(.cgroups)
+            return (fd, dir)
+        } catch {
+            releaseCgroup()
+            end(.cgroups, error: String(describing: error))
+            throw RunError(String(describing: error))
+        }
+    }
+
+    /// The lock, the sweep of dead runs' cgroups, the cgroup and its limits.
+    func makeCgroup() throws -> any CgroupDriver {
+        let layout = try CgroupLayout.detect()
+        context.cgroupVersion = layout.name
+        try Sys.mkdirAll(ContainerRun.lockDirectory, mode: 0o700, why: "run-time state of live containers")
+        cgroupLock = try Sys.lock(ContainerRun.lockDirectory + "/\(context.containerID).lock", group: .cgroup, why: "held while this container lives, so a later vitro can tell it from a dead run")
+        ContainerRun.sweepDeadCgroups(layout: layout)
+        let cg = Cgroup.make(id: context.containerID, layout: layout)
+        cgroup = cg
+        context.cgroupDirectories = cg.directories
+        Tracer.shared.note("cgroup", group: .cgroup, args: ["layout": .string(layout.name), "path": .list(cg.directories)], why: "the cgroup driver follows the host's layout")
+        var limits = options.cgroupLimits
+        limits.devices = options.security.privileged ? .all : .rules(DeviceRule.dockerDefault)
+        try cg.create(limits)
+        return cg
     }
 
     /// Hands pid 1 its cgroup's join files, open for writing, and waits for `joined`.

@@ -29,6 +29,12 @@ extension ContainerRun {
 
     func launch(rootfs: String) throws -> Int32 {
         defer { releaseNetwork() }
+        // v2: the cgroup first, so that pid 1 is born in it (ContainerRun+Cgroups.swift).
+        var cgroupDir = try stageCgroupsFirst()
+        defer {
+            if let d = cgroupDir { Sys.close(d.fd) }
+            if cgroupDir != nil || cgroup != nil { releaseCgroup() }
+        }
         try begin(.namespaces)
         let hostname = options.hostname ?? String(context.containerID.prefix(12))
         let resolved: Resolved
@@ -46,6 +52,7 @@ extension ContainerRun {
         spec.tty = options.tty
         spec.join = options.join ?? 0
         spec.joinNetwork = options.networkPeer?.pid ?? 0
+        spec.cgroup = cgroupDir?.path ?? ""
         spec.capabilities = options.capabilities
         spec.mounts = mountPlan
         do {
@@ -84,7 +91,7 @@ extension ContainerRun {
         do {
             initPid = try Sys.spawn(
                 ContainerRun.initPath(), argv: ["vitro-init"], env: [],
-                fds: options.stdio + [specPipe.read, tracePipe.write, syncChild],
+                fds: options.stdio + [specPipe.read, tracePipe.write, syncChild] + (cgroupDir.map { [$0.fd] } ?? []),
                 why: "a fresh single-threaded process to unshare and fork in; fds 3-5 carry spec, trace and sync")
         } catch {
             for fd in [specPipe.read, specPipe.write, tracePipe.read, tracePipe.write, syncParent, syncChild] { Sys.close(fd) }
@@ -93,6 +100,10 @@ extension ContainerRun {
         }
         context.initPid = initPid
         for fd in [specPipe.read, tracePipe.write, syncChild] { Sys.close(fd) }
+        if let d = cgroupDir {
+            Sys.close(d.fd)
+            cgroupDir = nil
+        }
         Sys.write(specPipe.write, spec.encode())
         Sys.close(specPipe.write)
         try Sys.setNonBlocking(tracePipe.read)

@@ -77,6 +77,24 @@ extension Sys {
         return r
     }
 
+    /// clone3(2) with CLONE_INTO_CGROUP: `fork`, with the child born in the cgroup whose
+    /// directory `cgroupFD` is open on (`path` names it in the trace). A process made this
+    /// way never moves, so no cgroup lock is taken (v2 only; Linux 5.7 and later).
+    public static func forkIntoCgroup(
+        _ cgroupFD: Int32, path: String, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) -> pid_t {
+        let start = MonotonicClock.now()
+        let r = vitro_clone_into_cgroup(cgroupFD)
+        let err = r < 0 ? Glibc.errno : 0
+        if r == 0 { Tracer.shared.pid = readlink("/proc/self").flatMap { Int32($0) } ?? getpid() }
+        Tracer.shared.call(
+            "clone3", group: .process, start: start, args: ["flags": .flags("CLONE_INTO_CGROUP"), "cgroup": .string(path)], ret: Int64(r),
+            errno: r < 0 ? Errno.name(err) : nil, why: why, shell: nil, file: file, line: line)
+        if r < 0 { throw SysError(operation: "clone3", object: path, errno: err) }
+        return r
+    }
+
     /// execve(2). Returns only by throwing. The event is recorded (and flushed) before
     /// the call, because a successful execve leaves no one to record it.
     public static func execve(

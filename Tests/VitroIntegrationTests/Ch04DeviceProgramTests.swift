@@ -190,6 +190,43 @@ extension Integration.Ch04Cgroups {
         }
     }
 
+    /// On v2 pid 1 is born in its cgroup: the cgroup stage runs before the namespaces and
+    /// vitro-init forks pid 1 with clone3(CLONE_INTO_CGROUP); nothing writes cgroup.procs.
+    /// The host sees pid 1 and what it starts in the container's v2 cgroup.
+    @Test(.enabled(if: Integration.Ch04Cgroups.hasUnified, "needs a cgroup2 mount at /sys/fs/cgroup/unified (this machine's hybrid layout)"))
+    func onV2Pid1IsBornInItsCgroup() throws {
+        try leavesNothing {
+            let box = try Sandbox()
+            let env = box.env.merging(["VITRO_CGROUP": "v2"]) { $1 }
+            let trace = box.dir + "/t.jsonl"
+            let d = try runProcess(Binaries.vitro, ["run", "-d", "--name", "born", "--rootfs", box.rootfs, "--trace", trace, "/bin/sh", "-c", "sleep 30 & wait"], env: env)
+            #expect(d.status == 0, "\(d.stderr)")
+            defer { _ = try? runProcess(Binaries.vitro, ["rm", "-f", "born"], env: env) }
+            let id = d.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let pid = try runProcess(Binaries.vitro, ["inspect", "-f", "{{.State.Pid}}", "born"], env: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let dir = Integration.Ch04Cgroups.unified + "/vitro/" + id
+            var members: [String] = []
+            for _ in 0..<100 {
+                members = ((try? String(contentsOfFile: dir + "/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+                if members.count >= 2 { break }
+                usleep(20_000)
+            }
+            #expect(members.contains(pid) && members.count == 2, "pid 1 (\(pid)) and its sleep: \(members)")
+            #expect(try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8).contains("0::/vitro/\(id)\n"))
+            _ = try runProcess(Binaries.vitro, ["rm", "-f", "born"], env: env)
+            let events = try readTrace(trace)
+            let stages = events.filter { ($0["ph"] as? String) == "B" && ($0["cat"] as? String) == "stage" }.compactMap { $0["name"] as? String }
+            #expect(Array(stages.prefix(3)) == ["rootfs", "cgroups", "namespaces"], "the cgroup first: \(stages)")
+            #expect(stages.filter { $0 == "cgroups" }.count == 1)
+            // Two events: stage A's (returns pid 1's pid) and pid 1's own (returns 0).
+            let clones = events.filter { ($0["name"] as? String) == "clone3" && (($0["args"] as? [String: Any])?["cgroup"] as? String) == dir }
+            #expect(clones.count == 2 && clones.allSatisfy { (($0["args"] as? [String: Any])?["flags"] as? String) == "CLONE_INTO_CGROUP" }, "pid 1 forked into \(dir): \(clones)")
+            #expect(clones.contains { ($0["ret"] as? Int ?? 0) > 0 } && clones.contains { ($0["ret"] as? Int) == 0 })
+            #expect(!events.contains { ($0["name"] as? String) == "write" && ((($0["args"] as? [String: Any])?["path"] as? String)?.hasSuffix("/cgroup.procs") == true) },
+                    "nothing moves into the cgroup")
+        }
+    }
+
     /// A whole `vitro run` on the v2 path: VITRO_CGROUP=v2 makes this hybrid host use its
     /// cgroup2 mount with the v2 driver, so the container's only device allowlist is the
     /// BPF program (v1 is not touched; the container stays in v1's root devices cgroup).

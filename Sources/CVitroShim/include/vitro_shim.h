@@ -40,6 +40,10 @@ int vitro_umount2(const char *target, int flags);
 int vitro_sethostname(const char *name, size_t len);
 int vitro_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
 pid_t vitro_fork(void);
+/* clone3(2) with CLONE_INTO_CGROUP and no other flag: fork(2), with the child born in
+ * the (v2) cgroup whose directory cgroup_fd is open on. Returns as fork does; -1 with
+ * errno (ENOSYS before Linux 5.7, EBADF/EINVAL/EOPNOTSUPP for a fd clone3 refuses). */
+pid_t vitro_clone_into_cgroup(int cgroup_fd);
 /* Hands the last close of fd to an orphaned grandchild, which closes every other
    descriptor it inherited, then fd, then exits; this process's reference is closed at
    once and the intermediate child reaped. Returns 0, or -1 with errno (fd then closed
