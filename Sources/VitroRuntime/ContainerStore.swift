@@ -60,12 +60,12 @@ public struct ContainerStore: Sendable {
     /// crash of the machine may leave it empty, and the record is stale then anyway);
     /// any other's is renamed over the old one, which ext4 makes the old file or the
     /// new one after a crash.
-    func replace(_ id: String, _ name: String, _ bytes: [UInt8], autoRemove: Bool, why: String, file: StaticString = #fileID, line: UInt = #line) throws {
+    func replace(_ id: String, _ name: String, _ bytes: [UInt8], autoRemove: Bool, why: String) throws {
         let path = dir(id) + "/" + name
         if autoRemove {
-            try Sys.exchangeFile(path, bytes, why: why, file: file, line: line)
+            try Sys.exchangeFile(path, bytes, why: why)
         } else {
-            try Sys.writeFileAtomically(path, bytes, durable: false, why: why, file: file, line: line)
+            try Sys.writeFileAtomically(path, bytes, durable: false, why: why)
         }
     }
 

@@ -211,19 +211,22 @@ extension Sys {
             _ = Glibc.unlink(tmp)
             throw error
         }
-        var swapped = true
-        do throws(SysError) {
-            try invoke(
-                file: file, line: line, "renameat2", group, object: path, args: ["from": .string(tmp), "to": .string(path), "flags": .flags("RENAME_EXCHANGE")],
-                why: "the new file takes the old one's name in one step, and the old one the temporary name",
-                shell: "mv --exchange \(shellQuote(tmp)) \(shellQuote(path))"
-            ) { Int(vitro_rename_exchange(tmp, path)) }
-        } catch where error.errno == ENOENT || error.errno == EINVAL {
-            // No old file yet (or a filesystem without exchange): a plain rename.
-            swapped = false
-        } catch {
-            _ = Glibc.unlink(tmp)
-            throw error
+        // No old file yet: a plain rename (an exchange would fail with ENOENT).
+        var swapped = fileKind(path) != .missing
+        if swapped {
+            do throws(SysError) {
+                try invoke(
+                    file: file, line: line, "renameat2", group, object: path, args: ["from": .string(tmp), "to": .string(path), "flags": .flags("RENAME_EXCHANGE")],
+                    why: "the new file takes the old one's name in one step, and the old one the temporary name",
+                    shell: "mv --exchange \(shellQuote(tmp)) \(shellQuote(path))"
+                ) { Int(vitro_rename_exchange(tmp, path)) }
+            } catch where error.errno == ENOENT || error.errno == EINVAL {
+                // Removed meanwhile, or a filesystem without exchange: a plain rename.
+                swapped = false
+            } catch {
+                _ = Glibc.unlink(tmp)
+                throw error
+            }
         }
         if !swapped {
             do {
