@@ -181,6 +181,8 @@ public enum ContainerLifecycle {
         life.createOnly = true
         do {
             let (_, config) = try prepare(run, life, store: store, rootfs: run.rootfs ?? "")
+            // Nothing starts here to wait for: a created container survives a crash now.
+            if !life.autoRemove { store.persist(config.id) }
             return config.id
         } catch let e as RunError { throw e } catch { throw RunError(String(describing: error)) }
     }

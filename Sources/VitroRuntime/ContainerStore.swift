@@ -41,6 +41,9 @@ public struct ContainerStore: Sendable {
     /// there are 400 of them.
     public func create(_ config: ContainerConfig, generatedName: Bool) throws -> Bool {
         try Sys.mkdirAll(directory, mode: 0o700, why: "vitro keeps one directory per container")
+        // And the run root's, where its /etc files go: made here, so that every run's
+        // trace makes the same directories (only its own).
+        try Sys.mkdirAll(root.runPath + "/containers", mode: 0o700, why: "the run-time files of containers")
         guard let lock = try Sys.lock(directory + "/.names.lock", why: "names are unique: check and claim under one lock") else {
             throw RunError("cannot lock \(directory)/.names.lock")
         }
