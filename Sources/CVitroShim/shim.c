@@ -434,3 +434,10 @@ int vitro_bpf_prog_fd_by_id(uint32_t id) {
     attr.prog_id = id;
     return vitro_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
 }
+
+int vitro_rename_exchange(const char *from, const char *to) {
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE);
+}

@@ -1,11 +1,14 @@
 // Chapter 05: IP address management. Each container on a bridge gets one address of
 // the bridge's subnet, and no two live containers may share one, even when started by
 // two vitro processes at the same moment. The allocations live in one JSON file under
-// the state root (`network/ipam.json`), read and rewritten under an exclusive flock on
-// `network/ipam.lock`; each rewrite is atomic (temp file, rename), so a vitro killed
-// mid-write leaves the old file or the new one. It is not fsync'ed: after a crash of
-// the machine no container is running and every allocation is stale anyway, and an
-// fsync costs 1–2 ms of a start here.
+// the run root (`/run/vitro/network/ipam.json`: they describe live containers only, and
+// a reboot, which ends them all, clears a tmpfs), read and rewritten under an exclusive
+// flock on `network/ipam.lock`; each rewrite is atomic (a new file swapped with the old
+// one, Sys.exchangeFile), so a vitro killed mid-write leaves the old file or the new
+// one. Nothing waits for the disk: not fsync'ed (after a crash of the machine no
+// container is running and every allocation is stale anyway; a file the crash left
+// empty reads as no allocations), and not renamed over the old file (which on ext4
+// flushes the new one's data first).
 //
 // Addresses are handed out in order from a cursor, as Docker's allocator does, rather
 // than lowest-free: an address just released is not reused at once, so the host's ARP
@@ -117,6 +120,16 @@ public struct IPAMState: Sendable, Equatable {
         return w.text + "\n"
     }
 
+    /// ipam.json as read: empty (a crash of the machine right after a rewrite can leave
+    /// it so; no container survived that) is no allocations.
+    public init(file text: String) throws(NetworkError) {
+        if text.allSatisfy({ $0.isWhitespace || $0 == "\0" }) {
+            self.init()
+        } else {
+            try self.init(json: text)
+        }
+    }
+
     public init(json text: String) throws(NetworkError) {
         let v: JSONValue
         do { v = try JSONReader.parse(text) } catch { throw NetworkError("ipam: \(error)") }
@@ -152,18 +165,18 @@ public struct IPAMStore: Sendable {
         }
         defer { Sys.unlock(lock, group: .netlink) }
         var state = IPAMState()
-        if Sys.fileKind(path) == .regular { state = try IPAMState(json: try Sys.readText(path)) }
+        if Sys.fileKind(path) == .regular { state = try IPAMState(file: try Sys.readText(path)) }
         let before = state
         let r = try body(&state)
         if state != before {
-            try Sys.writeFileAtomically(path, Array(state.json.utf8), mode: 0o600, durable: false, why: "record the address allocations for the next vitro")
+            try Sys.exchangeFile(path, Array(state.json.utf8), mode: 0o600, why: "record the address allocations for the next vitro")
         }
         return r
     }
 
     /// The allocations as they are now (no lock: a snapshot for reading).
     public func read() -> IPAMState {
-        guard let text = try? Sys.readText(path), let s = try? IPAMState(json: text) else { return IPAMState() }
+        guard let text = try? Sys.readText(path), let s = try? IPAMState(file: text) else { return IPAMState() }
         return s
     }
 }

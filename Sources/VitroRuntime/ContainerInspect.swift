@@ -1,6 +1,7 @@
 // Chapter 08: `inspect`'s document, with Docker's field names for the fields people
 // template on (.Id, .Name, .State.Pid, .State.ExitCode, .State.OOMKilled, .Config.*,
-// .NetworkSettings.IPAddress, .Mounts as Docker shows them).
+// .NetworkSettings.IPAddress, .Mounts as Docker shows them). HostsPath, HostnamePath and
+// ResolvConfPath name the files bound into its /etc, in the run root.
 
 import VitroNetwork
 import VitroTrace
@@ -30,6 +31,8 @@ public enum ContainerInspect {
         return .object([
             ("Id", .string(c.id)), ("Created", .string(c.created.rfc3339)), ("Path", .string(c.argv.first ?? "")),
             ("Args", strings(Array(c.argv.dropFirst()))), ("State", state), ("Image", .string(c.image)),
+            ("ResolvConfPath", .string(store.runDir(c.id) + "/resolv.conf")), ("HostnamePath", .string(store.runDir(c.id) + "/hostname")),
+            ("HostsPath", .string(store.runDir(c.id) + "/hosts")),
             ("LogPath", .string(store.logPath(c.id))), ("Name", .string("/" + c.name)),
             ("RestartCount", .number(Double(s.restartCount))),
             ("HostConfig", .object([

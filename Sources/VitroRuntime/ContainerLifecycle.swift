@@ -81,7 +81,7 @@ public enum ContainerLifecycle {
             let name = life.name ?? ContainerName.generate(taken: taken)
             if !run.links.isEmpty {
                 let linked = try ContainerLinks.resolve(
-                    run.links, own: name, store: store, ipam: IPAMStore(directory: run.stateRoot.path + "/network"))
+                    run.links, own: name, store: store, ipam: IPAMStore(directory: run.stateRoot.network))
                 options.env = linked.env + options.env
                 options.network.extraHosts += linked.hosts
             }
@@ -110,27 +110,32 @@ public enum ContainerLifecycle {
         guard store.liveStatus(other) == .running else {
             throw RunError("--net container:\(name): cannot join the network of container \(other.config.name): it is not running")
         }
-        return (other.state.pid, store.dir(other.id), other.config.hostname)
+        return (other.state.pid, store.runDir(other.id), other.config.hostname)
     }
 
     /// The record shows what really runs once the image's config has been applied.
     static func resolved(
         _ store: ContainerStore, _ config: ContainerConfig, argv: [String], env: [String], workdir: String, imageID: Digest? = nil, exposed: [String] = []
     ) {
-        var c = store.load(config.id)?.config ?? config
+        let before = store.load(config.id)?.config ?? config
+        var c = before
         if let imageID { c.imageID = imageID.description }
         c.exposedPorts = exposed
         c.argv = argv
         c.env = env
         c.workdir = workdir
-        try? Sys.writeFileAtomically(store.dir(c.id) + "/config.json", c.json(), why: "the image's command, environment and directory are now known")
+        // Most runs of a rootfs change nothing here: no rewrite then. Not fsync'ed: the
+        // record is made durable once the command has started (ContainerStore.persist),
+        // and `start` resolves the image's config again anyway.
+        guard c != before else { return }
+        try? store.replace(c.id, "config.json", c.json(), autoRemove: c.autoRemove, why: "the image's command, environment and directory are now known")
     }
 
     /// The record keeps the container's mount points (called holding the volumes lock).
     static func mounted(_ store: ContainerStore, _ config: ContainerConfig, _ points: [MountPoint]) throws {
         var c = store.load(config.id)?.config ?? config
         c.mounts = points
-        try Sys.writeFileAtomically(store.dir(c.id) + "/config.json", c.json(), why: "the container's mounts: its volumes are in use from now on")
+        try store.replace(c.id, "config.json", c.json(), autoRemove: c.autoRemove, why: "the container's mounts: its volumes are in use from now on")
     }
 
     /// Pulls `image` unless the store has it.
@@ -176,6 +181,8 @@ public enum ContainerLifecycle {
         life.createOnly = true
         do {
             let (_, config) = try prepare(run, life, store: store, rootfs: run.rootfs ?? "")
+            // Nothing starts here to wait for: a created container survives a crash now.
+            if !life.autoRemove { store.persist(config.id) }
             return config.id
         } catch let e as RunError { throw e } catch { throw RunError(String(describing: error)) }
     }
@@ -194,7 +201,11 @@ public enum ContainerLifecycle {
             resolved(store, config, argv: argv, env: env, workdir: dir, imageID: container?.imageID, exposed: container?.exposedPorts ?? [])
         }
         container.onMounts = { points in try mounted(store, config, points) }
-        container.onStarted = { pid in started(store, config.id, pid: pid, monitor: Sys.processID()) }
+        container.onStarted = { pid in
+            started(store, config.id, pid: pid, monitor: Sys.processID())
+            // The command runs already: waiting for the disk here delays no start.
+            if !config.autoRemove { store.persist(config.id) }
+        }
         configure?(container)
         do {
             let code = try container.run()
@@ -402,6 +413,8 @@ public enum ContainerLifecycle {
                     started(store, config.id, pid: pid, monitor: Sys.processID())
                     server.started(pid: pid)
                     report("started")
+                    // `run -d` has returned: the record survives a crash from now on.
+                    if !config.autoRemove { store.persist(config.id) }
                 }
                 configure?(container)
                 var setupFailed = false

@@ -1,9 +1,11 @@
 // Chapter 08: the network stage of a run (chapter 05's pieces, put in order).
 //
 // Before vitro-init is spawned, the container's /etc/hostname, /etc/hosts and
-// /etc/resolv.conf are written under its state directory (containers/ID/) and handed
-// to vitro-init as file bind mounts. While pid 1 waits at `ready`, after the cgroup
-// stage:
+// /etc/resolv.conf are written under the run root (<run>/containers/ID/, a tmpfs on
+// most machines: StateRoot.swift) and handed to vitro-init as file bind mounts. They
+// are written in place (Sys.rewriteFile): no temporary file, no O_TRUNC of a file
+// that has data (either would make ext4 flush it). While pid 1 waits at `ready`, after
+// the cgroup stage:
 //
 //   1. bind the published host ports (a taken port fails here, before anything exists)
 //   2. under the IPAM lock: sweep entries of dead runs, find or make the bridge,
@@ -27,8 +29,9 @@ import VitroSys
 import VitroTrace
 
 extension ContainerRun {
-    var containerDirectory: String { options.stateRoot.path + "/containers/" + context.containerID }
-    var ipamStore: IPAMStore { IPAMStore(directory: options.stateRoot.path + "/network") }
+    /// The container's run-time files (ContainerStore.runDir).
+    var containerDirectory: String { options.stateRoot.runPath + "/containers/" + context.containerID }
+    var ipamStore: IPAMStore { IPAMStore(directory: options.stateRoot.network) }
 
     var etcFiles: EtcFiles {
         var etc = EtcFiles(hostname: options.hostname ?? String(context.containerID.prefix(12)))
@@ -57,9 +60,9 @@ extension ContainerRun {
             for h in etc.extraHosts { hosts += "\(h.address)\t\(h.name)\n" }
         }
         let resolv = etc.resolvConf(host: (try? Sys.readText("/etc/resolv.conf")) ?? "", hostNetwork: hostNetwork)
-        try Sys.writeFile(dir + "/hostname", etc.hostnameFile, why: "the container's /etc/hostname")
-        try Sys.writeFile(dir + "/hosts", hosts, why: hostNetwork ? "--net host: the host's /etc/hosts" : "the container's /etc/hosts: loopback names now, its own address once it has one")
-        try Sys.writeFile(dir + "/resolv.conf", resolv, why: "the container's /etc/resolv.conf: the host's resolvers, less those on 127.0.0.0/8, or --dns")
+        try Sys.rewriteFile(dir + "/hostname", etc.hostnameFile, why: "the container's /etc/hostname")
+        try Sys.rewriteFile(dir + "/hosts", hosts, why: hostNetwork ? "--net host: the host's /etc/hosts" : "the container's /etc/hosts: loopback names now, its own address once it has one")
+        try Sys.rewriteFile(dir + "/resolv.conf", resolv, why: "the container's /etc/resolv.conf: the host's resolvers, less those on 127.0.0.0/8, or --dns")
         return [
             FileMount(source: dir + "/hostname", target: "etc/hostname"),
             FileMount(source: dir + "/hosts", target: "etc/hosts"),
@@ -145,9 +148,9 @@ extension ContainerRun {
         } else if try !NatRules.tableExists() {
             try Sys.nft(NatRules.setupScript(net.bridge), object: "table ip vitro", why: "vitro's table was missing: make it and the bridge's masquerade")
         }
-        try Sys.writeFile(containerDirectory + "/hosts", etcFiles.hostsFile(address: address, gateway: net.bridge.gateway.address), why: "now that the container has an address, /etc/hosts names it")
+        try Sys.rewriteFile(containerDirectory + "/hosts", etcFiles.hostsFile(address: address, gateway: net.bridge.gateway.address), why: "now that the container has an address, /etc/hosts names it")
         if !proxy.mappings.isEmpty {
-            try Sys.writeFile(containerDirectory + "/ports", proxy.mappings.map { $0.record + "\n" }.joined(), why: "what `vitro port` prints")
+            try Sys.rewriteFile(containerDirectory + "/ports", proxy.mappings.map { $0.record + "\n" }.joined(), why: "what `vitro port` prints")
         }
         proxy.start(target: address)
     }
@@ -179,7 +182,8 @@ extension ContainerRun {
         }
         // A container with a record keeps its files until `rm` (as Docker keeps them);
         // a run without one (ContainerRun used on its own) leaves nothing.
-        if containerDirectoryMade, Sys.fileKind(containerDirectory + "/config.json") == .missing {
+        let record = options.stateRoot.path + "/containers/" + context.containerID + "/config.json"
+        if containerDirectoryMade, Sys.fileKind(record) == .missing {
             try? Sys.removeTree(containerDirectory, why: "the container's files are no longer needed")
         }
         containerDirectoryMade = false

@@ -1,7 +1,14 @@
 // Chapter 08: the containers directory. One directory per container under
 // <root>/containers/ID: config.json, state.json, the json-file log, and a lock file
 // that serialises state changes between vitro processes (a `kill` and the monitor
-// recording an exit, say).
+// recording an exit, say). What a container needs only while it runs is in the run
+// root instead (StateRoot.swift), under <run>/containers/ID: the hostname, hosts and
+// resolv.conf bound into its /etc, and its published ports. `rm` removes both.
+//
+// The record is written without waiting for the disk: a `--rm` container's is
+// removed when it ends (a machine crash before that leaves at most a stale record,
+// shown as exited), and any other container's is made durable once its command has
+// started (`persist`), off the path that starts it.
 
 import VitroSys
 import VitroTrace
@@ -16,6 +23,8 @@ public struct ContainerStore: Sendable {
 
     public var directory: String { root.path + "/containers" }
     public func dir(_ id: String) -> String { directory + "/" + id }
+    /// The container's run-time files: hostname, hosts, resolv.conf, ports.
+    public func runDir(_ id: String) -> String { root.runPath + "/containers/" + id }
     public func logPath(_ id: String) -> String { dir(id) + "/\(id)-json.log" }
     /// The socket a detached container's monitor listens on for `vitro attach`.
     public func attachPath(_ id: String) -> String { dir(id) + "/attach.sock" }
@@ -32,6 +41,9 @@ public struct ContainerStore: Sendable {
     /// there are 400 of them.
     public func create(_ config: ContainerConfig, generatedName: Bool) throws -> Bool {
         try Sys.mkdirAll(directory, mode: 0o700, why: "vitro keeps one directory per container")
+        // And the run root's, where its /etc files go: made here, so that every run's
+        // trace makes the same directories (only its own).
+        try Sys.mkdirAll(root.runPath + "/containers", mode: 0o700, why: "the run-time files of containers")
         guard let lock = try Sys.lock(directory + "/.names.lock", why: "names are unique: check and claim under one lock") else {
             throw RunError("cannot lock \(directory)/.names.lock")
         }
@@ -41,9 +53,34 @@ public struct ContainerStore: Sendable {
             throw RunError("the container name \"/\(config.name)\" is already in use by container \"\(other.id)\"; remove (or rename) that container to reuse the name")
         }
         try Sys.mkdir(dir(config.id), mode: 0o700, existOK: false, why: "this container's state")
-        try Sys.writeFileAtomically(dir(config.id) + "/config.json", config.json(), why: "what the container was asked to be")
+        try Sys.writeFileAtomically(dir(config.id) + "/config.json", config.json(), durable: false, why: "what the container was asked to be (durable once it has started, see persist)")
         try Sys.writeFileAtomically(dir(config.id) + "/state.json", ContainerState().json(), durable: false, why: "the container starts out created")
         return true
+    }
+
+    /// Replaces one file of the record (config.json, state.json) for readers in one
+    /// step. A `--rm` container's is swapped in (Sys.exchangeFile: no flush on ext4; a
+    /// crash of the machine may leave it empty, and the record is stale then anyway);
+    /// any other's is renamed over the old one, which ext4 makes the old file or the
+    /// new one after a crash.
+    func replace(_ id: String, _ name: String, _ bytes: [UInt8], autoRemove: Bool, why: String) throws {
+        let path = dir(id) + "/" + name
+        if autoRemove {
+            try Sys.exchangeFile(path, bytes, why: why)
+        } else {
+            try Sys.writeFileAtomically(path, bytes, durable: false, why: why)
+        }
+    }
+
+    /// Makes the record survive a crash of the machine: its files' bytes, then the
+    /// names (the container's directory in containers/). One fsync on ext4 commits the
+    /// journal; the others then find little to do.
+    public func persist(_ id: String) {
+        guard let fd = try? Sys.open(dir(id) + "/config.json", flags: O_RDONLY | O_CLOEXEC, trace: false) else { return }
+        try? Sys.fsync(fd, path: dir(id) + "/config.json", why: "the record survives a crash of the machine from now on")
+        Sys.close(fd)
+        try? Sys.fsyncDirectory(dir(id), why: "its config.json's name")
+        try? Sys.fsyncDirectory(directory, why: "the container's directory's name")
     }
 
     /// Gives a container another name (unique, as at creation).
@@ -65,7 +102,15 @@ public struct ContainerStore: Sendable {
         guard let c = try? Sys.readFile(dir(id) + "/config.json"), let cv = try? JSONReader.parse(c),
             let config = try? ContainerConfig(json: cv)
         else { return nil }
-        let state = (try? Sys.readFile(dir(id) + "/state.json")).flatMap { try? JSONReader.parse($0) }.map { ContainerState(json: $0) } ?? ContainerState()
+        var state = ContainerState()
+        if let bytes = try? Sys.readFile(dir(id) + "/state.json") {
+            if let v = try? JSONReader.parse(bytes) {
+                state = ContainerState(json: v)
+            } else {
+                // Left empty by a crash of the machine (see replace): whatever ran then has ended.
+                state.status = .exited
+            }
+        }
         return ContainerRecord(config: config, state: state)
     }
 
@@ -90,14 +135,16 @@ public struct ContainerStore: Sendable {
     public func update(_ id: String, _ change: (inout ContainerState) -> Void) throws {
         guard let lock = try Sys.lock(dir(id) + "/lock", why: "one writer of the state at a time") else { return }
         defer { Sys.unlock(lock) }
-        var state = load(id)?.state ?? ContainerState()
+        let record = load(id)
+        var state = record?.state ?? ContainerState()
         change(&state)
         // Not fsync'ed: a state that a machine crash could lose is stale after the reboot
         // anyway (liveStatus checks pid 1), and every start would pay for the fsyncs.
-        try Sys.writeFileAtomically(dir(id) + "/state.json", state.json(), durable: false, why: "the container's state changed to \(state.status.rawValue)")
+        try replace(id, "state.json", state.json(), autoRemove: record?.config.autoRemove ?? false, why: "the container's state changed to \(state.status.rawValue)")
     }
 
     public func remove(_ id: String) throws {
+        try Sys.removeTree(runDir(id), why: "the container's run-time files: hostname, hosts, resolv.conf, ports")
         try Sys.removeTree(dir(id), why: "the container is removed with its logs and state")
     }
 

@@ -199,6 +199,34 @@ extension Sys {
         ) { writeAll(fd, bytes) ? bytes.count : -1 }
     }
 
+    /// Writes `contents` into `path` in place: created if missing, otherwise overwritten
+    /// from its start and cut to the new length. The same inode keeps the new bytes (a
+    /// file bind-mounted elsewhere shows them), and a file that has data is never
+    /// truncated to zero first: on ext4 that (as a rename over it) makes the kernel
+    /// flush the file's data before it goes on (auto_da_alloc), milliseconds when the
+    /// disk is busy. A reader may see a mix of old and new bytes meanwhile: for files
+    /// that are written before anyone reads them, or read again when they change.
+    public static func rewriteFile(
+        _ path: String, _ contents: String, mode: mode_t = 0o644, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        let bytes = Array(contents.utf8)
+        let shown = contents.count > 60 ? String(contents.prefix(57)) + "..." : contents
+        try invoke(
+            file: file, line: line, "write", group, object: path, args: ["path": .string(path), "value": .string(shown), "in_place": .bool(true)], why: why,
+            shell: "printf %s \(shellQuote(shown)) | dd of=\(shellQuote(path)) conv=notrunc status=none; truncate -s \(bytes.count) \(shellQuote(path))"
+        ) {
+            let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode)
+            if fd < 0 { return -1 }
+            var size = stat()
+            let ok = writeAll(fd, bytes) && (fstat(fd, &size) == 0 && Int(size.st_size) == bytes.count || Glibc.ftruncate(fd, off_t(bytes.count)) == 0)
+            let e = errno
+            _ = Glibc.close(fd)
+            errno = e
+            return ok ? 0 : -1
+        }
+    }
+
     // MARK: queries (not traced)
 
     public static func fileKind(_ path: String) -> FileKind {

@@ -10,6 +10,7 @@
 // Writing the bytes of a blob is one write(2) per chunk that arrives; those are not
 // traced one by one (a layer is thousands of them): the fsync event carries the count.
 
+import CVitroShim
 import VitroTrace
 
 #if canImport(Glibc)
@@ -182,6 +183,61 @@ extension Sys {
             throw error
         }
         if durable { try? fsyncDirectory(dir, group: group, why: "make the rename durable", file: file, line: line) }
+    }
+
+    /// Replaces `path` with `bytes` for readers in one step, as writeFileAtomically does
+    /// without `durable`, but without renaming over the old file: ext4 flushes the data
+    /// of a file renamed over another one before the rename returns (auto_da_alloc),
+    /// milliseconds when the disk is busy. The new file is swapped with the old one
+    /// (renameat2 RENAME_EXCHANGE, which does not flush), and the old one, now under the
+    /// temporary name, is unlinked. For state a reboot makes stale, or that is removed
+    /// soon: after a crash of the machine the file may be empty.
+    public static func exchangeFile(
+        _ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, group: Group = .file, why: String? = nil,
+        file: StaticString = #fileID, line: UInt = #line
+    ) throws(SysError) {
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let tmp = dir + "/." + name + ".tmp-\(getpid())"
+        let fd = try open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode: mode, why: why, file: file, line: line)
+        do {
+            defer { close(fd) }
+            try invoke(
+                file: file, line: line, "write", group, object: tmp, args: ["path": .string(tmp), "bytes": .int(Int64(bytes.count))], why: why,
+                shell: "cat > \(shellQuote(tmp))"
+            ) { writeAll(fd, bytes) ? bytes.count : -1 }
+        } catch {
+            _ = Glibc.unlink(tmp)
+            throw error
+        }
+        // No old file yet: a plain rename (an exchange would fail with ENOENT).
+        var swapped = fileKind(path) != .missing
+        if swapped {
+            do throws(SysError) {
+                try invoke(
+                    file: file, line: line, "renameat2", group, object: path, args: ["from": .string(tmp), "to": .string(path), "flags": .flags("RENAME_EXCHANGE")],
+                    why: "the new file takes the old one's name in one step, and the old one the temporary name",
+                    shell: "mv --exchange \(shellQuote(tmp)) \(shellQuote(path))"
+                ) { Int(vitro_rename_exchange(tmp, path)) }
+            } catch where error.errno == ENOENT || error.errno == EINVAL {
+                // Removed meanwhile, or a filesystem without exchange: a plain rename.
+                swapped = false
+            } catch {
+                _ = Glibc.unlink(tmp)
+                throw error
+            }
+        }
+        if !swapped {
+            do {
+                try rename(tmp, to: path, group: group, why: "publish the new file in one step", file: file, line: line)
+            } catch {
+                _ = Glibc.unlink(tmp)
+                throw error
+            }
+            return
+        }
+        try? unlink(tmp, group: group, why: "the old version", file: file, line: line)
     }
 
     /// Size of a regular file (lstat), or nil when there is none.

@@ -21,7 +21,7 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let containers = ContainerStore(root: global.stateRoot)
         let images = ImageStore(root: global.stateRoot.path)
-        let ipam = IPAMStore(directory: global.stateRoot.path + "/network").read()
+        let ipam = IPAMStore(directory: global.stateRoot.network).read()
         var docs: [JSONValue] = []
         var failed = false
         for ref in names {

@@ -13,7 +13,7 @@ enum PacketTrace {
     /// A capture on every hop of container `id`'s path; nil when it has no address on a
     /// bridge.
     static func start(id: String, name: String, pid: Int32, stateRoot: StateRoot, hostInterfaces: [String] = []) throws -> ContainerCapture? {
-        let ipam = IPAMStore(directory: stateRoot.path + "/network").read()
+        let ipam = IPAMStore(directory: stateRoot.network).read()
         guard let entry = ipam.entries.first(where: { $0.id == id }) else { return nil }
         let ports = entry.ports.map {
             CapturePort(proto: $0.proto.rawValue, hostIP: $0.hostIP.description, hostPort: $0.hostPort, containerPort: $0.containerPort)

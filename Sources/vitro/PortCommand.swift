@@ -1,5 +1,5 @@
 // vitro port: a container's published ports, printed as `docker port` prints them.
-// The network stage writes them to the container's directory (containers/ID/ports)
+// The network stage writes them to its run-time directory (<run>/containers/ID/ports)
 // once the host ports are bound; CONTAINER is a name, an id or a unique id prefix.
 
 import ArgumentParser
@@ -26,7 +26,7 @@ struct PortCommand: ParsableCommand {
         let record: ContainerRecord
         do { record = try store.find(container) } catch { fail(error.message, code: 1) }
         let running = store.liveStatus(record) == .running || store.liveStatus(record) == .paused
-        let text = running ? (try? Sys.readText(store.dir(record.id) + "/ports")) ?? "" : ""
+        let text = running ? (try? Sys.readText(store.runDir(record.id) + "/ports")) ?? "" : ""
         let mappings = text.split(separator: "\n").compactMap { PortMapping(record: String($0)) }
         do {
             for line in try PortMapping.portCommandLines(mappings, query: port, container: container) { print(line) }

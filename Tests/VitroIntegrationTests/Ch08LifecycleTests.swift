@@ -115,6 +115,58 @@ extension Integration {
             }
         }
 
+        /// The files bound into a container's /etc live in the run root, not with its
+        /// record: inspect names them, `start` after a reboot (the run root emptied) writes
+        /// them again, `rm` and `--rm` remove them, and the record is made durable only
+        /// for a container that outlives its run.
+        @Test func runTimeFilesLiveInTheRunRoot() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let first = try box.run(["/bin/cat", "/etc/hostname"], extra: ["--name", "files", "--hostname", "filebox"])
+                #expect(first.status == 0 && first.stdout == "filebox\n", "\(first.stderr)")
+                let id = try box.vitro(["inspect", "-f", "{{.Id}}", "files"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                let dir = box.runRoot + "/containers/" + id
+                let paths = try box.vitro(["inspect", "-f", "{{.HostnamePath}} {{.HostsPath}} {{.ResolvConfPath}}", "files"]).stdout
+                #expect(paths == "\(dir)/hostname \(dir)/hosts \(dir)/resolv.conf\n")
+                #expect(try String(contentsOfFile: dir + "/hostname", encoding: .utf8) == "filebox\n")
+                let record = try FileManager.default.contentsOfDirectory(atPath: box.root + "/containers/" + id)
+                #expect(!record.contains("hosts") && !record.contains("hostname") && !record.contains("resolv.conf"), "\(record)")
+                // A reboot empties /run: start writes the files again.
+                try FileManager.default.removeItem(atPath: box.runRoot)
+                let again = try box.vitro(["start", "-a", "files"])
+                #expect(again.status == 0 && again.stdout == "filebox\n", "\(again.stderr)")
+                #expect(FileManager.default.fileExists(atPath: dir + "/hosts"))
+                #expect(try box.vitro(["rm", "files"]).status == 0)
+                #expect(!FileManager.default.fileExists(atPath: dir), "rm removes the run-time files")
+                // --rm: nothing is left in either root.
+                let gone = try box.run(["/bin/cat", "/etc/hosts"], extra: ["--rm"])
+                #expect(gone.status == 0 && gone.stdout.hasPrefix("127.0.0.1\tlocalhost\n"), "\(gone.stderr)")
+                #expect(((try? FileManager.default.contentsOfDirectory(atPath: box.runRoot + "/containers")) ?? []).isEmpty)
+                #expect(((try? FileManager.default.contentsOfDirectory(atPath: box.root + "/containers")) ?? []).allSatisfy { $0.hasPrefix(".") })
+            }
+        }
+
+        /// A `--rm` run waits for no disk: no fsync at all. A container that outlives its
+        /// run gets its record fsync'ed once its command has started.
+        @Test(.enabled(if: Conditions.hasStrace, "needs strace"))
+        func onlyARecordThatOutlivesItsRunIsMadeDurable() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                func syncs(_ extra: [String]) throws -> [String] {
+                    let out = box.dir + "/strace.txt"
+                    let o = try runProcess(
+                        "/usr/bin/strace", ["-f", "-e", "trace=fsync,fdatasync,sync,syncfs", "-o", out, Binaries.vitro, "run"] + extra + ["--rootfs", box.rootfs, "/bin/true"],
+                        env: box.env)
+                    #expect(o.status == 0, "\(o.stderr)")
+                    return try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init).filter { $0.contains("sync") && !$0.contains("exited") }
+                }
+                #expect(try syncs(["--rm"]).isEmpty)
+                let kept = try syncs(["--name", "kept"])
+                #expect(kept.count == 3, "config.json, its directory, containers/: \(kept)")
+                #expect(try box.vitro(["rm", "kept"]).status == 0)
+            }
+        }
+
         @Test func startAndRestartRunTheSameContainerAgain() throws {
             try leavesNothing {
                 let box = try Sandbox()

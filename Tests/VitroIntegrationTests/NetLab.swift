@@ -127,7 +127,7 @@ final class NetLab {
             // A packet capture's trace chains (`chain trace-pre-PID`).
             let table = try inHost(["/usr/sbin/nft", "list", "table", "ip", "vitro"]).stdout
             left += table.split(separator: "\n").filter { $0.contains("chain trace-") }.map { "trace chain: \($0)" }
-            let ipam = (try? String(contentsOfFile: box.root + "/network/ipam.json", encoding: .utf8)) ?? ""
+            let ipam = (try? String(contentsOfFile: box.runRoot + "/network/ipam.json", encoding: .utf8)) ?? ""
             if !ipam.isEmpty && !ipam.contains("\"containers\":[]") { left.append("ipam: \(ipam)") }
             if left.isEmpty { break }
             usleep(50_000)  // a namespace (and its veth) is freed asynchronously

@@ -84,6 +84,9 @@ final class Sandbox {
         guard made.status == 0 else { throw SandboxError(message: "mkrootfs: \(made.stderr)") }
     }
 
+    /// Where vitro keeps this root's run-time state (StateRoot.runPath: inside the root).
+    var runRoot: String { root + "/run" }
+
     /// Every run stays off the machine's own network unless a test asks for a bridge
     /// (chapter 05's tests do, inside network namespaces of their own).
     var env: [String: String] { ["VITRO_ROOT": root, "VITRO_NETWORK": "none"] }

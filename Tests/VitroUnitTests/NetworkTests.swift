@@ -1,6 +1,7 @@
 // Chapter 05 without root: -p in every form and the bad ones, --net modes, the bridge's
 // settings, IPAM allocation and release, the nft scripts, /etc files, `vitro port`.
 
+import Foundation
 import Testing
 
 @testable import VitroNetwork
@@ -131,6 +132,26 @@ import Testing
         #expect(t.release(id: "a")?.ports.first?.hostPort == 8080)
         #expect(t.entries.isEmpty)
         #expect(t.release(id: "a") == nil)
+    }
+
+    /// ipam.json is swapped in without waiting for the disk: a crash of the machine may
+    /// leave it empty, and that must read as no allocations, not an error on every run.
+    @Test func anEmptyFileIsNoAllocationsAndARewriteSwapsTheFile() throws {
+        #expect(try IPAMState(file: "") == IPAMState())
+        #expect(try IPAMState(file: "\0\0\0\0") == IPAMState())
+        #expect(throws: NetworkError.self) { try IPAMState(file: "{\"networks\":[{}]}") }
+        let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = IPAMStore(directory: dir)
+        _ = try store.update { try $0.allocate(config, id: "a", veth: "vxa") }
+        try "".write(toFile: store.path, atomically: false, encoding: .utf8)
+        #expect(store.read() == IPAMState())
+        let b = try store.update { try $0.allocate(config, id: "b", veth: "vxb") }
+        let inode = try FileManager.default.attributesOfItem(atPath: store.path)[.systemFileNumber] as? Int
+        _ = try store.update { try $0.allocate(config, id: "c", veth: "vxc") }
+        #expect(store.read().entries.map(\.id) == ["b", "c"] && b.description == "10.88.0.2")
+        #expect(try FileManager.default.attributesOfItem(atPath: store.path)[.systemFileNumber] as? Int != inode, "a new file, not the old one rewritten")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["ipam.json", "ipam.lock"], "no temporary file is left")
     }
 
     @Test func aChangedSubnetIsRefusedWhileContainersUseTheBridge() throws {

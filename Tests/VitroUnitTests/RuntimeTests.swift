@@ -48,6 +48,39 @@ import VitroTrace
         #expect(try fm.contentsOfDirectory(atPath: dir).count == 101)
     }
 
+    /// Run-time state (the files bound into /etc, ipam.json) goes with the state root: the
+    /// default root's is /run/vitro, any other root keeps its own inside itself, so two
+    /// roots (two tests) never share one; VITRO_RUN_ROOT or an explicit path wins.
+    @Test func theRunRootFollowsTheStateRoot() {
+        #expect(StateRoot.runPath(for: "/var/lib/vitro") == "/run/vitro")
+        #expect(StateRoot.runPath(for: "/var/lib/vitro/") == "/run/vitro")
+        #expect(StateRoot.runPath(for: "/tmp/t1/state") == "/tmp/t1/state/run")
+        #expect(StateRoot(path: "/tmp/a", runPath: "/run/x").runPath == "/run/x")
+        let root = StateRoot(path: "/tmp/a", runPath: StateRoot.runPath(for: "/tmp/a"))
+        #expect(root.network == "/tmp/a/run/network")
+        let store = ContainerStore(root: root)
+        #expect(store.runDir("abc") == "/tmp/a/run/containers/abc" && store.dir("abc") == "/tmp/a/containers/abc")
+    }
+
+    /// A record a crash of the machine left with an empty state.json (a `--rm`
+    /// container's is swapped in without a flush) loads as exited, not as created.
+    @Test func anEmptyStateLoadsAsExited() throws {
+        let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = ContainerStore(root: StateRoot(path: dir))
+        let c = ContainerConfig(
+            id: ContainerID.make(), name: "rm_me", created: WallTime.now(), image: "i", rootfs: "/r", argv: ["true"], env: [],
+            workdir: "/", hostname: "h", detached: false, autoRemove: true)
+        #expect(try store.create(c, generatedName: false))
+        try store.update(c.id) { $0.status = .running }
+        #expect(store.load(c.id)?.state.status == .running)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.dir(c.id)).sorted() == ["config.json", "lock", "state.json"])
+        try "".write(toFile: store.dir(c.id) + "/state.json", atomically: false, encoding: .utf8)
+        #expect(store.load(c.id)?.state.status == .exited)
+        try store.remove(c.id)
+        #expect(store.load(c.id) == nil)
+    }
+
     /// Two `run -d` started at once may pick the same made-up name; the second to claim
     /// it must pick again, not fail (the detached benchmark started 50 at once and lost
     /// one to "name already in use" nearly every time). A name the user gave stays an error.

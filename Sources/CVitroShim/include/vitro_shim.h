@@ -38,6 +38,8 @@ int vitro_mount(const char *source, const char *target, const char *fstype,
                 unsigned long flags, const char *data);
 int vitro_umount2(const char *target, int flags);
 int vitro_sethostname(const char *name, size_t len);
+/* renameat2(2) with RENAME_EXCHANGE: the two names swap their files in one step. */
+int vitro_rename_exchange(const char *from, const char *to);
 int vitro_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
 pid_t vitro_fork(void);
 /* clone3(2) with CLONE_INTO_CGROUP and no other flag: fork(2), with the child born in
