@@ -164,8 +164,8 @@ public struct CgroupV1: CgroupDriver {
         }
         var seen = Set<String>()
         for c in Self.controllers {
-            guard let p = parent(c), seen.insert(p).inserted, Sys.listDirectory(p).allSatisfy({ !Sys.isDirectory(p + "/" + $0) }) else { continue }
-            try? Sys.rmdir(p, group: .cgroup, why: "no container is left under vitro's parent cgroup")
+            guard let p = parent(c), seen.insert(p).inserted else { continue }
+            try? Sys.rmdir(p, group: .cgroup, why: "vitro's parent cgroup goes with its last container; while another container's cgroup is under it, the kernel refuses with EBUSY")
         }
     }
 }

@@ -137,8 +137,6 @@ public struct CgroupV2: CgroupDriver {
 
     public func destroy() throws {
         try Cgroup.remove(dir, why: "the container has ended; its cgroup goes with it")
-        if Sys.listDirectory(parent).allSatisfy({ !Sys.isDirectory(parent + "/" + $0) }) {
-            try? Sys.rmdir(parent, group: .cgroup, why: "no container is left under vitro's parent cgroup")
-        }
+        try? Sys.rmdir(parent, group: .cgroup, why: "vitro's parent cgroup goes with its last container; while another container's cgroup is under it, the kernel refuses with EBUSY")
     }
 }
