@@ -28,7 +28,7 @@ struct Vitro: ParsableCommand {
     /// more than the rest of the process's life. Anything else is ArgumentParser's.
     static func main() {
         if CommandLine.argc == 2, let arg = CommandLine.unsafeArgv[1], strcmp(arg, "--version") == 0 {
-            writeStdout("\(configuration.version)\n")
+            writeStdout("vitro version \(version)\n")
             Glibc.exit(0)
         }
         main(nil)
