@@ -101,7 +101,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroBuild", "VitroRegistry", "VitroLearn", "VitroReplay", "VitroCapture"],
+            dependencies: ["CVitroShim", "CSeccomp", "VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroBuild", "VitroRegistry", "VitroLearn", "VitroReplay", "VitroCapture"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",

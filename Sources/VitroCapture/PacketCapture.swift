@@ -7,7 +7,6 @@
 // namespace it was made in, so one loop polls every handle from the host.
 
 import CPcap
-import CVitroShim
 import VitroSys
 import VitroTrace
 
@@ -53,7 +52,7 @@ final class PcapHandle {
     let linkType: Int32
 
     init(hop: CaptureHop, direction: String) throws(CaptureError) {
-        guard cpcap_load() != 0 else { throw CaptureError("load \(CPCAP_SONAME): \(String(cString: vitro_library_error()))") }
+        guard cpcap_load() != 0 else { throw CaptureError("load \(CPCAP_SONAME): \(Sys.libraryLoadError)") }
         var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let p = cpcap_create(hop.interface, &err) else {
             throw CaptureError("pcap_create \(hop.netns)/\(hop.interface): \(String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")

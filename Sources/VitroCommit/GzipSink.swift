@@ -10,8 +10,8 @@
 // compressed when they leave it.
 
 import CZlib
-import CVitroShim
 import VitroLayers
+import VitroSys
 
 public final class GzipSink: ByteSink {
     private let next: any ByteSink
@@ -21,7 +21,7 @@ public final class GzipSink: ByteSink {
     private var finished = false
 
     public init(_ next: any ByteSink, level: Int32 = 6) throws(LayerError) {
-        guard czlib_load() != 0 else { throw LayerError("load", CZLIB_SONAME, String(cString: vitro_library_error())) }
+        guard czlib_load() != 0 else { throw LayerError("load", CZLIB_SONAME, Sys.libraryLoadError) }
         self.next = next
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())

@@ -6,8 +6,8 @@
 // parallelism that pays for big layers, for free. The output is one zstd frame.
 
 import CZstd
-import CVitroShim
 import VitroLayers
+import VitroSys
 
 public final class ZstdSink: ByteSink {
     private let next: any ByteSink
@@ -16,7 +16,7 @@ public final class ZstdSink: ByteSink {
     private var finished = false
 
     public init(_ next: any ByteSink, level: Int32 = 3, workers: Int32 = 0) throws(LayerError) {
-        guard czstd_load() != 0 else { throw LayerError("load", CZSTD_SONAME, String(cString: vitro_library_error())) }
+        guard czstd_load() != 0 else { throw LayerError("load", CZSTD_SONAME, Sys.libraryLoadError) }
         guard let c = czstd_ZSTD_createCCtx() else { throw LayerError("zstd", "", "cannot allocate an encoder") }
         self.next = next
         context = c

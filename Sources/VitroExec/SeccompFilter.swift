@@ -11,7 +11,6 @@
 // one per syscall name, which unit tests check without libseccomp or a kernel.
 
 import CSeccomp
-import CVitroShim
 import VitroSys
 
 #if canImport(Glibc)
@@ -162,7 +161,7 @@ public struct SeccompFilter: Sendable, Equatable {
     /// Opens libseccomp (CSeccomp/shim.h: loaded on first use, not linked, so
     /// vitro-init, which shares this module, never maps it).
     static func loadLibrary() throws(SeccompError) {
-        guard cseccomp_load() != 0 else { throw SeccompError("load \(CSECCOMP_SONAME): \(String(cString: vitro_library_error()))") }
+        guard cseccomp_load() != 0 else { throw SeccompError("load \(CSECCOMP_SONAME): \(Sys.libraryLoadError)") }
     }
 
     /// runc's rule for several comparisons: on distinct arguments they must all hold

@@ -9,8 +9,8 @@
 // continues. Input that ends inside a member is an error, not a short layer.
 
 import CZlib
-import CVitroShim
 import VitroImage
+import VitroSys
 
 public final class GzipSource: ByteSource {
     private let source: any ByteSource
@@ -23,7 +23,7 @@ public final class GzipSource: ByteSource {
     private var finished = false
 
     public init(_ source: any ByteSource, name: String = "layer") throws(LayerError) {
-        guard czlib_load() != 0 else { throw LayerError("load", CZLIB_SONAME, String(cString: vitro_library_error())) }
+        guard czlib_load() != 0 else { throw LayerError("load", CZLIB_SONAME, Sys.libraryLoadError) }
         self.source = source
         self.name = name
         stream = .allocate(capacity: 1)

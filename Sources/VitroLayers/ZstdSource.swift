@@ -9,8 +9,8 @@
 // decoded bytes, so the next read calls it again before asking for more input.
 
 import CZstd
-import CVitroShim
 import VitroImage
+import VitroSys
 
 public final class ZstdSource: ByteSource {
     private let source: any ByteSource
@@ -24,7 +24,7 @@ public final class ZstdSource: ByteSource {
     private var finished = false
 
     public init(_ source: any ByteSource, name: String = "layer") throws(LayerError) {
-        guard czstd_load() != 0 else { throw LayerError("load", CZSTD_SONAME, String(cString: vitro_library_error())) }
+        guard czstd_load() != 0 else { throw LayerError("load", CZSTD_SONAME, Sys.libraryLoadError) }
         guard let s = czstd_ZSTD_createDStream() else { throw LayerError("zstd", name, "cannot allocate a decoder") }
         self.source = source
         self.name = name
