@@ -80,9 +80,7 @@ public struct SeccompFilter: Sendable, Equatable {
     /// default action, the architectures and every rule. Two filters with the same key
     /// compile to the same program.
     public var cacheKey: String {
-        var v = "libseccomp"
-        if let version = cseccomp_version() { v += " \(version.pointee.major).\(version.pointee.minor).\(version.pointee.micro)" }
-        var lines = ["vitro seccomp cache 1", v, "default \(defaultAction)", "arch " + architectures.joined(separator: ",")]
+        var lines = ["vitro seccomp cache 1", Self.libraryVersion ?? "libseccomp", "default \(defaultAction)", "arch " + architectures.joined(separator: ",")]
         for r in rules {
             let args = r.args.map { "\($0.index):\($0.op.rawValue):\($0.value):\($0.valueTwo)" }.joined(separator: ",")
             lines.append("\(r.syscall) \(r.action) \(args)")
@@ -96,16 +94,28 @@ public struct SeccompFilter: Sendable, Equatable {
     public func compile(cacheDirectory directory: String) throws(SeccompError) -> Program {
         try Self.loadLibrary()
         let key = cacheKey
+        if let cached = Self.cached(key: key, cacheDirectory: directory) { return cached }
+        let program = try compile()
+        Self.store(program, key: key, cacheDirectory: directory)
+        return program
+    }
+
+    /// The cache entry whose whole key is `key`, if there is one.
+    static func cached(key: String, cacheDirectory directory: String) -> Program? {
+        Program(cacheFile: (try? Sys.readFile(cachePath(key: key, directory: directory))) ?? [], key: key)
+    }
+
+    static func store(_ program: Program, key: String, cacheDirectory directory: String) {
+        Sys.writeCacheFile(cachePath(key: key, directory: directory), program.cacheFile(key: key))
+    }
+
+    static func cachePath(key: String, directory: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, 64 bits: the file's name only
         for b in key.utf8 {
             hash ^= UInt64(b)
             hash = hash &* 0x100_0000_01b3
         }
-        let path = directory + "/" + String(hash, radix: 16) + ".bpf"
-        if let cached = Program(cacheFile: (try? Sys.readFile(path)) ?? [], key: key) { return cached }
-        let program = try compile()
-        Sys.writeCacheFile(path, program.cacheFile(key: key))
-        return program
+        return directory + "/" + String(hash, radix: 16) + ".bpf"
     }
 
     /// Compiles with libseccomp. Runs in vitro, unprivileged: nothing is loaded here.
@@ -156,6 +166,15 @@ public struct SeccompFilter: Sendable, Equatable {
             throw SeccompError("the filter has \(bpf.count / 8) instructions; the kernel takes at most 4096")
         }
         return Program(bpf: bpf, rules: added, skipped: skipped, architectures: arches, defaultAction: defaultAction.description)
+    }
+
+    /// `libseccomp 2.5.4`: the version of the libseccomp this process opened; nil if it
+    /// cannot be opened.
+    static var libraryVersion: String? {
+        guard cseccomp_load() != 0 else { return nil }
+        var v = "libseccomp"
+        if let version = cseccomp_version() { v += " \(version.pointee.major).\(version.pointee.minor).\(version.pointee.micro)" }
+        return v
     }
 
     /// Opens libseccomp (CSeccomp/shim.h: loaded on first use, not linked, so
