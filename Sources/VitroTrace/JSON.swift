@@ -256,8 +256,41 @@ public struct JSONReader {
         {
             i += 1
         }
+        if let d = Self.plainDecimal(b[start..<i]) { return d }
         guard let d = Double(String(decoding: b[start..<i], as: UTF8.self)) else { throw fail("bad number") }
         return d
+    }
+
+    /// Powers of ten a Double holds exactly.
+    private static let exactPowers: [Double] = (0...22).map { p in (0..<p).reduce(1.0) { a, _ in a * 10 } }
+
+    /// `-?DIGITS(.DIGITS)?` with at most 15 digits in all (every trace time, seq, pid):
+    /// the digits as an integer over a power of ten, both exact, so the one rounding of
+    /// the division gives what strtod gives. Nil for anything else.
+    private static func plainDecimal(_ s: ArraySlice<UInt8>) -> Double? {
+        var j = s.startIndex
+        let negative = j < s.endIndex && s[j] == 45
+        if negative { j += 1 }
+        var mantissa: Int64 = 0
+        var digits = 0, fraction = 0, seenPoint = false, intDigits = 0
+        while j < s.endIndex {
+            let c = s[j]
+            if c == 46 {
+                guard !seenPoint, intDigits > 0 else { return nil }
+                seenPoint = true
+            } else if c >= 48 && c <= 57 {
+                mantissa = mantissa * 10 + Int64(c - 48)
+                digits += 1
+                if seenPoint { fraction += 1 } else { intDigits += 1 }
+                guard digits <= 15 else { return nil }
+            } else {
+                return nil
+            }
+            j += 1
+        }
+        guard intDigits > 0, !seenPoint || fraction > 0 else { return nil }
+        let d = Double(mantissa) / exactPowers[fraction]
+        return negative ? -d : d
     }
 
     private mutating func hex4() throws -> UInt32 {
@@ -271,7 +304,15 @@ public struct JSONReader {
 
     private mutating func string() throws -> String {
         i += 1  // opening quote
-        var out: [UInt8] = []
+        // Most strings have no escape: up to the closing quote in one piece.
+        var j = i
+        while j < b.count, b[j] != UInt8(ascii: "\""), b[j] != 92 { j += 1 }
+        if j < b.count, b[j] == UInt8(ascii: "\"") {
+            defer { i = j + 1 }
+            return String(decoding: b[i..<j], as: UTF8.self)
+        }
+        var out: [UInt8] = Array(b[i..<j])
+        i = j
         while i < b.count {
             let c = b[i]
             i += 1
