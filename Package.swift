@@ -96,8 +96,10 @@ let package = Package(
             // PIE before main, which cost every container start about 1.5 ms. It needs
             // nothing from glibc that wants shared objects (no NSS, no dlopen is called).
             // Not a dependency of the test targets for that reason: a test bundle that
-            // depends on an executable target is linked with its linker settings.
-            linkerSettings: [.unsafeFlags(["-static-executable"])]),
+            // depends on an executable target is linked with its linker settings. lld (in
+            // the Swift toolchain), because gold warns about dlopen in a static executable
+            // (the Swift runtime and VitroSys refer to it; vitro-init never calls it).
+            linkerSettings: [.unsafeFlags(["-static-executable", "-use-ld=lld"])]),
 
         .testTarget(
             name: "VitroUnitTests",
