@@ -2,7 +2,9 @@
 #define _GNU_SOURCE
 #include "vitro_shim.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -372,6 +374,52 @@ unsigned long vitro_fstatvfs_flags(int fd, int *ok) {
 
 /* The function table of the dlopen'd libcurl (Sources/CCurl/shim.h fills and uses it). */
 void *vitro_ccurl_storage[32];
+
+/* ---- native libraries opened on first use ---- */
+
+void *vitro_cpcap_storage[24];
+void *vitro_ccrypto_storage[8];
+void *vitro_cseccomp_storage[16];
+void *vitro_czlib_storage[12];
+void *vitro_czstd_storage[16];
+
+static pthread_mutex_t vitro_library_lock = PTHREAD_MUTEX_INITIALIZER;
+static char vitro_library_why[512];
+
+int vitro_library_load(void **table, const char *soname, const char *const *names) {
+    if (__atomic_load_n(&table[0], __ATOMIC_ACQUIRE)) return 1;
+    pthread_mutex_lock(&vitro_library_lock);
+    int ok = table[0] != NULL;
+    if (!ok) {
+        void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            const char *e = dlerror();
+            snprintf(vitro_library_why, sizeof vitro_library_why, "%s", e ? e : "dlopen failed");
+        } else {
+            ok = 1;
+            for (int i = 0; names[i]; i++) {
+                void *f = dlsym(h, names[i]);
+                if (!f) {
+                    snprintf(vitro_library_why, sizeof vitro_library_why, "%s: no function %s", soname, names[i]);
+                    ok = 0;
+                    break;
+                }
+                table[i + 1] = f;
+            }
+            if (ok) __atomic_store_n(&table[0], h, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&vitro_library_lock);
+    return ok;
+}
+
+const char *vitro_library_error(void) { return vitro_library_why; }
+
+void vitro_library_require(void **table, const char *soname, const char *const *names) {
+    if (vitro_library_load(table, soname, names)) return;
+    dprintf(2, "vitro: load %s: %s\n", soname, vitro_library_why);
+    _exit(125);
+}
 
 /* ---- cgroup v2 device allowlist ---- */
 

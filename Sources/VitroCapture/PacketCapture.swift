@@ -52,43 +52,44 @@ final class PcapHandle {
     let linkType: Int32
 
     init(hop: CaptureHop, direction: String) throws(CaptureError) {
+        guard cpcap_load() != 0 else { throw CaptureError("load \(CPCAP_SONAME): \(Sys.libraryLoadError)") }
         var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        guard let p = pcap_create(hop.interface, &err) else {
+        guard let p = cpcap_create(hop.interface, &err) else {
             throw CaptureError("pcap_create \(hop.netns)/\(hop.interface): \(String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
         }
         self.p = p
         self.hop = hop
         self.direction = direction
-        _ = pcap_set_snaplen(p, 65535)
-        _ = pcap_set_promisc(p, 0)
-        _ = pcap_set_immediate_mode(p, 1)
-        _ = pcap_set_tstamp_precision(p, Int32(PCAP_TSTAMP_PRECISION_NANO))
-        let r = pcap_activate(p)
+        _ = cpcap_set_snaplen(p, 65535)
+        _ = cpcap_set_promisc(p, 0)
+        _ = cpcap_set_immediate_mode(p, 1)
+        _ = cpcap_set_tstamp_precision(p, Int32(PCAP_TSTAMP_PRECISION_NANO))
+        let r = cpcap_activate(p)
         if r < 0 {
-            let msg = String(cString: pcap_geterr(p))
-            pcap_close(p)
+            let msg = String(cString: cpcap_geterr(p))
+            cpcap_close(p)
             throw CaptureError("capture on \(hop.netns)/\(hop.interface): \(msg)")
         }
-        linkType = pcap_datalink(p)
-        _ = pcap_setdirection(p, direction == "in" ? PCAP_D_IN : PCAP_D_OUT)
+        linkType = cpcap_datalink(p)
+        _ = cpcap_setdirection(p, direction == "in" ? PCAP_D_IN : PCAP_D_OUT)
         var prog = bpf_program()
-        if pcap_compile(p, &prog, "ip", 1, PCAP_NETMASK_UNKNOWN) == 0 {
-            _ = pcap_setfilter(p, &prog)
-            pcap_freecode(&prog)
+        if cpcap_compile(p, &prog, "ip", 1, PCAP_NETMASK_UNKNOWN) == 0 {
+            _ = cpcap_setfilter(p, &prog)
+            cpcap_freecode(&prog)
         }
-        _ = pcap_setnonblock(p, 1, &err)
+        _ = cpcap_setnonblock(p, 1, &err)
     }
 
-    deinit { pcap_close(p) }
+    deinit { cpcap_close(p) }
 
-    var fd: Int32 { pcap_get_selectable_fd(p) }
+    var fd: Int32 { cpcap_get_selectable_fd(p) }
 
     /// Everything queued on the handle now; beyond `limit` packets in `out`, read and
     /// counted in `dropped` only.
     func drain(into out: inout [CapturedPacket], limit: Int = Int.max, dropped: inout Int) {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
-        while pcap_next_ex(p, &header, &data) == 1 {
+        while cpcap_next_ex(p, &header, &data) == 1 {
             guard let h = header?.pointee, let d = data else { continue }
             if out.count >= limit {
                 dropped += 1

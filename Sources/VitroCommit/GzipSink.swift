@@ -11,6 +11,7 @@
 
 import CZlib
 import VitroLayers
+import VitroSys
 
 public final class GzipSink: ByteSink {
     private let next: any ByteSink
@@ -20,13 +21,14 @@ public final class GzipSink: ByteSink {
     private var finished = false
 
     public init(_ next: any ByteSink, level: Int32 = 6) throws(LayerError) {
+        guard czlib_load() != 0 else { throw LayerError("load", CZLIB_SONAME, Sys.libraryLoadError) }
         self.next = next
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         output = .allocate(byteCount: 256 * 1024, alignment: 16)
         // deflateInit2 is a macro around deflateInit2_, which checks the caller was
         // built against a compatible zlib. memLevel 8 is zlib's default.
-        let r = deflateInit2_(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        let r = czlib_deflateInit2_(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, czlib_zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard r == Z_OK else {
             stream.deallocate()
             output.deallocate()
@@ -35,7 +37,7 @@ public final class GzipSink: ByteSink {
     }
 
     deinit {
-        deflateEnd(stream)
+        czlib_deflateEnd(stream)
         stream.deallocate()
         output.deallocate()
     }
@@ -67,7 +69,7 @@ public final class GzipSink: ByteSink {
         while true {
             stream.pointee.next_out = output.baseAddress?.assumingMemoryBound(to: Bytef.self)
             stream.pointee.avail_out = UInt32(output.count)
-            let r = deflate(stream, flush)
+            let r = czlib_deflate(stream, flush)
             guard r == Z_OK || r == Z_STREAM_END || r == Z_BUF_ERROR else {
                 throw LayerError("gzip", "", "deflate error \(r)")
             }

@@ -7,6 +7,7 @@
 
 import CZstd
 import VitroLayers
+import VitroSys
 
 public final class ZstdSink: ByteSink {
     private let next: any ByteSink
@@ -15,23 +16,24 @@ public final class ZstdSink: ByteSink {
     private var finished = false
 
     public init(_ next: any ByteSink, level: Int32 = 3, workers: Int32 = 0) throws(LayerError) {
-        guard let c = ZSTD_createCCtx() else { throw LayerError("zstd", "", "cannot allocate an encoder") }
+        guard czstd_load() != 0 else { throw LayerError("load", CZSTD_SONAME, Sys.libraryLoadError) }
+        guard let c = czstd_ZSTD_createCCtx() else { throw LayerError("zstd", "", "cannot allocate an encoder") }
         self.next = next
         context = c
-        output = .allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
-        let r = ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
-        if ZSTD_isError(r) != 0 {
-            let text = String(cString: ZSTD_getErrorName(r))
-            ZSTD_freeCCtx(context)
+        output = .allocate(byteCount: czstd_ZSTD_CStreamOutSize(), alignment: 16)
+        let r = czstd_ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
+        if czstd_ZSTD_isError(r) != 0 {
+            let text = String(cString: czstd_ZSTD_getErrorName(r))
+            czstd_ZSTD_freeCCtx(context)
             output.deallocate()
             throw LayerError("zstd", "", text)
         }
         // A libzstd built without threads refuses workers; one thread is then fine.
-        if workers > 0 { _ = ZSTD_CCtx_setParameter(context, ZSTD_c_nbWorkers, workers) }
+        if workers > 0 { _ = czstd_ZSTD_CCtx_setParameter(context, ZSTD_c_nbWorkers, workers) }
     }
 
     deinit {
-        ZSTD_freeCCtx(context)
+        czstd_ZSTD_freeCCtx(context)
         output.deallocate()
     }
 
@@ -55,8 +57,8 @@ public final class ZstdSink: ByteSink {
     @discardableResult
     private func step(_ input: inout ZSTD_inBuffer, _ mode: ZSTD_EndDirective) throws -> Int {
         var out = ZSTD_outBuffer(dst: output.baseAddress, size: output.count, pos: 0)
-        let r = ZSTD_compressStream2(context, &out, &input, mode)
-        if ZSTD_isError(r) != 0 { throw LayerError("zstd", "", String(cString: ZSTD_getErrorName(r))) }
+        let r = czstd_ZSTD_compressStream2(context, &out, &input, mode)
+        if czstd_ZSTD_isError(r) != 0 { throw LayerError("zstd", "", String(cString: czstd_ZSTD_getErrorName(r))) }
         if out.pos > 0 { try next.write(UnsafeRawBufferPointer(rebasing: output[0..<out.pos])) }
         return r
     }

@@ -80,9 +80,7 @@ public struct SeccompFilter: Sendable, Equatable {
     /// default action, the architectures and every rule. Two filters with the same key
     /// compile to the same program.
     public var cacheKey: String {
-        var v = "libseccomp"
-        if let version = seccomp_version() { v += " \(version.pointee.major).\(version.pointee.minor).\(version.pointee.micro)" }
-        var lines = ["vitro seccomp cache 1", v, "default \(defaultAction)", "arch " + architectures.joined(separator: ",")]
+        var lines = ["vitro seccomp cache 1", Self.libraryVersion ?? "libseccomp", "default \(defaultAction)", "arch " + architectures.joined(separator: ",")]
         for r in rules {
             let args = r.args.map { "\($0.index):\($0.op.rawValue):\($0.value):\($0.valueTwo)" }.joined(separator: ",")
             lines.append("\(r.syscall) \(r.action) \(args)")
@@ -94,39 +92,53 @@ public struct SeccompFilter: Sendable, Equatable {
     /// takes some 25 ms for Docker's profile on three architectures, every run, for the
     /// same program. An entry holds its whole key, compared in full before it is used.
     public func compile(cacheDirectory directory: String) throws(SeccompError) -> Program {
+        try Self.loadLibrary()
         let key = cacheKey
+        if let cached = Self.cached(key: key, cacheDirectory: directory) { return cached }
+        let program = try compile()
+        Self.store(program, key: key, cacheDirectory: directory)
+        return program
+    }
+
+    /// The cache entry whose whole key is `key`, if there is one.
+    static func cached(key: String, cacheDirectory directory: String) -> Program? {
+        Program(cacheFile: (try? Sys.readFile(cachePath(key: key, directory: directory))) ?? [], key: key)
+    }
+
+    static func store(_ program: Program, key: String, cacheDirectory directory: String) {
+        Sys.writeCacheFile(cachePath(key: key, directory: directory), program.cacheFile(key: key))
+    }
+
+    static func cachePath(key: String, directory: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, 64 bits: the file's name only
         for b in key.utf8 {
             hash ^= UInt64(b)
             hash = hash &* 0x100_0000_01b3
         }
-        let path = directory + "/" + String(hash, radix: 16) + ".bpf"
-        if let cached = Program(cacheFile: (try? Sys.readFile(path)) ?? [], key: key) { return cached }
-        let program = try compile()
-        Sys.writeCacheFile(path, program.cacheFile(key: key))
-        return program
+        return directory + "/" + String(hash, radix: 16) + ".bpf"
     }
 
     /// Compiles with libseccomp. Runs in vitro, unprivileged: nothing is loaded here.
     public func compile() throws(SeccompError) -> Program {
-        guard let ctx = seccomp_init(defaultAction.raw) else { throw SeccompError("seccomp_init failed") }
-        defer { seccomp_release(ctx) }
+        try Self.loadLibrary()
+        guard let ctx = cseccomp_init(defaultAction.raw) else { throw SeccompError("seccomp_init failed") }
+        defer { cseccomp_release(ctx) }
         // vitro sets no_new_privs itself when asked (--security-opt no-new-privileges),
         // as runc does; libseccomp would otherwise set it whenever it loads a filter.
-        _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
+        _ = cseccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
         var arches: [String] = []
         for name in architectures {
             let libName = name.hasPrefix("SCMP_ARCH_") ? String(name.dropFirst(10)).lowercased() : name.lowercased()
-            let token = seccomp_arch_resolve_name(libName)
+            let token = cseccomp_arch_resolve_name(libName)
             guard token != 0 else { throw SeccompError("unknown architecture \"\(name)\"") }
-            let r = seccomp_arch_add(ctx, token)
+            let r = cseccomp_arch_add(ctx, token)
             guard r == 0 || r == -EEXIST else { throw SeccompError("architecture \(name): \(Errno.name(-r))") }
             arches.append(name)
         }
         var added = 0
         var skipped: [String] = []
         for rule in rules {
-            let nr = seccomp_syscall_resolve_name(rule.syscall)
+            let nr = cseccomp_syscall_resolve_name(rule.syscall)
             if nr == __NR_SCMP_ERROR {
                 skipped.append(rule.syscall)
                 continue
@@ -137,7 +149,7 @@ public struct SeccompFilter: Sendable, Equatable {
                     scmp_arg_cmp(arg: a.index, op: scmp_compare(rawValue: a.op.rawValue), datum_a: a.value, datum_b: a.valueTwo)
                 }
                 let r = cmps.withUnsafeBufferPointer { buf in
-                    seccomp_rule_add_array(ctx, rule.action.raw, nr, UInt32(buf.count), buf.baseAddress)
+                    cseccomp_rule_add_array(ctx, rule.action.raw, nr, UInt32(buf.count), buf.baseAddress)
                 }
                 guard r == 0 else { throw SeccompError("rule for \(rule.syscall): \(Errno.name(-r))") }
             }
@@ -146,7 +158,7 @@ public struct SeccompFilter: Sendable, Equatable {
         let fd: Int32
         do { fd = try Sys.memoryFile("vitro-seccomp") } catch { throw SeccompError("\(error)") }
         defer { Sys.close(fd) }
-        let r = seccomp_export_bpf(ctx, fd)
+        let r = cseccomp_export_bpf(ctx, fd)
         guard r == 0 else { throw SeccompError("seccomp_export_bpf: \(Errno.name(-r))") }
         let bpf: [UInt8]
         do { bpf = try Sys.readFromStart(fd) } catch { throw SeccompError("\(error)") }
@@ -154,6 +166,21 @@ public struct SeccompFilter: Sendable, Equatable {
             throw SeccompError("the filter has \(bpf.count / 8) instructions; the kernel takes at most 4096")
         }
         return Program(bpf: bpf, rules: added, skipped: skipped, architectures: arches, defaultAction: defaultAction.description)
+    }
+
+    /// `libseccomp 2.5.4`: the version of the libseccomp this process opened; nil if it
+    /// cannot be opened.
+    static var libraryVersion: String? {
+        guard cseccomp_load() != 0 else { return nil }
+        var v = "libseccomp"
+        if let version = cseccomp_version() { v += " \(version.pointee.major).\(version.pointee.minor).\(version.pointee.micro)" }
+        return v
+    }
+
+    /// Opens libseccomp (CSeccomp/shim.h: loaded on first use, not linked, so
+    /// vitro-init, which shares this module, never maps it).
+    static func loadLibrary() throws(SeccompError) {
+        guard cseccomp_load() != 0 else { throw SeccompError("load \(CSECCOMP_SONAME): \(Sys.libraryLoadError)") }
     }
 
     /// runc's rule for several comparisons: on distinct arguments they must all hold

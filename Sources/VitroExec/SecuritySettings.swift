@@ -81,6 +81,24 @@ public struct SecuritySettings: Sendable {
     /// `cacheDirectory` keeps compiled programs (nil: compile every time).
     public func seccompLoad(capabilities: Set<Int32>?, cacheDirectory: String? = nil) throws(InitError) -> SeccompLoad? {
         if privileged { return nil }
+        if case .unconfined = seccomp { return nil }
+        let (machine, release) = Sys.machine()
+        guard let (arch, scmpArch) = SeccompTarget.architecture(uname: machine) else {
+            throw InitError(code: 125, "seccomp: architecture \(machine) is not known to vitro")
+        }
+        let caps = capabilities ?? Set((0..<Int32(Capabilities.names.count)).map { $0 })
+        let target = SeccompTarget(
+            arch: arch, scmpArch: scmpArch, kernel: KernelVersion(release) ?? KernelVersion(kernel: 0, major: 0),
+            capabilities: Set(caps.map { Capabilities.name($0) }))
+        // Docker's default profile is part of this vitro binary: what it compiles to
+        // follows from the binary, libseccomp and the target alone, so a cached program
+        // is found under those, without parsing and resolving the profile's 400 rules
+        // again (half a millisecond of every start).
+        var defaultKey: String?
+        if case .dockerDefault = seccomp, let cacheDirectory, let key = Self.defaultProfileKey(target) {
+            if let cached = SeccompFilter.cached(key: key, cacheDirectory: cacheDirectory) { return SeccompLoad(program: cached, profile: "default") }
+            defaultKey = key
+        }
         let profile: SeccompProfile
         let source: String
         switch seccomp {
@@ -92,21 +110,27 @@ public struct SecuritySettings: Sendable {
             profile = p
             source = path
         }
-        let (machine, release) = Sys.machine()
-        guard let (arch, scmpArch) = SeccompTarget.architecture(uname: machine) else {
-            throw InitError(code: 125, "seccomp: architecture \(machine) is not known to vitro")
-        }
-        let caps = capabilities ?? Set((0..<Int32(Capabilities.names.count)).map { $0 })
-        let target = SeccompTarget(
-            arch: arch, scmpArch: scmpArch, kernel: KernelVersion(release) ?? KernelVersion(kernel: 0, major: 0),
-            capabilities: Set(caps.map { Capabilities.name($0) }))
         do {
             let filter = profile.resolve(for: target)
             let program: SeccompFilter.Program
             if let cacheDirectory { program = try filter.compile(cacheDirectory: cacheDirectory) } else { program = try filter.compile() }
+            if let defaultKey, let cacheDirectory { SeccompFilter.store(program, key: defaultKey, cacheDirectory: cacheDirectory) }
             return SeccompLoad(program: program, profile: source)
         } catch {
             throw InitError(code: 125, "seccomp profile \(source): \(error.message)")
         }
+    }
+
+    /// What Docker's default profile compiles to depends on: this vitro binary (the
+    /// profile's text and the code that resolves it; any rebuild is another file),
+    /// libseccomp's version, and the target. Nil when the binary cannot be identified
+    /// or libseccomp cannot be opened (the full path then says why).
+    static func defaultProfileKey(_ target: SeccompTarget) -> String? {
+        guard let exe = Sys.executableIdentity(), SeccompFilter.libraryVersion != nil else { return nil }
+        return [
+            "vitro seccomp default 1", "vitro \(exe)", SeccompFilter.libraryVersion ?? "",
+            "arch \(target.arch) \(target.scmpArch)", "kernel \(target.kernel.kernel).\(target.kernel.major)",
+            "caps " + target.capabilities.sorted().joined(separator: ","),
+        ].joined(separator: "\n")
     }
 }

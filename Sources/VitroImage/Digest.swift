@@ -47,16 +47,16 @@ public struct SHA256Hasher: ~Copyable {
     public private(set) var count: UInt64 = 0
 
     public init() {
-        ctx = EVP_MD_CTX_new()
+        ctx = ccrypto_EVP_MD_CTX_new()
         precondition(ctx != nil, "bug: OpenSSL could not allocate a digest context")
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        ccrypto_EVP_DigestInit_ex(ctx, ccrypto_EVP_sha256(), nil)
     }
 
-    deinit { EVP_MD_CTX_free(ctx) }
+    deinit { ccrypto_EVP_MD_CTX_free(ctx) }
 
     public mutating func update(_ chunk: UnsafeRawBufferPointer) {
         guard let base = chunk.baseAddress, chunk.count > 0 else { return }
-        EVP_DigestUpdate(ctx, base, chunk.count)
+        ccrypto_EVP_DigestUpdate(ctx, base, chunk.count)
         count += UInt64(chunk.count)
     }
 
@@ -67,7 +67,7 @@ public struct SHA256Hasher: ~Copyable {
     public consuming func finish() -> Digest {
         var out = [UInt8](repeating: 0, count: 32)
         var len: UInt32 = 0
-        EVP_DigestFinal_ex(ctx, &out, &len)
+        ccrypto_EVP_DigestFinal_ex(ctx, &out, &len)
         let hexDigits = Array("0123456789abcdef".utf8)
         var hex: [UInt8] = []
         hex.reserveCapacity(64)

@@ -10,6 +10,7 @@
 
 import CZlib
 import VitroImage
+import VitroSys
 
 public final class GzipSource: ByteSource {
     private let source: any ByteSource
@@ -22,6 +23,7 @@ public final class GzipSource: ByteSource {
     private var finished = false
 
     public init(_ source: any ByteSource, name: String = "layer") throws(LayerError) {
+        guard czlib_load() != 0 else { throw LayerError("load", CZLIB_SONAME, Sys.libraryLoadError) }
         self.source = source
         self.name = name
         stream = .allocate(capacity: 1)
@@ -29,7 +31,7 @@ public final class GzipSource: ByteSource {
         input = .allocate(byteCount: 64 * 1024, alignment: 16)
         // inflateInit2 is a macro around inflateInit2_, which checks that the caller
         // was built against a compatible zlib and agrees on the struct's size.
-        let r = inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        let r = czlib_inflateInit2_(stream, 15 + 16, czlib_zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard r == Z_OK else {
             stream.deallocate()
             input.deallocate()
@@ -38,7 +40,7 @@ public final class GzipSource: ByteSource {
     }
 
     deinit {
-        inflateEnd(stream)
+        czlib_inflateEnd(stream)
         stream.deallocate()
         input.deallocate()
     }
@@ -65,10 +67,10 @@ public final class GzipSource: ByteSource {
             }
             if memberEnded {
                 // More bytes after a complete member: the next member of the file.
-                inflateReset(stream)
+                czlib_inflateReset(stream)
                 memberEnded = false
             }
-            let r = inflate(stream, Z_NO_FLUSH)
+            let r = czlib_inflate(stream, Z_NO_FLUSH)
             switch r {
             case Z_OK, Z_BUF_ERROR:
                 continue

@@ -10,6 +10,7 @@
 
 import CZstd
 import VitroImage
+import VitroSys
 
 public final class ZstdSource: ByteSource {
     private let source: any ByteSource
@@ -23,21 +24,22 @@ public final class ZstdSource: ByteSource {
     private var finished = false
 
     public init(_ source: any ByteSource, name: String = "layer") throws(LayerError) {
-        guard let s = ZSTD_createDStream() else { throw LayerError("zstd", name, "cannot allocate a decoder") }
+        guard czstd_load() != 0 else { throw LayerError("load", CZSTD_SONAME, Sys.libraryLoadError) }
+        guard let s = czstd_ZSTD_createDStream() else { throw LayerError("zstd", name, "cannot allocate a decoder") }
         self.source = source
         self.name = name
         stream = s
         input = .allocate(byteCount: 64 * 1024, alignment: 16)
-        let r = ZSTD_initDStream(stream)
-        if ZSTD_isError(r) != 0 {
-            ZSTD_freeDStream(stream)
+        let r = czstd_ZSTD_initDStream(stream)
+        if czstd_ZSTD_isError(r) != 0 {
+            czstd_ZSTD_freeDStream(stream)
             input.deallocate()
-            throw LayerError("zstd", name, String(cString: ZSTD_getErrorName(r)))
+            throw LayerError("zstd", name, String(cString: czstd_ZSTD_getErrorName(r)))
         }
     }
 
     deinit {
-        ZSTD_freeDStream(stream)
+        czstd_ZSTD_freeDStream(stream)
         input.deallocate()
     }
 
@@ -59,9 +61,9 @@ public final class ZstdSource: ByteSource {
                 return 0
             }
             let (inBefore, outBefore) = (inBuffer.pos, outBuffer.pos)
-            let r = ZSTD_decompressStream(stream, &outBuffer, &inBuffer)
-            if ZSTD_isError(r) != 0 {
-                let text = String(cString: ZSTD_getErrorName(r))
+            let r = czstd_ZSTD_decompressStream(stream, &outBuffer, &inBuffer)
+            if czstd_ZSTD_isError(r) != 0 {
+                let text = String(cString: czstd_ZSTD_getErrorName(r))
                 throw LayerError("zstd", name, text.prefix(1).lowercased() + text.dropFirst())
             }
             // A call that only checked for pending output after a frame ended returns

@@ -136,6 +136,15 @@ extension Sys {
         }
         return (text(u.machine), text(u.release))
     }
+
+    /// This process's executable, as `device:inode size mtime` (stat(2) of
+    /// /proc/self/exe): another build, even at the same path, is another identity. For
+    /// caches of what the binary itself determines. Nil if it cannot be read.
+    public static func executableIdentity() -> String? {
+        var st = stat()
+        guard Glibc.fstatat(AT_FDCWD, "/proc/self/exe", &st, 0) == 0 else { return nil }
+        return "\(st.st_dev):\(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }
 }
 
 extension Sys {

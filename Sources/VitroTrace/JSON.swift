@@ -71,15 +71,36 @@ public struct JSONWriter {
     }
 
     public mutating func string(_ s: String) { separate(); appendQuoted(s) }
-    public mutating func int(_ i: Int64) { separate(); bytes.append(contentsOf: Array(String(i).utf8)) }
-    public mutating func uint(_ i: UInt64) { separate(); bytes.append(contentsOf: Array(String(i).utf8)) }
-    public mutating func bool(_ b: Bool) { separate(); bytes.append(contentsOf: Array((b ? "true" : "false").utf8)) }
-    public mutating func null() { separate(); bytes.append(contentsOf: Array("null".utf8)) }
-    /// A number written with a fixed count of decimals (times in microseconds).
+    // Numbers are written digit by digit into `bytes`, with no String in between:
+    // every trace event has half a dozen, and vitro-init writes one event per call.
+    public mutating func int(_ i: Int64) {
+        separate()
+        if i < 0 { bytes.append(UInt8(ascii: "-")) }
+        appendDigits(i.magnitude)
+    }
+    public mutating func uint(_ i: UInt64) { separate(); appendDigits(i) }
+    public mutating func bool(_ b: Bool) { separate(); bytes.append(contentsOf: (b ? "true" : "false").utf8) }
+    public mutating func null() { separate(); bytes.append(contentsOf: "null".utf8) }
+    /// A number written with a fixed count of decimals (times in microseconds), rounded
+    /// as `fixed` rounds.
     public mutating func decimal(_ d: Double, places: Int) {
         separate()
-        let sign = d < 0 ? "-" : ""
-        bytes.append(contentsOf: Array((sign + fixed(d < 0 ? -d : d, places)).utf8))
+        if d < 0 { bytes.append(UInt8(ascii: "-")) }
+        var scale: UInt64 = 1
+        for _ in 0..<places { scale *= 10 }
+        let scaled = UInt64(((d < 0 ? -d : d) * Double(scale)).rounded())
+        appendDigits(scaled / scale)
+        guard places > 0 else { return }
+        bytes.append(UInt8(ascii: "."))
+        appendDigits(scaled % scale, width: places)
+    }
+    /// Nanoseconds as microseconds with three decimals (`31.647`), exactly: what
+    /// `decimal(Double(nanos) / 1000, places: 3)` writes, without the Double.
+    public mutating func micros(nanos: UInt64) {
+        separate()
+        appendDigits(nanos / 1000)
+        bytes.append(UInt8(ascii: "."))
+        appendDigits(nanos % 1000, width: 3)
     }
     public mutating func value(_ v: JSONValue) {
         switch v {
@@ -105,8 +126,25 @@ public struct JSONWriter {
         needComma[needComma.count - 1] = true
     }
 
+    /// The decimal digits of `v`, at least `width` of them (zeros in front).
+    private mutating func appendDigits(_ v: UInt64, width: Int = 1) {
+        let start = bytes.count
+        var v = v
+        repeat {
+            bytes.append(UInt8(truncatingIfNeeded: 48 + v % 10))
+            v /= 10
+        } while v > 0 || bytes.count - start < width
+        bytes[start..<bytes.count].reverse()
+    }
+
     private mutating func appendQuoted(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings (names, paths, why) need no escape: copied in one go.
+        if !s.utf8.contains(where: { $0 < 32 || $0 == 34 || $0 == 92 }) {
+            bytes.append(contentsOf: s.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for b in s.utf8 {
             switch b {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])
@@ -218,8 +256,41 @@ public struct JSONReader {
         {
             i += 1
         }
+        if let d = Self.plainDecimal(b[start..<i]) { return d }
         guard let d = Double(String(decoding: b[start..<i], as: UTF8.self)) else { throw fail("bad number") }
         return d
+    }
+
+    /// Powers of ten a Double holds exactly.
+    private static let exactPowers: [Double] = (0...22).map { p in (0..<p).reduce(1.0) { a, _ in a * 10 } }
+
+    /// `-?DIGITS(.DIGITS)?` with at most 15 digits in all (every trace time, seq, pid):
+    /// the digits as an integer over a power of ten, both exact, so the one rounding of
+    /// the division gives what strtod gives. Nil for anything else.
+    private static func plainDecimal(_ s: ArraySlice<UInt8>) -> Double? {
+        var j = s.startIndex
+        let negative = j < s.endIndex && s[j] == 45
+        if negative { j += 1 }
+        var mantissa: Int64 = 0
+        var digits = 0, fraction = 0, seenPoint = false, intDigits = 0
+        while j < s.endIndex {
+            let c = s[j]
+            if c == 46 {
+                guard !seenPoint, intDigits > 0 else { return nil }
+                seenPoint = true
+            } else if c >= 48 && c <= 57 {
+                mantissa = mantissa * 10 + Int64(c - 48)
+                digits += 1
+                if seenPoint { fraction += 1 } else { intDigits += 1 }
+                guard digits <= 15 else { return nil }
+            } else {
+                return nil
+            }
+            j += 1
+        }
+        guard intDigits > 0, !seenPoint || fraction > 0 else { return nil }
+        let d = Double(mantissa) / exactPowers[fraction]
+        return negative ? -d : d
     }
 
     private mutating func hex4() throws -> UInt32 {
@@ -233,7 +304,15 @@ public struct JSONReader {
 
     private mutating func string() throws -> String {
         i += 1  // opening quote
-        var out: [UInt8] = []
+        // Most strings have no escape: up to the closing quote in one piece.
+        var j = i
+        while j < b.count, b[j] != UInt8(ascii: "\""), b[j] != 92 { j += 1 }
+        if j < b.count, b[j] == UInt8(ascii: "\"") {
+            defer { i = j + 1 }
+            return String(decoding: b[i..<j], as: UTF8.self)
+        }
+        var out: [UInt8] = Array(b[i..<j])
+        i = j
         while i < b.count {
             let c = b[i]
             i += 1

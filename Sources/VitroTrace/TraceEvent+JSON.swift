@@ -15,8 +15,8 @@ extension TraceEvent {
         w.beginObject()
         w.key("seq"); w.uint(seq)
         let rel = tsNanos >= epochNanos ? tsNanos - epochNanos : 0
-        w.key("ts"); w.decimal(Double(rel) / 1000, places: 3)
-        if let durNanos { w.key("dur"); w.decimal(Double(durNanos) / 1000, places: 3) }
+        w.key("ts"); w.micros(nanos: rel)
+        if let durNanos { w.key("dur"); w.micros(nanos: durNanos) }
         w.key("ph"); w.string(phase.rawValue)
         w.key("name"); w.string(name)
         w.key("cat"); w.string(group.rawValue)

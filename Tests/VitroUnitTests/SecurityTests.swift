@@ -215,6 +215,25 @@ struct SeccompMachine {
         #expect(try f.compile(cacheDirectory: dir) == first)
     }
 
+    /// Docker's default profile is found in the cache under what it depends on (this
+    /// binary, libseccomp, the target) without being parsed again; the program is the
+    /// one the full path compiles.
+    @Test func theDefaultProfileIsCachedUnderTheBinaryAndTarget() throws {
+        let dir = NSTemporaryDirectory() + "vitro-seccomp-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let s = SecuritySettings()
+        let uncached = try s.seccompLoad(capabilities: [0, 1])
+        let first = try s.seccompLoad(capabilities: [0, 1], cacheDirectory: dir)
+        #expect(first == uncached)
+        // The entry of the whole rule set and the one of the default profile's key.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).count == 2)
+        #expect(try s.seccompLoad(capabilities: [0, 1], cacheDirectory: dir) == uncached)
+        // Other capabilities: another key, another program.
+        let more = try s.seccompLoad(capabilities: [0, 1, 21], cacheDirectory: dir)
+        #expect(more != nil && more?.bpf != uncached?.bpf)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).count == 4)
+    }
+
     @Test func repeatedArgumentComparisonsBecomeSeparateRules() {
         let a = SeccompArg(index: 0, value: 1, op: .eq), b = SeccompArg(index: 0, value: 2, op: .eq), c = SeccompArg(index: 1, value: 3, op: .eq)
         #expect(SeccompFilter.conditionSets([a, c]) == [[a, c]])

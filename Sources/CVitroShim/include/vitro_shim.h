@@ -191,4 +191,21 @@ int vitro_bpf_prog_fd_by_id(uint32_t id);
 /* Storage for the libcurl function table of Sources/CCurl/shim.h. */
 extern void *vitro_ccurl_storage[32];
 
+/* Native libraries opened on first use (Sources/CPcap, CCrypto, CSeccomp, CZlib, CZstd:
+ * each shim.h declares its function table and the helpers Swift calls). A table is
+ * `void *[N]`: slot 0 the dlopen handle, then one slot per name of the NULL-terminated
+ * `names`. vitro_library_load opens `soname` once (under a lock; later calls are one
+ * atomic load) and returns 1 when every function was found, else 0, and
+ * vitro_library_error() says why. vitro_library_require is the same, but on failure
+ * prints `vitro: load SONAME: WHY` and exits 125: the helpers call it, so a caller that
+ * forgot to load first gets that line rather than a crash. */
+int vitro_library_load(void **table, const char *soname, const char *const *names);
+const char *vitro_library_error(void);
+void vitro_library_require(void **table, const char *soname, const char *const *names);
+extern void *vitro_cpcap_storage[24];
+extern void *vitro_ccrypto_storage[8];
+extern void *vitro_cseccomp_storage[16];
+extern void *vitro_czlib_storage[12];
+extern void *vitro_czstd_storage[16];
+
 #endif
