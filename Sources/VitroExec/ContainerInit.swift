@@ -46,7 +46,9 @@ public enum ContainerInit {
         for fd in [InitFD.spec, InitFD.trace, InitFD.sync] {
             do { try Sys.setCloseOnExec(fd, true) } catch { fatal(InitError(code: 125, "vitro-init: descriptor \(fd) is not open: was it started by vitro?")) }
         }
-        let sink = JSONLinesSink(fd: InitFD.trace, epochNanos: 0, buffered: false)
+        // Buffered: the events go to vitro in one write(2) before each sync message (and
+        // before fork and execve), not one write and one wake-up of vitro per event.
+        let sink = JSONLinesSink(fd: InitFD.trace, epochNanos: 0, buffered: true)
         Tracer.shared.addSink(sink)
         Tracer.shared.stage = .namespaces
         do {
@@ -64,7 +66,10 @@ public enum ContainerInit {
         Sys.exitNow(e.code)
     }
 
+    /// Sends a sync message, after the events recorded so far: vitro merges the trace
+    /// pipe before it acts on a message, so they land in the trace before what it does.
     static func send(_ m: SyncMessage) throws(InitError) {
+        Tracer.shared.flush()
         guard Sys.write(InitFD.sync, m.encode()) else { throw InitError(code: 125, "sync: vitro went away") }
     }
 
@@ -143,6 +148,7 @@ public enum ContainerInit {
     /// stdout, stderr and (we lead a new session) the controlling terminal.
     static func openTerminal(console: Bool = true) throws {
         let pty = try Sys.openPTY(why: "run -t: a pseudo-terminal in the container's own devpts instance")
+        Tracer.shared.flush()
         do {
             try Sys.sendDescriptor(InitFD.sync, SyncMessage.pty.encode(), fd: pty.master, why: "hand the master to vitro, which copies it to and from its terminal")
         } catch {

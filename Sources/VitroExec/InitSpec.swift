@@ -4,8 +4,9 @@
 //
 //   0, 1, 2  the container's stdin, stdout and stderr, passed on to the command
 //   3        the spec: an `InitSpec`, read to end of file
-//   4        the trace: JSON Lines events, one write(2) per event
+//   4        the trace: JSON Lines events, written before each sync message, fork and execve
 //   5        sync: a SOCK_SEQPACKET socket carrying `SyncMessage`s both ways
+//   6        only with a `cgroup` in the spec (v2): the cgroup's directory, for clone3
 //
 // With `tty`, pid 1 replaces 0, 1 and 2 with the slave of a pty it opens in the
 // container's devpts, and sends the master to vitro with the `pty` message (SCM_RIGHTS).

@@ -206,7 +206,9 @@ public struct RootfsPlan: Sendable {
             switch Sys.fileKind(path) {
             case .regular: break
             case .missing:
-                let fd = try Sys.open(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o644, why: "an empty file to mount /\(f.target) on")
+                // Not O_EXCL: containers sharing a --rootfs may make the same mount point at
+                // once. O_NOFOLLOW still refuses a symlink put there meanwhile (ELOOP).
+                let fd = try Sys.open(path, flags: O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode: 0o644, why: "an empty file to mount /\(f.target) on")
                 Sys.close(fd)
             case .symlink:
                 throw RootfsError("rootfs \"\(rootfs)\": /\(f.target) is a symlink (-> \(Sys.readlink(path) ?? "?")); refusing to mount through it")

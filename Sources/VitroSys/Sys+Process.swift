@@ -68,6 +68,8 @@ extension Sys {
         why: String? = nil,
         file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) -> pid_t {
+        // A buffered sink's unwritten events would otherwise be written twice, by both.
+        Tracer.shared.flush()
         let start = MonotonicClock.now()
         let r = vitro_fork()
         let err = r < 0 ? Glibc.errno : 0
@@ -84,6 +86,7 @@ extension Sys {
         _ cgroupFD: Int32, path: String, why: String? = nil,
         file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) -> pid_t {
+        Tracer.shared.flush()
         let start = MonotonicClock.now()
         let r = vitro_clone_into_cgroup(cgroupFD)
         let err = r < 0 ? Glibc.errno : 0
