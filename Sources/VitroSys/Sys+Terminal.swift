@@ -132,10 +132,10 @@ extension Sys {
         _ socket: Int32, _ bytes: [UInt8], fds: [Int32], why: String? = nil,
         file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
-        let rights: ArgValue = fds.count == 1 ? .int(Int64(fds[0])) : .list(fds.map { String($0) })
+        // The descriptors' count, not their numbers: those depend on what else is open.
         try invoke(
             file: file, line: line, "sendmsg", .process, object: "fd \(socket)",
-            args: ["fd": .int(Int64(socket)), "message": .string(String(decoding: bytes, as: UTF8.self)), "scm_rights": rights],
+            args: ["message": .string(String(decoding: bytes, as: UTF8.self)), "scm_rights": .int(Int64(fds.count))],
             why: why, shell: nil
         ) {
             Int(bytes.withUnsafeBytes { b in fds.withUnsafeBufferPointer { vitro_send_fds(socket, b.baseAddress, b.count, $0.baseAddress, Int32($0.count)) } })

@@ -190,7 +190,7 @@ import Testing
         #expect(processes.contains { $0.hasPrefix("pid 300: exec /bin/sh -c echo hello") } && processes.contains("the container's process: exited 0"), "\(processes)")
         // Mid-run the cgroup is there with pid 1 in it.
         let mid = try #require(t.events.firstIndex { $0.phase == .end && $0.stage == .cgroups })
-        #expect(replay.before(mid).section("cgroups")?.line("/sys/fs/cgroup/memory/vitro/<id>/cgroup.procs") == "/sys/fs/cgroup/memory/vitro/<id>/cgroup.procs <- 300")
+        #expect(replay.before(mid).section("cgroups")?.line("/sys/fs/cgroup/memory/vitro/<id>/tasks") == "/sys/fs/cgroup/memory/vitro/<id>/tasks <- 0")
         // Stepping back gives the same states as going forward.
         for i in stride(from: t.events.count, through: 0, by: -7) {
             var fresh = KernelState()
