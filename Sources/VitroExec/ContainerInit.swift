@@ -48,7 +48,7 @@ public enum ContainerInit {
         }
         // Buffered: the events go to vitro in one write(2) before each sync message (and
         // before fork and execve), not one write and one wake-up of vitro per event.
-        let sink = JSONLinesSink(fd: InitFD.trace, epochNanos: 0, buffered: true)
+        let sink = JSONLinesSink(fd: InitFD.trace, epochNanos: 0, buffered: true, atomicWrites: true)
         Tracer.shared.addSink(sink)
         Tracer.shared.stage = .namespaces
         do {

@@ -39,6 +39,10 @@ public final class MemorySink: TraceSink {
 /// One JSON object per line. With `buffered`, lines are collected and written on
 /// `flush` or when 64 KiB have gathered; otherwise each line is one write(2), which is
 /// what vitro-init uses so its parent sees each event as it happens.
+/// PIPE_BUF on Linux: a write of at most this many bytes to a pipe is never interleaved
+/// with another writer's.
+let pipeAtomicBytes = 4096
+
 public final class JSONLinesSink: TraceSink {
     private struct State {
         var buffer: [UInt8] = []
@@ -46,12 +50,38 @@ public final class JSONLinesSink: TraceSink {
     }
     private let fd: Int32
     private let buffered: Bool
+    private let atomicWrites: Bool
     private let state: Mutex<State>
 
-    public init(fd: Int32, epochNanos: UInt64, buffered: Bool) {
+    /// `atomicWrites`: for a pipe that other processes write into too (vitro-init's
+    /// stage A and pid 1 share one): buffered lines go out in writes of at most
+    /// PIPE_BUF bytes that end at a line's end, so pipe(7) keeps each whole.
+    public init(fd: Int32, epochNanos: UInt64, buffered: Bool, atomicWrites: Bool = false) {
         self.fd = fd
         self.buffered = buffered
+        self.atomicWrites = atomicWrites
         self.state = Mutex(State(epoch: epochNanos))
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        guard atomicWrites, bytes.count > pipeAtomicBytes else {
+            writeAll(fd, bytes)
+            return
+        }
+        var start = 0
+        while start < bytes.count {
+            // The last line end within PIPE_BUF bytes; a longer line goes alone.
+            var end = min(start + pipeAtomicBytes, bytes.count)
+            if end < bytes.count {
+                if let nl = bytes[start..<end].lastIndex(of: 10) {
+                    end = nl + 1
+                } else {
+                    end = (bytes[start...].firstIndex(of: 10) ?? (bytes.count - 1)) + 1
+                }
+            }
+            writeAll(fd, Array(bytes[start..<end]))
+            start = end
+        }
     }
 
     /// The header line: schema version and what produced the trace.
@@ -83,7 +113,7 @@ public final class JSONLinesSink: TraceSink {
             }
             return nil
         }
-        if let out { writeAll(fd, out) }
+        if let out { write(out) }
     }
 
     public func flush() {
@@ -91,7 +121,7 @@ public final class JSONLinesSink: TraceSink {
             defer { s.buffer.removeAll(keepingCapacity: true) }
             return s.buffer
         }
-        if !out.isEmpty { writeAll(fd, out) }
+        if !out.isEmpty { write(out) }
     }
 }
 

@@ -2,6 +2,10 @@
 
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @testable import VitroTrace
 
 @Suite struct TraceFormat {
@@ -16,6 +20,41 @@ import Testing
     @Test func jsonLineHasChromeFieldsAndVitroFields() {
         let line = sample().jsonLine(epochNanos: 1_000_000)
         #expect(line == #"{"seq":7,"ts":500.250,"dur":42.000,"ph":"X","name":"mount","cat":"mount","pid":1234,"tid":1234,"stage":"namespaces","group":"mount","args":{"target":"/r/proc","flags":"MS_NOSUID|MS_NODEV","n":3,"argv":["a","b \"c\""]},"ret":0,"why":"a \"quoted\" reason\n","shell":"mount -t proc proc /r/proc"}"#)
+    }
+
+    /// vitro-init's sink buffers, and writes what it has in pieces of at most PIPE_BUF
+    /// bytes that end at a line's end, so that stage A's and pid 1's writes to their
+    /// shared pipe never cut into each other's lines. A SOCK_SEQPACKET pair keeps each
+    /// write(2) as one message, so the test sees the writes themselves.
+    @Test func bufferedAtomicWritesEndAtLineEndsAndFitPipeBuf() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &fds) == 0)
+        defer { close(fds[0]); close(fds[1]) }
+        let sink = JSONLinesSink(fd: fds[1], epochNanos: 1_000_000, buffered: true, atomicWrites: true)
+        var e = sample()
+        var expected = ""
+        for i in 0..<40 {
+            e.seq = UInt64(i)
+            if i == 20 { e.args = ["long": .string(String(repeating: "x", count: 5000))] }  // a line longer than PIPE_BUF
+            sink.receive(e)
+            expected += e.jsonLine(epochNanos: 1_000_000) + "\n"
+        }
+        #expect(expected.utf8.count > 3 * 4096)
+        sink.flush()
+        var got = ""
+        var writes = 0
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fds[0], &buf, buf.count, Int32(MSG_DONTWAIT))
+            if n <= 0 { break }
+            writes += 1
+            let piece = String(decoding: buf[0..<n], as: UTF8.self)
+            #expect(piece.hasSuffix("\n"), "each write ends at a line's end")
+            #expect(n <= 4096 || !piece.dropLast().contains("\n"), "a write above PIPE_BUF is one long line alone (\(n) bytes)")
+            got += piece
+        }
+        #expect(got == expected)
+        #expect(writes > 3 && writes < 40, "batched, not one write per event: \(writes)")
     }
 
     @Test func jsonLineRoundTrips() throws {
