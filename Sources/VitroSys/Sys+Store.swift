@@ -143,6 +143,32 @@ extension Sys {
         return type != S_IFREG && type != S_IFDIR
     }
 
+    /// The first half of an atomic write: `.NAME.tmp-PID` beside `path`, written (and
+    /// with `durable`, fsync'ed) and closed; removed again if that fails. Returns it and
+    /// the directory both live in.
+    static func writeTemporary(
+        for path: String, _ bytes: [UInt8], mode: mode_t, durable: Bool, group: Group, why: String?,
+        file: StaticString, line: UInt
+    ) throws(SysError) -> (tmp: String, dir: String) {
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let tmp = dir + "/." + name + ".tmp-\(getpid())"
+        let fd = try open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode: mode, why: why, file: file, line: line)
+        do {
+            defer { close(fd) }
+            try invoke(
+                file: file, line: line, "write", group, object: tmp, args: ["path": .string(tmp), "bytes": .int(Int64(bytes.count))], why: why,
+                shell: "cat > \(shellQuote(tmp))"
+            ) { writeAll(fd, bytes) ? bytes.count : -1 }
+            if durable { try fsync(fd, path: tmp, group: group, why: "the bytes reach the disk before the name does", file: file, line: line) }
+        } catch {
+            _ = Glibc.unlink(tmp)
+            throw error
+        }
+        return (tmp, dir)
+    }
+
     public static func writeFileAtomically(
         _ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true, group: Group = .file, why: String? = nil,
         file: StaticString = #fileID, line: UInt = #line
@@ -157,25 +183,7 @@ extension Sys {
             }
             return
         }
-        let slash = path.lastIndex(of: "/")
-        let dir = slash.map { String(path[..<$0]) } ?? "."
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let tmp = dir + "/." + name + ".tmp-\(getpid())"
-        let fd = try open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode: mode, why: why, file: file, line: line)
-        do {
-            defer { close(fd) }
-            try invoke(
-                file: file, line: line, "write", group, object: tmp, args: ["path": .string(tmp), "bytes": .int(Int64(bytes.count))], why: why,
-                shell: "cat > \(shellQuote(tmp))"
-            ) {
-                let ok = writeAll(fd, bytes)
-                return ok ? bytes.count : -1
-            }
-            if durable { try fsync(fd, path: tmp, group: group, why: "the bytes reach the disk before the name does", file: file, line: line) }
-        } catch {
-            _ = Glibc.unlink(tmp)
-            throw error
-        }
+        let (tmp, dir) = try writeTemporary(for: path, bytes, mode: mode, durable: durable, group: group, why: why, file: file, line: line)
         do {
             try rename(tmp, to: path, group: group, why: "publish the new file in one step", file: file, line: line)
         } catch {
@@ -196,21 +204,7 @@ extension Sys {
         _ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, group: Group = .file, why: String? = nil,
         file: StaticString = #fileID, line: UInt = #line
     ) throws(SysError) {
-        let slash = path.lastIndex(of: "/")
-        let dir = slash.map { String(path[..<$0]) } ?? "."
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let tmp = dir + "/." + name + ".tmp-\(getpid())"
-        let fd = try open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode: mode, why: why, file: file, line: line)
-        do {
-            defer { close(fd) }
-            try invoke(
-                file: file, line: line, "write", group, object: tmp, args: ["path": .string(tmp), "bytes": .int(Int64(bytes.count))], why: why,
-                shell: "cat > \(shellQuote(tmp))"
-            ) { writeAll(fd, bytes) ? bytes.count : -1 }
-        } catch {
-            _ = Glibc.unlink(tmp)
-            throw error
-        }
+        let (tmp, _) = try writeTemporary(for: path, bytes, mode: mode, durable: false, group: group, why: why, file: file, line: line)
         // No old file yet: a plain rename (an exchange would fail with ENOENT).
         var swapped = fileKind(path) != .missing
         if swapped {
