@@ -32,9 +32,20 @@ public protocol CgroupDriver: Sendable {
     func setFrozen(_ frozen: Bool) throws
     /// The pids (host) of the processes in the cgroup.
     func processes() -> [Int32]
-    /// The files a process writes `0` into to move itself in (`Cgroup.joinValue`): v1's
-    /// `tasks` in every hierarchy, v2's `cgroup.procs`. vitro opens them and hands the
-    /// descriptors to pid 1, which writes from inside (see `Cgroup.joinValue`).
+    /// The files a process writes `0` (itself) into to move itself in: v1's `tasks` in
+    /// every hierarchy, v2's `cgroup.procs`. vitro opens them and hands the descriptors to
+    /// pid 1, which writes from inside (after pivot_root it could not open them).
+    ///
+    /// Why `0` into `tasks`: it moves the writing thread alone, and the kernel (6.0 and
+    /// later) then skips the lock that freezes every fork and exit on the host
+    /// (cgroup_threadgroup_rwsem), whose first taking waits for an RCU grace period:
+    /// 12-20 ms here, most of a container's start when vitro wrote pid 1's number into
+    /// cgroup.procs. pid 1 is single-threaded, so its thread is the whole process, and
+    /// every process it starts is born in the cgroup. v2 moves only whole processes
+    /// across cgroups (a thread may move only within a threaded subtree), so a move there
+    /// takes the lock: on v2 pid 1 is forked into its cgroup instead
+    /// (clone3 CLONE_INTO_CGROUP), and `0` into cgroup.procs is the fallback for kernels
+    /// that refuse that.
     var joinFiles: [String] { get }
     /// How many times the kernel's OOM killer killed a process of this cgroup.
     func oomKills() -> Int
@@ -56,17 +67,6 @@ public enum Cgroup {
             return CgroupV2(id: id, root: root)
         }
     }
-
-    /// What a process writes into a `joinFiles` file to move itself in. `0` names the
-    /// writer. Into a v1 `tasks` file it moves the writing thread alone, and the kernel
-    /// (6.0 and later) then skips the lock that freezes every fork and exit on the host
-    /// (cgroup_threadgroup_rwsem), whose first taking waits for an RCU grace period:
-    /// 12-20 ms here, most of a container's start when vitro wrote pid 1's number into
-    /// cgroup.procs. pid 1 is single-threaded, so its thread is the whole process, and
-    /// every process it starts is born in the cgroup. v2 moves only whole processes
-    /// across cgroups (a thread may move only within a threaded subtree), so there the
-    /// `0` goes into cgroup.procs and the grace period remains.
-    public static let joinValue = "0"
 
     /// Writes one cgroup file. `counterpart` names the same knob on the other version.
     static func write(_ path: String, _ value: String, _ what: String, counterpart: String) throws {

@@ -1,6 +1,6 @@
 // Chapter 04: the cgroup v1 driver. Each controller is its own hierarchy with its own
 // directory for the container: /sys/fs/cgroup/memory/vitro/ID, /sys/fs/cgroup/cpu/
-// vitro/ID, and so on, and the process is written into cgroup.procs of each.
+// vitro/ID, and so on; pid 1 moves itself into each by writing `0` into its `tasks`.
 //
 // Two v1 traps, as runc handles them: a new cpuset cgroup starts with empty
 // cpuset.cpus and cpuset.mems (unless the parent has cgroup.clone_children), and no

@@ -50,7 +50,7 @@ extension ContainerInit {
 
     /// Moves us into every cgroup of pid 1 other than a hierarchy's root, by writing `0`
     /// (ourselves): into v1's `tasks`, which moves this single thread without the
-    /// host-wide lock a move by pid takes (VitroCgroups/Cgroup.swift, joinValue), and
+    /// host-wide lock a move by pid takes (VitroCgroups/Cgroup.swift, joinFiles), and
     /// into v2's `cgroup.procs`. The paths in /proc/PID/cgroup are relative to our
     /// cgroup namespace, the host's here.
     static func joinCgroups(of pid: Int32) throws {

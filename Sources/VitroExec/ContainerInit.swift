@@ -17,7 +17,7 @@
 //     5. tell vitro `ready` (with our host pid); wait for `exec`. Meanwhile vitro makes
 //        the container's cgroup and sends its files open (`cgroups`): we write `0` into
 //        each, which moves this single thread in without the host-wide lock a move by
-//        pid takes (VitroCgroups/Cgroup.swift, joinValue), and answer `joined`; then
+//        pid takes (VitroCgroups/Cgroup.swift, joinFiles), and answer `joined`; then
 //        vitro wires the network namespace.
 //     6. unshare the cgroup namespace (now that we are in the container's cgroup, it
 //        becomes the root the container sees), chdir, find the command on PATH,
@@ -120,7 +120,7 @@ public enum ContainerInit {
     }
 
     /// Writes `0` (ourselves) into each cgroup file vitro opened for us, then answers.
-    /// Why `0`, and why v1's `tasks`: VitroCgroups/Cgroup.swift, `joinValue`.
+    /// Why `0`, and why v1's `tasks`: VitroCgroups/Cgroup.swift, `joinFiles`.
     static func joinCgroups(_ paths: [String], fds: [Int32]) throws(InitError) {
         guard paths.count == fds.count else {
             throw InitError(code: 125, "sync: \(paths.count) cgroup files named but \(fds.count) descriptors came")

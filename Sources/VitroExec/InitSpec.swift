@@ -220,8 +220,8 @@ public struct InitError: Error, CustomStringConvertible {
 public enum SyncMessage: Sendable, Equatable {
     /// init → vitro: the host pid of the container's pid 1.
     case pid(Int32)
-    /// pid 1 → vitro: the root is ready; waiting for `exec`. vitro places pid 1 in its
-    /// cgroup and wires its network namespace now, before any user code runs. It carries
+    /// pid 1 → vitro: the root is ready; waiting for `exec`. vitro has pid 1 join its
+    /// cgroup (`cgroups`) and wires its network namespace now, before any user code runs. It carries
     /// pid 1's host pid too: stage A's `pid` message may not have arrived yet, because
     /// the scheduler can run the child through all its mounts before the parent sends.
     case ready(Int32)

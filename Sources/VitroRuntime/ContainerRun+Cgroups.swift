@@ -1,7 +1,7 @@
 // Chapter 08: the cgroup stage of a run. While pid 1 waits at `ready`, vitro creates
 // its cgroup and writes the limits, then opens the cgroup's join files and sends them to
 // pid 1 (`cgroups`), which writes `0` into each from inside and answers `joined`
-// (why from inside: VitroCgroups/Cgroup.swift, joinValue); only then is pid 1 told to
+// (why from inside: VitroCgroups/Cgroup.swift, joinFiles); only then is pid 1 told to
 // exec, so no user code ever runs outside the limits. After the container ends, the cgroup is
 // removed, and its OOM counter read first to tell an OOM kill from any other SIGKILL.
 //
@@ -42,7 +42,7 @@ extension ContainerRun {
     /// v2: the cgroup stage runs before the namespaces, so that vitro-init can fork pid 1
     /// straight into the cgroup (clone3 with CLONE_INTO_CGROUP, fd 6): a process that is
     /// born in its cgroup never moves, and a move on v2 takes the host-wide lock whose
-    /// first taking waits for an RCU grace period (VitroCgroups/Cgroup.swift, joinValue).
+    /// first taking waits for an RCU grace period (VitroCgroups/Cgroup.swift, joinFiles).
     /// Returns the cgroup's directory, open, and its path; nil on v1 and for `exec`.
     func stageCgroupsFirst() throws -> (fd: Int32, path: String)? {
         guard options.join == nil, let layout = try? CgroupLayout.detect(), case .v2 = layout else { return nil }

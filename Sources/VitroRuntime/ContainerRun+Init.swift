@@ -33,7 +33,7 @@ extension ContainerRun {
         var cgroupDir = try stageCgroupsFirst()
         defer {
             if let d = cgroupDir { Sys.close(d.fd) }
-            if cgroupDir != nil || cgroup != nil { releaseCgroup() }
+            releaseCgroup()  // idempotent: also after the container's own release
         }
         try begin(.namespaces)
         let hostname = options.hostname ?? String(context.containerID.prefix(12))

@@ -4,7 +4,8 @@
 //   volumes     (only with mounts) make the volumes, record them, plan pid 1's mounts
 //   namespaces  spawn vitro-init, which unshares, forks pid 1 and builds the root
 //   cgroups     while pid 1 waits at `ready`: create its cgroup, write the limits,
-//               move pid 1 into it
+//               hand pid 1 the files to move itself in (on v2 this stage comes before
+//               namespaces, and pid 1 is forked into the cgroup)
 //   exec        tell pid 1 to exec the command; wait for it; report its exit status
 //
 //   network     still at `ready`: bridge, veth, address, NAT, published ports
