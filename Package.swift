@@ -17,9 +17,6 @@ let package = Package(
         .executable(name: "vitro", targets: ["vitro"]),
         .executable(name: "vitro-init", targets: ["vitro-init"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-    ],
     targets: [
         // C: only what Swift's Glibc module hides, and the fork→exec window.
         .target(name: "CVitroShim"),
@@ -80,12 +77,16 @@ let package = Package(
         .target(name: "VitroReplay", dependencies: ["VitroTrace"], swiftSettings: strict),
         // Walkthroughs: the pipeline with a pause and an explanation between stages.
         .target(name: "VitroLearn", dependencies: ["VitroRuntime", "VitroNamespaces", "VitroSys", "VitroTrace"], swiftSettings: strict),
+        // The command line's parser: flags, options and arguments declared as property
+        // wrappers, read with Docker's rules. vitro's own rather than swift-argument-parser,
+        // which brought Foundation into the binary and a millisecond into every start
+        // (Sources/VitroCommandLine/Declarations.swift says more).
+        .target(name: "VitroCommandLine", swiftSettings: strict),
 
         .executableTarget(
             name: "vitro",
             dependencies: [
-                "VitroRuntime", "VitroCommit", "VitroBuild", "VitroRegistry", "VitroLearn", "VitroImage", "VitroReplay", "VitroCapture", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "VitroCommandLine", "VitroRuntime", "VitroCommit", "VitroBuild", "VitroRegistry", "VitroLearn", "VitroImage", "VitroReplay", "VitroCapture", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
             ],
             swiftSettings: strict),
         .executableTarget(
@@ -103,7 +104,7 @@ let package = Package(
 
         .testTarget(
             name: "VitroUnitTests",
-            dependencies: ["CVitroShim", "CSeccomp", "VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroBuild", "VitroRegistry", "VitroLearn", "VitroReplay", "VitroCapture"],
+            dependencies: ["CVitroShim", "CSeccomp", "VitroCommandLine", "VitroTrace", "VitroSys", "VitroImage", "VitroLayers", "VitroNamespaces", "VitroCgroups", "VitroNetwork", "VitroVolumes", "VitroExec", "VitroRuntime", "VitroCommit", "VitroBuild", "VitroRegistry", "VitroLearn", "VitroReplay", "VitroCapture"],
             swiftSettings: strict),
         .testTarget(
             name: "VitroNativeLibTests",

@@ -1,7 +1,7 @@
 // vitro attach: this terminal to a detached container's output (and, with -i, its
 // stdin), through its monitor's attach socket. Ctrl-P Ctrl-Q detaches.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroRuntime
 
 #if canImport(Glibc)
@@ -13,7 +13,7 @@ struct AttachCommand: ParsableCommand {
         commandName: "attach", abstract: "Attach local standard input, output, and error streams to a running container.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .long, help: "Do not attach stdin.") var noStdin = false
-    @Option(name: .long, help: "Proxy all received signals to the process (non-TTY mode only): --sig-proxy=false turns it off.")
+    @Flag(name: .long, help: "Proxy all received signals to the process (non-TTY mode only): --sig-proxy=false turns it off.")
     var sigProxy = true
     @Option(name: .long, help: "Override the key sequence for detaching a container (default ctrl-p,ctrl-q).") var detachKeys: String?
     @Argument(help: "Container.") var container: String

@@ -1,7 +1,7 @@
 // vitro build: an image from a Dockerfile and a build context, step by step, printed as
 // Docker's classic builder prints it (`Step 1/7 : FROM busybox`, ` ---> 1a2b3c4d5e6f`).
 
-import ArgumentParser
+import VitroCommandLine
 import VitroBuild
 import VitroImage
 import VitroSys

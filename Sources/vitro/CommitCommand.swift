@@ -1,7 +1,7 @@
 // vitro commit: a container's changes (its overlay upper directory) as a new image,
 // with the container's command and environment and any -c changes in its config.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroCommit
 import VitroImage
 import VitroRuntime

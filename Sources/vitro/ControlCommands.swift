@@ -1,6 +1,6 @@
 // vitro kill, stop, rm, wait: acting on containers by name or id.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroRuntime
 import VitroSys
 

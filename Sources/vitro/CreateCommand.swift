@@ -2,7 +2,7 @@
 // claimed, the image pulled, the arguments kept) and nothing runs until `vitro start`,
 // which runs it with those arguments exactly as `restart` does.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroImage
 import VitroRuntime
 
@@ -15,7 +15,7 @@ struct CreateCommand: ParsableCommand {
         commandName: "create", abstract: "Create a new container (run's flags); start it with vitro start.",
         helpNames: [.long])
 
-    @Argument(parsing: .allUnrecognized, help: "run's options, then IMAGE [COMMAND [ARG...]]")
+    @Argument(parsing: .verbatim, help: "run's options, then IMAGE [COMMAND [ARG...]]")
     var arguments: [String] = []
 
     func run() throws {

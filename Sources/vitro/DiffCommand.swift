@@ -1,7 +1,7 @@
 // vitro diff: what a container added (A), changed (C) and deleted (D), from its overlay
 // upper directory, one line each as `docker diff` prints them.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroCommit
 import VitroRuntime
 

@@ -3,7 +3,7 @@
 // container's capabilities, seccomp filter, no-new-privileges and ulimits (read from
 // the options of the run that made it) and its user unless -u says otherwise.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroExec
 import VitroRuntime
 import VitroSys

@@ -1,6 +1,6 @@
 // vitro export: a container's whole filesystem (image and changes, merged) as one tar.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroCommit
 import VitroRuntime
 

@@ -1,6 +1,6 @@
 // vitro history: how an image was built, newest step first, from its config's history.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroImage
 import VitroTrace
 

@@ -1,6 +1,6 @@
 // vitro images: the images in the store, one row per name, as `docker images` shows them.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroBuild
 import VitroImage
 import VitroTrace

@@ -1,7 +1,7 @@
 // vitro import: a tar of a root filesystem (plain, gzip or zstd; a file or - for stdin)
 // as a one-layer image.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroCommit
 import VitroImage
 import VitroRuntime

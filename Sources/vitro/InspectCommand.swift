@@ -1,7 +1,7 @@
 // vitro inspect: containers (Docker-compatible JSON people template on) and images,
 // as `docker inspect` takes either; `-f` formats with a Go template.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroImage
 import VitroNetwork
 import VitroRuntime

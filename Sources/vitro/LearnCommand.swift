@@ -1,6 +1,6 @@
 // vitro learn run: the run pipeline, paused and explained between stages.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroLearn
 import VitroRuntime
 

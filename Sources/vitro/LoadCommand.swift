@@ -1,7 +1,7 @@
 // vitro load: images from a docker-archive (docker save) or an OCI archive, from a file
 // or stdin.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroCommit
 import VitroImage
 

@@ -1,6 +1,6 @@
 // vitro login / logout: a registry's credentials in Docker's config.json.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroImage
 
 #if canImport(Glibc)

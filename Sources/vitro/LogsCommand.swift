@@ -1,6 +1,6 @@
 // vitro logs: what a container wrote, from its json-file log.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroRuntime
 import VitroSys
 import VitroTrace

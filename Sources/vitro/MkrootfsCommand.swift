@@ -1,6 +1,6 @@
 // vitro mkrootfs: make the built-in busybox root filesystem in a directory, offline.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroImage
 
 struct MkrootfsCommand: ParsableCommand {

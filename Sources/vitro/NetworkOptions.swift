@@ -2,7 +2,7 @@
 // (dockerd's --bridge, --bip and --mtu; vitro has no daemon, so they are run flags,
 // or VITRO_BRIDGE, VITRO_BIP and VITRO_NETWORK in the environment).
 
-import ArgumentParser
+import VitroCommandLine
 import VitroNetwork
 import VitroSys
 

@@ -1,6 +1,6 @@
 // vitro pause, unpause, top and rename.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroRuntime
 import VitroSys
 

@@ -2,7 +2,7 @@
 // The network stage writes them to its run-time directory (<run>/containers/ID/ports)
 // once the host ports are bound; CONTAINER is a name, an id or a unique id prefix.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroNetwork
 import VitroRuntime
 import VitroSys

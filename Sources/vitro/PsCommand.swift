@@ -1,6 +1,6 @@
 // vitro ps: the containers, in Docker's columns.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroRuntime
 import VitroTrace
 

@@ -1,6 +1,6 @@
 // vitro pull: fetch an image from a registry into the content store.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroImage
 import VitroRuntime
 

@@ -1,6 +1,6 @@
 // vitro push: send an image to the registry its name names.
 
-import ArgumentParser
+import VitroCommandLine
 
 #if canImport(Glibc)
 import Glibc

@@ -2,7 +2,7 @@
 // --insecure-registry hosts), whose credentials to use when not those `vitro login`
 // stored, and where to write the command's trace.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroImage
 
 struct RegistryFlags: ParsableArguments {

@@ -1,7 +1,7 @@
 // vitro rmi: remove names from the image index, and the images (and blobs) that no name
 // refers to any more, as `docker rmi` does.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroImage
 import VitroRuntime
 

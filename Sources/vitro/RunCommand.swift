@@ -1,7 +1,7 @@
 // vitro run: one container in the foreground, from a rootfs directory or the built-in
 // busybox image.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroCgroups
 import VitroExec
 import VitroImage

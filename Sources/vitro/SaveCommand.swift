@@ -1,7 +1,7 @@
 // vitro save: images as a docker-archive (for `docker load`), an OCI archive or an OCI
 // layout directory.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroCommit
 import VitroImage
 import VitroLayers

@@ -1,6 +1,6 @@
 // vitro search: a private registry's repositories, from /v2/_catalog.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroImage
 
 struct SearchCommand: ParsableCommand {

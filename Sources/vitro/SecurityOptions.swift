@@ -2,7 +2,7 @@
 // --cap-drop and --privileged are RunCommand's own; this group adds the rest and
 // turns all of them into `SecuritySettings`.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroExec
 import VitroNamespaces
 import VitroSys

@@ -2,7 +2,7 @@
 // the `vitro run` that made it (kept in its record) and its own writable layer, so what
 // it wrote before is still there.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroRuntime
 
 #if canImport(Glibc)

@@ -1,6 +1,6 @@
 // vitro stats and vitro update: resource use and limits of running containers.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroCgroups
 import VitroRuntime
 import VitroSys

@@ -1,6 +1,6 @@
 // vitro tag: give an image another name. Only the image index changes; no blob is copied.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroImage
 import VitroTrace
 

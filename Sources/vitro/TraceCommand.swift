@@ -5,7 +5,7 @@
 // A trace is named by a FILE (any path), by a name `trace ls` prints, or by a
 // CONTAINER (name, id or id prefix): its newest run trace (TraceInput.swift).
 
-import ArgumentParser
+import VitroCommandLine
 
 struct TraceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,7 +3,7 @@
 // divergence is printed with what differs (VitroReplay's TraceDiff). Exit status as
 // diff(1): 0 when they did the same, 1 when they differ.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroReplay
 
 #if canImport(Glibc)

@@ -8,7 +8,7 @@
 // The filters of `trace show` apply to chrome, otlp and html (and pcapng, whose events
 // are the packet events among those chosen).
 
-import ArgumentParser
+import VitroCommandLine
 import VitroReplay
 import VitroTrace
 

@@ -2,7 +2,7 @@
 // run (and per exec) of each container, with the container's name while it exists.
 // TraceStore (VitroRuntime) names them and bounds how many and how much is kept.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroRuntime
 import VitroTrace
 

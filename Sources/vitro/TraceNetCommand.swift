@@ -10,7 +10,7 @@
 // to its addresses) and written as a trace (`trace replay`, `trace export` read it)
 // and as pcapng, one interface block per (netns, interface).
 
-import ArgumentParser
+import VitroCommandLine
 import VitroCapture
 import VitroNetwork
 import VitroReplay

@@ -2,7 +2,7 @@
 // that two runs can be compared line by line (scripts/make-golden makes the golden
 // traces in Traces/ with it).
 
-import ArgumentParser
+import VitroCommandLine
 import VitroReplay
 import VitroTrace
 

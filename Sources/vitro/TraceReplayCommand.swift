@@ -1,7 +1,7 @@
 // vitro trace replay: step through a recorded run in the terminal (VitroReplay's
 // ReplayViewer; the terminal side is ReplayTerminal.swift).
 
-import ArgumentParser
+import VitroCommandLine
 import VitroReplay
 import VitroSys
 

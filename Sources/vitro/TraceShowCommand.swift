@@ -1,7 +1,7 @@
 // vitro trace show: a recorded trace in the narrated form `run --narrate` prints, each
 // line with its time from the start and its seq; filters pick the events.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroReplay
 import VitroSys
 import VitroTrace

@@ -1,7 +1,7 @@
 // The vitro command line: argument parsing and output only, one file per command.
 // The work is done by VitroRuntime (run), VitroLearn (learn) and VitroImage.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroRuntime
 
 #if canImport(Glibc)
@@ -23,32 +23,15 @@ struct Vitro: ParsableCommand {
             SaveCommand.self, LoadCommand.self, PushCommand.self, LoginCommand.self, LogoutCommand.self, SearchCommand.self, PortCommand.self, StatsCommand.self, UpdateCommand.self, StartCommand.self, RestartCommand.self, PauseCommand.self, UnpauseCommand.self, TopCommand.self, RenameCommand.self, VolumeCommand.self, LearnCommand.self, MkrootfsCommand.self, TraceCommand.self,
         ])
 
-    /// `vitro --version` is answered before ArgumentParser builds the command tree: that
-    /// takes about a millisecond (the metadata and reflection of forty commands' options),
-    /// more than the rest of the process's life.
-    ///
-    /// The commands that start containers are parsed by their own command alone, not
-    /// through the whole tree (which also tries two completion-script parsers): a leaf
-    /// command parses its arguments exactly as it does below `vitro`, in about half the
-    /// time. Whatever does not parse that way (a mistake, `--help`) goes the whole way
-    /// round, so messages and help are ArgumentParser's as ever.
+    /// `vitro --version` is answered before anything else is built; everything else goes
+    /// down the command tree (VitroCommandLine).
     static func main() {
         if CommandLine.argc == 2, let arg = CommandLine.unsafeArgv[1], strcmp(arg, "--version") == 0 {
             writeStdout("vitro version \(version)\n")
             Glibc.exit(0)
         }
-        let argv = CommandLine.arguments
-        if argv.count > 1, let leaf = startCommands[argv[1]], var command = try? leaf.parseAsRoot(Array(argv.dropFirst(2))) {
-            do { try command.run() } catch { exit(withError: error) }
-            Glibc.exit(0)
-        }
         main(nil)
     }
-
-    /// Leaf commands on the start path, by name (none has subcommands).
-    static let startCommands: [String: any ParsableCommand.Type] = [
-        "run": RunCommand.self, "create": CreateCommand.self, "start": StartCommand.self, "exec": ExecCommand.self,
-    ]
 }
 
 /// Options every command that touches state takes.

@@ -1,6 +1,6 @@
 // vitro volume: create, ls, inspect, rm and prune, with Docker's output (chapter 06).
 
-import ArgumentParser
+import VitroCommandLine
 import VitroRuntime
 import VitroSys
 import VitroTrace

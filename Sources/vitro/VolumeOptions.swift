@@ -2,7 +2,7 @@
 // --volumes-from. Parsed here, checked against the host when the container's record is
 // made, and made (volumes, -v directories) in the run's volumes stage.
 
-import ArgumentParser
+import VitroCommandLine
 import VitroVolumes
 
 struct VolumeOptions: ParsableArguments {
