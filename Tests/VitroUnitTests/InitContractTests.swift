@@ -17,6 +17,14 @@ import Testing
         tty.tty = true
         #expect(try InitSpec.decode(tty.encode()) == tty)
         #expect(try InitSpec.decode(tty.encode()) != spec)
+        // The seccomp program (hex, every byte value), files and masks survive too.
+        var full = spec
+        full.seccomp = SeccompLoad(bpf: (0..<1024).map { UInt8($0 % 256) }, defaultAction: "SCMP_ACT_ERRNO(1)", rules: 3, architectures: ["x86_64", "x86"], profile: "default")
+        full.files = [FileMount(source: "/run/x/hosts", target: "/etc/hosts")]
+        full.maskedPaths = ["/proc/kcore", "/proc/keys"]
+        #expect(try InitSpec.decode(full.encode()) == full)
+        // A record without '=' is refused, wherever it is.
+        #expect(throws: InitError.self) { try InitSpec.decode(spec.encode() + Array("stray\0".utf8)) }
     }
 
     @Test func specWithoutACommandIsRefused() {
