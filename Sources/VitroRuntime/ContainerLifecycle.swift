@@ -209,8 +209,11 @@ public enum ContainerLifecycle {
         configure?(container)
         do {
             let code = try container.run()
+            // A --rm container's record goes now, so its final state is not written
+            // first (on disk that costs a file made and renamed); only when the removal
+            // fails does the record say how it ended.
+            if life.autoRemove, (try? ContainerVolumes.removeContainer(store, config.id, volumes: true)) != nil { return code }
             finished(store, config.id, code: code, oom: container.oomKilled)
-            if life.autoRemove { try? ContainerVolumes.removeContainer(store, config.id, volumes: true) }
             return code
         } catch {
             finished(store, config.id, code: error.code, oom: false, error: error.message)
