@@ -45,21 +45,27 @@ public struct TraceStore: Sendable {
 
         /// Reads `run-0123456789ab.jsonl` or `exec-0123456789ab.3.jsonl`; nil for any other name.
         public init?(name: String, bytes: Int64 = 0, modifiedNanos: Int64 = 0) {
-            guard name.hasSuffix(".jsonl") else { return nil }
-            let stem = name.dropLast(6)
-            guard let dash = stem.firstIndex(of: "-") else { return nil }
-            let kind = String(stem[..<dash])
+            // Over the name's bytes: every run reads the names of all kept traces.
+            let b = Array(name.utf8)
+            guard b.count > 6, b[(b.count - 6)...].elementsEqual(".jsonl".utf8) else { return nil }
+            let stem = b[..<(b.count - 6)]
+            guard let dash = stem.firstIndex(of: UInt8(ascii: "-")) else { return nil }
+            let kind = String(decoding: stem[..<dash], as: UTF8.self)
             guard kind == "run" || kind == "exec" else { return nil }
-            let rest = stem[stem.index(after: dash)...].split(separator: ".", omittingEmptySubsequences: false)
-            guard rest.count == 1 || rest.count == 2, rest[0].count == 12, rest[0].allSatisfy(\.isHexDigit) else { return nil }
+            let rest = stem[(dash + 1)...]
+            let dot = rest.firstIndex(of: UInt8(ascii: "."))
+            let hex = rest[..<(dot ?? rest.endIndex)]
+            let isHex = { (c: UInt8) in (48...57).contains(c) || (97...102).contains(c) || (65...70).contains(c) }
+            guard hex.count == 12, hex.allSatisfy(isHex) else { return nil }
             var number = 1
-            if rest.count == 2 {
-                guard let n = Int(rest[1]), n >= 2 else { return nil }
+            if let dot {
+                let digits = rest[(dot + 1)...]
+                guard let n = Int(String(decoding: digits, as: UTF8.self)), n >= 2 else { return nil }
                 number = n
             }
             self.name = name
             self.kind = kind
-            self.container = String(rest[0])
+            self.container = String(decoding: hex, as: UTF8.self)
             self.number = number
             self.bytes = bytes
             self.modifiedNanos = modifiedNanos
@@ -76,10 +82,14 @@ public struct TraceStore: Sendable {
     /// Every kept trace, oldest first (by last write, then by run number). One lstat
     /// each: this runs after every run.
     public func list() -> [Entry] {
-        Sys.listDirectory(directory).compactMap { name -> Entry? in
-            guard let st = Sys.status(path(name)) else { return nil }
-            let nanos = st.mtime.seconds &* 1_000_000_000 &+ Int64(st.mtime.nanoseconds)
-            return Entry(name: name, bytes: st.size, modifiedNanos: nanos)
+        // fstatat from the directory's descriptor: no walk of the whole path per trace.
+        guard let dir = try? Sys.open(directory, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, trace: false) else { return [] }
+        defer { Sys.close(dir) }
+        return Sys.listDirectory(directory).compactMap { name -> Entry? in
+            guard var e = Entry(name: name), let st = Sys.status(at: dir, name) else { return nil }
+            e.bytes = st.size
+            e.modifiedNanos = st.mtime.seconds &* 1_000_000_000 &+ Int64(st.mtime.nanoseconds)
+            return e
         }.sorted { ($0.modifiedNanos, $0.container, $0.number, $0.kind) < ($1.modifiedNanos, $1.container, $1.number, $1.kind) }
     }
 

@@ -143,7 +143,7 @@ import Testing
         #expect(first?.kind == "run" && first?.container == "0123456789ab" && first?.number == 1)
         let third = TraceStore.Entry(name: "exec-0123456789ab.3.jsonl")
         #expect(third?.kind == "exec" && third?.number == 3)
-        for bad in ["run-0123.jsonl", "run-0123456789ab.1.jsonl", "pull-0123456789ab.jsonl", "run-0123456789ab.txt", "run-0123456789zz.jsonl"] {
+        for bad in ["run-0123.jsonl", "run-0123456789ab.1.jsonl", "pull-0123456789ab.jsonl", "run-0123456789ab.txt", "run-0123456789zz.jsonl", "run-0123456789ab.2.3.jsonl", "run-0123456789ab..jsonl", "run-.jsonl"] {
             #expect(TraceStore.Entry(name: bad) == nil, "\(bad)")
         }
         #expect(TraceStore.Entry.name(kind: "run", container: "0123456789abcdef", number: 2) == "run-0123456789ab.2.jsonl")
