@@ -176,17 +176,28 @@ final class Slot {
 
 /// `capAdd` → `cap-add`, `noStdin` → `no-stdin`, `tlsCACert` → `tls-ca-cert`.
 func kebabCase(_ label: String) -> String {
-    let chars = Array(label)
-    var out = ""
-    for (i, c) in chars.enumerated() {
-        if c.isUppercase, i > 0 {
-            let prev = chars[i - 1]
-            let next = i + 1 < chars.count ? chars[i + 1] : nil
-            if prev.isLowercase || prev.isNumber || (prev.isUppercase && next?.isLowercase == true) { out.append("-") }
+    // Over the bytes (ASCII, as property names here are): Character's Unicode properties
+    // cost a run a tenth of a millisecond for its forty names.
+    let b = Array(label.utf8)
+    let upper = { (c: UInt8) in c >= 65 && c <= 90 }
+    let lower = { (c: UInt8) in c >= 97 && c <= 122 }
+    let digit = { (c: UInt8) in c >= 48 && c <= 57 }
+    var out: [UInt8] = []
+    out.reserveCapacity(b.count + 4)
+    for i in b.indices {
+        let c = b[i]
+        if upper(c) {
+            if i > 0 {
+                let prev = b[i - 1]
+                let nextLower = i + 1 < b.count && lower(b[i + 1])
+                if lower(prev) || digit(prev) || (upper(prev) && nextLower) { out.append(UInt8(ascii: "-")) }
+            }
+            out.append(c + 32)
+        } else {
+            out.append(c)
         }
-        out.append(contentsOf: c.lowercased())
     }
-    return out
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// `--name VALUE` (and `--name=VALUE`, `-n VALUE`, `-nVALUE`). An array option takes

@@ -1,7 +1,7 @@
 // VitroCommandLine: argv read with Docker's rules (pflag's), into declared properties.
 
 import Testing
-import VitroCommandLine
+@testable import VitroCommandLine
 
 private struct Limits: ParsableArguments {
     @Option(name: [.customShort("m"), .long], help: "Memory.") var memory: String?
@@ -105,5 +105,13 @@ private func usage(_ body: () throws -> Void) -> String? {
     @Test func aRequiredArrayArgumentNeedsOneWord() throws {
         #expect(try Rm.parse(["-f", "a", "b"]).containers == ["a", "b"])
         #expect(try Rm.parse(["a", "-f", "b"]).force)
+    }
+
+    @Test func propertyNamesBecomeKebabCaseFlags() {
+        #expect(kebabCase("capAdd") == "cap-add")
+        #expect(kebabCase("noStdin") == "no-stdin")
+        #expect(kebabCase("tlsCACert") == "tls-ca-cert")
+        #expect(kebabCase("ipv6Address") == "ipv6-address")
+        #expect(kebabCase("rm") == "rm")
     }
 }
