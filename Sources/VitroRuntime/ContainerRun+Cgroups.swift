@@ -1,9 +1,17 @@
-// Chapter 08: the cgroup stage of a run. While pid 1 waits at `ready`, vitro creates
-// its cgroup and writes the limits, then opens the cgroup's join files and sends them to
-// pid 1 (`cgroups`), which writes `0` into each from inside and answers `joined`
-// (why from inside: VitroCgroups/Cgroup.swift, joinFiles); only then is pid 1 told to
-// exec, so no user code ever runs outside the limits. After the container ends, the cgroup is
-// removed, and its OOM counter read first to tell an OOM kill from any other SIGKILL.
+// Chapter 08: the cgroup stage of a run. vitro creates the container's cgroup and
+// writes the limits, then opens the cgroup's join files and sends them to pid 1
+// (`cgroups`), which writes `0` into each from inside and answers `joined` (why from
+// inside: VitroCgroups/Cgroup.swift, joinFiles); only then is pid 1 told to exec, so no
+// user code ever runs outside the limits.
+//
+// When: on v1, while vitro-init builds the namespaces (`stageCgroupsAlongside`): the
+// cgroup needs nothing from them, and the two processes run side by side, so the cgroup
+// costs a start no time of its own. The files wait in the sync socket until pid 1 reads
+// them after `ready`; vitro waits for its `joined` there, inside the namespaces' span.
+// `learn run` keeps the stages one after the other (pid 1 waits at `ready` while vitro
+// makes the cgroup), so each can be paused on; on v2 the cgroup comes first
+// (`stageCgroupsFirst`). After the container ends, the cgroup is removed, and its OOM
+// counter read first to tell an OOM kill from any other SIGKILL.
 //
 // A run holds a lock file (/run/vitro/cgroups/ID.lock) for its whole life. A cgroup
 // under vitro's parent whose lock nobody holds belongs to a run that died (vitro was
@@ -25,8 +33,9 @@ extension ContainerRun {
     /// On v2 the cgroup was made before pid 1 (`stageCgroupsFirst`), which was born in
     /// it: nothing is left to do, unless the kernel refused clone3 into it.
     func stageCgroups(pid: Int32, sync: Int32, drainTrace: () -> Void) throws {
+        if cgroupFilesSent { return }  // made alongside the namespaces, joined at `ready`
         if let cg = cgroup, cg.processes().contains(pid) { return }
-        if let layout = try? CgroupLayout.detect() { context.cgroupVersion = layout.name }
+        if let layout = try? cgroupLayout() { context.cgroupVersion = layout.name }
         try begin(.cgroups)
         do {
             let cg = try cgroup ?? makeCgroup()
@@ -39,13 +48,39 @@ extension ContainerRun {
         }
     }
 
+    /// Whether the cgroup stage runs alongside the namespaces (the header above): v1, a
+    /// new container (not `exec`), nobody pausing between the stages.
+    var cgroupsAlongside: Bool {
+        guard options.join == nil, observer == nil, let layout = try? cgroupLayout() else { return false }
+        if case .v2 = layout { return false }
+        return true
+    }
+
+    /// v1: the cgroup stage while vitro-init builds the namespaces, nested in their span.
+    /// The join files go to pid 1 now and wait in the sync socket for it, ahead of
+    /// `exec`; its `joined` comes back later and needs no waiting for.
+    func stageCgroupsAlongside(sync: Int32) throws {
+        try begin(.cgroups)
+        do {
+            let cg = try makeCgroup()
+            try sendJoinFiles(cg, sync: sync, why: "they wait in the socket for pid 1 (vitro-init is building the namespaces meanwhile), which writes 0 into each once ready")
+            cgroupFilesSent = true
+            end(.cgroups)
+            Tracer.shared.stage = .namespaces  // still open: it ends at `ready`
+        } catch {
+            end(.cgroups, error: String(describing: error))
+            Tracer.shared.stage = .namespaces
+            throw RunError(String(describing: error))
+        }
+    }
+
     /// v2: the cgroup stage runs before the namespaces, so that vitro-init can fork pid 1
     /// straight into the cgroup (clone3 with CLONE_INTO_CGROUP, fd 6): a process that is
     /// born in its cgroup never moves, and a move on v2 takes the host-wide lock whose
     /// first taking waits for an RCU grace period (VitroCgroups/Cgroup.swift, joinFiles).
     /// Returns the cgroup's directory, open, and its path; nil on v1 and for `exec`.
     func stageCgroupsFirst() throws -> (fd: Int32, path: String)? {
-        guard options.join == nil, let layout = try? CgroupLayout.detect(), case .v2 = layout else { return nil }
+        guard options.join == nil, let layout = try? cgroupLayout(), case .v2 = layout else { return nil }
         context.cgroupVersion = layout.name
         try begin(.cgroups)
         do {
@@ -61,9 +96,17 @@ extension ContainerRun {
         }
     }
 
+    /// The host's cgroup layout, read from mountinfo once per run.
+    func cgroupLayout() throws -> CgroupLayout {
+        if let detectedLayout { return detectedLayout }
+        let layout = try CgroupLayout.detect()
+        detectedLayout = layout
+        return layout
+    }
+
     /// The lock, the sweep of dead runs' cgroups, the cgroup and its limits.
     func makeCgroup() throws -> any CgroupDriver {
-        let layout = try CgroupLayout.detect()
+        let layout = try cgroupLayout()
         context.cgroupVersion = layout.name
         try Sys.mkdirAll(ContainerRun.lockDirectory, mode: 0o700, why: "run-time state of live containers")
         cgroupLock = try Sys.lock(ContainerRun.lockDirectory + "/\(context.containerID).lock", group: .cgroup, why: "held while this container lives, so a later vitro can tell it from a dead run")
@@ -78,20 +121,38 @@ extension ContainerRun {
         return cg
     }
 
-    /// Hands pid 1 its cgroup's join files, open for writing, and waits for `joined`.
-    func join(_ cg: any CgroupDriver, pid: Int32, sync: Int32) throws {
+    /// Sends pid 1 its cgroup's join files, open for writing.
+    func sendJoinFiles(_ cg: any CgroupDriver, sync: Int32, why: String) throws {
         let files = cg.joinFiles
         var fds: [Int32] = []
         defer { for fd in fds { Sys.close(fd) } }
         for f in files {
             fds.append(try Sys.open(f, flags: O_WRONLY | O_CLOEXEC, why: "opened here, written by pid 1: after pivot_root it cannot reach the host's cgroup files"))
         }
-        try Sys.sendDescriptors(sync, SyncMessage.cgroups(files).encode(), fds: fds, why: "pid 1 (\(pid)) moves itself in by writing 0 into each")
+        try Sys.sendDescriptors(sync, SyncMessage.cgroups(files).encode(), fds: fds, why: why)
+    }
+
+    /// Hands pid 1 its cgroup's join files and waits for `joined`.
+    func join(_ cg: any CgroupDriver, pid: Int32, sync: Int32) throws {
+        try sendJoinFiles(cg, sync: sync, why: "pid 1 (\(pid)) moves itself in by writing 0 into each")
+        try awaitJoined(pid: pid, sync: sync)
+    }
+
+    /// Waits for pid 1's `joined`. Also when the files went ahead (alongside the
+    /// namespaces): the network stage then starts after the join, in every run, so
+    /// two traces of one container line up call for call (`vitro trace diff`).
+    func awaitJoined(pid: Int32, sync: Int32) throws {
         while true {
             guard try Sys.poll([sync], timeoutMillis: 30_000).contains(sync) else {
                 throw RunError("pid 1 (\(pid)) did not join its cgroup within 30 s")
             }
-            guard let (bytes, passed) = try Sys.receive(sync) else { continue }
+            let got: (bytes: [UInt8], fd: Int32?)?
+            do { got = try Sys.receive(sync) } catch {
+                // Reported once, ahead of what is still queued: read on.
+                if error.errno == ECONNRESET { continue }
+                throw error
+            }
+            guard let (bytes, passed) = got else { continue }
             if let passed { Sys.close(passed) }
             if bytes.isEmpty { throw RunError("pid 1 (\(pid)) ended before joining its cgroup") }
             switch SyncMessage.decode(bytes) {

@@ -217,6 +217,12 @@ extension ContainerRun {
             case .ready(let pid1):
                 // The `pid` message from stage A may still be on its way.
                 context.containerPid = pid1
+                // v1 outside `learn`: the cgroup was made meanwhile and its files wait
+                // for pid 1, which joins now; the namespaces' span holds the join.
+                if cgroupFilesSent {
+                    try awaitJoined(pid: pid1, sync: ch.sync)
+                    drainTrace()
+                }
                 end(.namespaces)
                 if options.join == nil {
                     stage = .cgroups
@@ -237,7 +243,15 @@ extension ContainerRun {
 
         func drainSync() throws {
             while syncOpen {
-                guard let (msg, passed) = try Sys.receive(ch.sync) else { return }
+                let got: (bytes: [UInt8], fd: Int32?)?
+                do { got = try Sys.receive(ch.sync) } catch {
+                    // pid 1 ended with the cgroup files still unread in its socket (it
+                    // failed before `ready`). The kernel reports that once, ahead of the
+                    // messages still queued (its `error` among them): read on.
+                    if error.errno == ECONNRESET { continue }
+                    throw error
+                }
+                guard let (msg, passed) = got else { return }
                 if let passed {
                     // Only `pty` carries a descriptor: the master of the container's terminal.
                     if SyncMessage.decode(msg) == .pty, options.tty, terminal == nil {
@@ -278,6 +292,9 @@ extension ContainerRun {
         }
 
         do {
+            // v1: the cgroup while vitro-init builds the namespaces (it ends its own
+            // stage on an error; the namespaces' is ended below).
+            if cgroupsAlongside { try stageCgroupsAlongside(sync: ch.sync) }
             while !finished() {
                 var watch: [Int32: PollEvents] = [ch.signals: .readable]
                 if syncOpen { watch[ch.sync] = .readable }

@@ -57,6 +57,10 @@ public final class ContainerRun {
     public internal(set) var tracePath: String?
     var cgroup: (any CgroupDriver)?
     var cgroupLock: FileLock?
+    /// The cgroup was made while vitro-init built the namespaces and its join files are
+    /// on their way to pid 1 (ContainerRun+Cgroups.swift).
+    var cgroupFilesSent = false
+    var detectedLayout: CgroupLayout?
     /// Extra descriptors to read while the container runs (a monitor's log pipes): each
     /// chunk read goes to its handler; end of file removes the descriptor.
     public var pumps: [Int32: ([UInt8]) -> Void] = [:]

@@ -188,8 +188,9 @@ import Testing
         #expect(end.section("cgroups")?.isEmpty == true, "the cgroups are removed at the end")
         let processes = end.section("processes")?.orderedLines ?? []
         #expect(processes.contains { $0.hasPrefix("pid 300: exec /bin/sh -c echo hello") } && processes.contains("the container's process: exited 0"), "\(processes)")
-        // Mid-run the cgroup is there with pid 1 in it.
-        let mid = try #require(t.events.firstIndex { $0.phase == .end && $0.stage == .cgroups })
+        // Mid-run (once the container's command runs) the cgroup is there with pid 1 in
+        // it: pid 1 joins after `ready`, before `exec`.
+        let mid = try #require(t.events.firstIndex { $0.phase == .end && $0.stage == .exec })
         #expect(replay.before(mid).section("cgroups")?.line("/sys/fs/cgroup/memory/vitro/<id>/tasks") == "/sys/fs/cgroup/memory/vitro/<id>/tasks <- 0")
         // Stepping back gives the same states as going forward.
         for i in stride(from: t.events.count, through: 0, by: -7) {
