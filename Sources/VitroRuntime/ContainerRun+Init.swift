@@ -202,11 +202,12 @@ extension ContainerRun {
                 guard let chunk = try? Sys.read(ch.trace) else { return }
                 if chunk.isEmpty { traceOpen = false; return }
                 pending += chunk
-                while let nl = pending.firstIndex(of: 10) {
-                    let line = String(decoding: pending[..<nl], as: UTF8.self)
-                    pending.removeSubrange(...nl)
-                    if let e = try? TraceEvent(jsonLine: line) { Tracer.shared.emit(e) }
+                var start = 0
+                while let nl = pending[start...].firstIndex(of: 10) {
+                    Tracer.shared.merge(line: pending[start..<nl])
+                    start = nl + 1
                 }
+                pending.removeSubrange(..<start)
             }
         }
 

@@ -26,6 +26,67 @@ public func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
     return true
 }
 
+/// A line another process's tracer wrote, as `seq` and `ts` start it, ready to be
+/// renumbered and moved onto this trace's time line without being parsed: what vitro
+/// does with each of vitro-init's events when the run's only sink is its trace file.
+public struct EventLine: Sendable {
+    /// The time the line gives, in nanoseconds since its epoch (zero on vitro-init's pipe).
+    public let tsNanos: UInt64
+    /// Everything after `ts`'s value: `,"ph":…}`.
+    let rest: ArraySlice<UInt8>
+
+    /// Reads `{"seq":N,"ts":M.UUU,…}` as TraceEvent.write starts every line; nil for
+    /// anything else (such a line goes the parsing way).
+    public init?(_ line: ArraySlice<UInt8>) {
+        let seqKey = Array("{\"seq\":".utf8), tsKey = Array(",\"ts\":".utf8)
+        guard line.starts(with: seqKey) else { return nil }
+        var i = line.startIndex + seqKey.count
+        let seqStart = i
+        while i < line.endIndex, line[i] >= 48, line[i] <= 57 { i += 1 }
+        guard i > seqStart, line[i...].starts(with: tsKey) else { return nil }
+        i += tsKey.count
+        var micros: UInt64 = 0, digits = 0
+        while i < line.endIndex, line[i] >= 48, line[i] <= 57, digits < 18 {
+            micros = micros * 10 + UInt64(line[i] - 48)
+            i += 1
+            digits += 1
+        }
+        guard digits > 0, digits < 18, i < line.endIndex, line[i] == UInt8(ascii: ".") else { return nil }
+        i += 1
+        var frac: UInt64 = 0, places = 0
+        while i < line.endIndex, line[i] >= 48, line[i] <= 57 {
+            guard places < 3 else { return nil }
+            frac = frac * 10 + UInt64(line[i] - 48)
+            i += 1
+            places += 1
+        }
+        guard places == 3, i < line.endIndex, line[i] == UInt8(ascii: ","), line.last == UInt8(ascii: "}") else { return nil }
+        tsNanos = micros * 1000 + frac
+        rest = line[i...]
+    }
+
+    /// The line with its new number and its time relative to `epochNanos`, as
+    /// TraceEvent.write would have written them.
+    func bytes(seq: UInt64, epochNanos: UInt64) -> [UInt8] {
+        var w = JSONWriter()
+        w.bytes.append(contentsOf: "{\"seq\":".utf8)
+        w.bytes.append(contentsOf: String(seq).utf8)
+        w.bytes.append(contentsOf: ",\"ts\":".utf8)
+        w.bytes.append(contentsOf: String(timeNanos: tsNanos >= epochNanos ? tsNanos - epochNanos : 0).utf8)
+        w.bytes.append(contentsOf: rest)
+        return w.bytes
+    }
+}
+
+extension String {
+    /// Nanoseconds as microseconds with three decimals, as JSONWriter.micros writes them.
+    init(timeNanos nanos: UInt64) {
+        var w = JSONWriter()
+        w.micros(nanos: nanos)
+        self = w.text
+    }
+}
+
 /// Keeps every event, in order. For tests and for learn run's "what happened".
 public final class MemorySink: TraceSink {
     private let store = Mutex<[TraceEvent]>([])
@@ -122,6 +183,23 @@ public final class JSONLinesSink: TraceSink {
             return s.buffer
         }
         if !out.isEmpty { write(out) }
+    }
+
+    public var takesLines: Bool { true }
+
+    public func receive(line: EventLine, seq: UInt64) {
+        let out: [UInt8]? = state.withLock { s in
+            var bytes = line.bytes(seq: seq, epochNanos: s.epoch)
+            bytes.append(10)
+            if !buffered { return bytes }
+            s.buffer.append(contentsOf: bytes)
+            if s.buffer.count >= 65536 {
+                defer { s.buffer.removeAll(keepingCapacity: true) }
+                return s.buffer
+            }
+            return nil
+        }
+        if let out { write(out) }
     }
 }
 

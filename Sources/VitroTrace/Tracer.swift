@@ -12,6 +12,14 @@ import Glibc
 public protocol TraceSink: AnyObject, Sendable {
     func receive(_ event: TraceEvent)
     func flush()
+    /// Whether the sink takes another tracer's lines as they are (`receive(line:seq:)`).
+    var takesLines: Bool { get }
+    func receive(line: EventLine, seq: UInt64)
+}
+
+extension TraceSink {
+    public var takesLines: Bool { false }
+    public func receive(line: EventLine, seq: UInt64) {}
 }
 
 public final class Tracer: Sendable {
@@ -62,6 +70,27 @@ public final class Tracer: Sendable {
             return (s.sinks, e)
         }
         for sink in sinks { sink.receive(e) }
+    }
+
+    /// Merges one line of another process's trace (vitro-init's pipe, epoch zero). When
+    /// every sink takes lines as they are (a run traced to its file alone), the line is
+    /// renumbered and moved onto this trace's time line without being parsed: the same
+    /// bytes parsing and writing it again would give, for a fifth of the work. Otherwise,
+    /// or when the line does not start as an event does, it is parsed.
+    public func merge(line: ArraySlice<UInt8>) {
+        if let raw = EventLine(line) {
+            let taken: (sinks: [any TraceSink], seq: UInt64)? = state.withLock { s in
+                guard s.enabled, !s.sinks.isEmpty else { return ([], 0) }
+                guard s.sinks.allSatisfy(\.takesLines) else { return nil }
+                s.seq += 1
+                return (s.sinks, s.seq)
+            }
+            if let taken {
+                for sink in taken.sinks { sink.receive(line: raw, seq: taken.seq) }
+                return
+            }
+        }
+        if let e = try? TraceEvent(jsonLine: String(decoding: line, as: UTF8.self)) { emit(e) }
     }
 
     /// Records a finished kernel call. VitroSys calls this for every wrapper.

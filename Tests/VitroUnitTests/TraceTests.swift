@@ -17,6 +17,31 @@ import Glibc
             ret: 0, why: "a \"quoted\" reason\n", shell: "mount -t proc proc /r/proc")
     }
 
+    /// vitro merges vitro-init's lines without parsing them when its trace file is the
+    /// only sink: renumbered and moved onto the run's time line, each must come out as
+    /// the bytes parsing it and writing it again would give.
+    @Test func mergedLinesMatchParsingAndWritingAgain() throws {
+        var instant = sample()
+        instant.durNanos = nil
+        instant.phase = .instant
+        instant.ret = nil
+        instant.tsNanos = 35_025_118_971_123
+        var begin = TraceEvent(tsNanos: 999, phase: .begin, name: "exec", group: .stage, stage: .exec, pid: 9, tid: 9)
+        begin.code = "Sources/VitroExec/ContainerInit.swift:3"
+        for e in [sample(), instant, begin] {
+            let wire = e.jsonLine(epochNanos: 0)  // as vitro-init writes it
+            var parsed = try TraceEvent(jsonLine: wire)
+            parsed.seq = 4242
+            for epoch: UInt64 in [0, 500, 1_000_000, 35_025_118_000_000, UInt64.max] {
+                let line = try #require(EventLine(Array(wire.utf8)[...]), "\(wire)")
+                #expect(String(decoding: line.bytes(seq: 4242, epochNanos: epoch), as: UTF8.self) == parsed.jsonLine(epochNanos: epoch))
+            }
+        }
+        for bad in ["", "{}", #"{"seq":1}"#, #"{"seq":,"ts":1.000,"ph":"i"}"#, #"{"seq":1,"ts":1.5,"ph":"i"}"#, #"{"seq":1,"ts":1.0000,"ph":"i"}"#, #"{"seq":1,"ts":1.000,"ph":"i""#, #"{"ts":1.000,"seq":1}"#] {
+            #expect(EventLine(Array(bad.utf8)[...]) == nil, "\(bad)")
+        }
+    }
+
     @Test func jsonLineHasChromeFieldsAndVitroFields() {
         let line = sample().jsonLine(epochNanos: 1_000_000)
         #expect(line == #"{"seq":7,"ts":500.250,"dur":42.000,"ph":"X","name":"mount","cat":"mount","pid":1234,"tid":1234,"stage":"namespaces","group":"mount","args":{"target":"/r/proc","flags":"MS_NOSUID|MS_NODEV","n":3,"argv":["a","b \"c\""]},"ret":0,"why":"a \"quoted\" reason\n","shell":"mount -t proc proc /r/proc"}"#)
