@@ -11,9 +11,11 @@
 // word of a command that runs one (`run`, `exec`), and a mistake is one line and exit
 // status 125.
 //
-// Each wrapper keeps its value in a small shared box, so the parser can fill the
-// command's properties through the copies `Mirror` hands it, which also gives each
-// property's name (`capAdd` becomes `--cap-add`).
+// A declaration names its flag as Docker's CLI spells it (`@Flag("-d", "--detach")`,
+// `@Option("--cap-add")`). Each wrapper keeps its value in a small box shared by every
+// copy, and, while a command is being made for parsing, registers itself with the
+// parser (`Declarations`), in declaration order: no reflection at run time, which cost
+// a start half a millisecond of the Swift runtime's type lookups.
 
 /// A type an option or argument's word converts to.
 public protocol ExpressibleByArgument {
@@ -53,48 +55,6 @@ extension Bool: ExpressibleByArgument {
 
 extension ExpressibleByArgument where Self: RawRepresentable, RawValue == String {
     public init?(argument: String) { self.init(rawValue: argument) }
-}
-
-/// The names of a flag or option: `.long` is the property's name in kebab case
-/// (`--cap-add`), `.short` its first letter.
-public struct NameSpecification: ExpressibleByArrayLiteral, Sendable {
-    public enum Element: Sendable, Equatable {
-        case long, short
-        case customLong(String)
-        case customShort(Character)
-    }
-
-    let elements: [Element]
-
-    public init(arrayLiteral elements: Element...) { self.elements = elements }
-    init(_ elements: [Element]) { self.elements = elements }
-
-    public static let long = NameSpecification([.long])
-    public static let short = NameSpecification([.short])
-    public static let shortAndLong = NameSpecification([.short, .long])
-
-    public static func customLong(_ name: String) -> NameSpecification { NameSpecification([.customLong(name)]) }
-    public static func customShort(_ c: Character) -> NameSpecification { NameSpecification([.customShort(c)]) }
-
-    func longNames(label: String) -> [String] {
-        elements.compactMap {
-            switch $0 {
-            case .long: kebabCase(label)
-            case .customLong(let name): name
-            default: nil
-            }
-        }
-    }
-
-    func shortNames(label: String) -> [Character] {
-        elements.compactMap {
-            switch $0 {
-            case .short: label.first
-            case .customShort(let c): c
-            default: nil
-            }
-        }
-    }
 }
 
 /// A line of help for a flag, option or argument; `.hidden` leaves it out of `--help`.
@@ -137,9 +97,26 @@ final class Storage<Value> {
     }
 }
 
-/// A property the parser fills: what each wrapper tells it about itself.
-protocol Declared {
-    func slots(label: String, group: String?) -> [Slot]
+/// Gathers the flags, options and arguments a command's `init()` declares, in order.
+final class Declarations: @unchecked Sendable {
+    @TaskLocal static var current: Declarations?
+
+    var slots: [Slot] = []
+    /// The title of the option group being made (`@OptionGroup(title:)`).
+    var group: String?
+
+    /// `make()`'s value and what its wrappers declared.
+    static func of<T>(_ make: () -> T) -> (T, [Slot]) {
+        let d = Declarations()
+        let value = $current.withValue(d) { make() }
+        return (value, d.slots)
+    }
+
+    /// Called by each wrapper's initializer; nothing happens outside `of`.
+    static func declare(_ kind: Slot.Kind, _ names: [String], help: ArgumentHelp, repeats: Bool, required: Bool, take: @escaping (String, Bool) -> Bool) {
+        guard let d = current else { return }
+        d.slots.append(Slot(kind: kind, names: names, help: help, group: d.group, repeats: repeats, required: required, take: take))
+    }
 }
 
 /// One flag, option or positional argument of a command, as the parser sees it.
@@ -147,9 +124,11 @@ final class Slot {
     enum Kind { case flag, option, positional(ArgumentParsing) }
 
     let kind: Kind
+    /// `--cap-add` as `cap-add`; `-e` as `e`.
     let longNames: [String]
     let shortNames: [Character]
     let help: ArgumentHelp
+    /// How help and errors call a positional argument or an option's value.
     let valueName: String
     let group: String?
     /// Takes more than one word (an array).
@@ -161,12 +140,30 @@ final class Slot {
     let take: (String, _ first: Bool) -> Bool
     var given = false
 
-    init(kind: Kind, names: NameSpecification, label: String, help: ArgumentHelp, group: String?, repeats: Bool, required: Bool, take: @escaping (String, Bool) -> Bool) {
+    init(kind: Kind, names: [String], help: ArgumentHelp, group: String?, repeats: Bool, required: Bool, take: @escaping (String, Bool) -> Bool) {
         self.kind = kind
-        self.longNames = names.longNames(label: label)
-        self.shortNames = names.shortNames(label: label)
+        var long: [String] = [], short: [Character] = []
+        for n in names {
+            if n.hasPrefix("--") {
+                long.append(String(n.dropFirst(2)))
+            } else if n.hasPrefix("-"), n.count == 2, let c = n.last {
+                short.append(c)
+            } else if case .positional = kind {
+                long.append(n)
+            } else {
+                preconditionFailure("bug: \"\(n)\" is neither -x nor --name")
+            }
+        }
+        if case .positional = kind {
+            self.longNames = []
+            self.shortNames = []
+            self.valueName = long.first ?? "arg"
+        } else {
+            self.longNames = long
+            self.shortNames = short
+            self.valueName = long.first ?? short.first.map(String.init) ?? "value"
+        }
         self.help = help
-        self.valueName = kebabCase(label)
         self.group = group
         self.repeats = repeats
         self.required = required
@@ -174,75 +171,44 @@ final class Slot {
     }
 }
 
-/// `capAdd` → `cap-add`, `noStdin` → `no-stdin`, `tlsCACert` → `tls-ca-cert`.
-func kebabCase(_ label: String) -> String {
-    // Over the bytes (ASCII, as property names here are): Character's Unicode properties
-    // cost a run a tenth of a millisecond for its forty names.
-    let b = Array(label.utf8)
-    let upper = { (c: UInt8) in c >= 65 && c <= 90 }
-    let lower = { (c: UInt8) in c >= 97 && c <= 122 }
-    let digit = { (c: UInt8) in c >= 48 && c <= 57 }
-    var out: [UInt8] = []
-    out.reserveCapacity(b.count + 4)
-    for i in b.indices {
-        let c = b[i]
-        if upper(c) {
-            if i > 0 {
-                let prev = b[i - 1]
-                let nextLower = i + 1 < b.count && lower(b[i + 1])
-                if lower(prev) || digit(prev) || (upper(prev) && nextLower) { out.append(UInt8(ascii: "-")) }
-            }
-            out.append(c + 32)
-        } else {
-            out.append(c)
-        }
-    }
-    return String(decoding: out, as: UTF8.self)
-}
-
 /// `--name VALUE` (and `--name=VALUE`, `-n VALUE`, `-nVALUE`). An array option takes
 /// one value per use.
 @propertyWrapper
-public struct Option<Value>: Declared {
+public struct Option<Value> {
     let storage: Storage<Value>
-    let names: NameSpecification
-    let help: ArgumentHelp
-    let required: Bool
-    let repeats: Bool
-    let convert: (Value?, String, Bool) -> Value?
 
     public var wrappedValue: Value {
         get { storage.wrapped }
         nonmutating set { storage.value = newValue }
     }
 
-    func slots(label: String, group: String?) -> [Slot] {
-        let storage = self.storage, convert = self.convert
-        return [Slot(kind: .option, names: names, label: label, help: help, group: group, repeats: repeats, required: required) { word, first in
+    init(_ names: [String], help: ArgumentHelp, storage: Storage<Value>, required: Bool, repeats: Bool, convert: @escaping (Value?, String, Bool) -> Value?) {
+        self.storage = storage
+        Declarations.declare(.option, names, help: help, repeats: repeats, required: required) { word, first in
             guard let v = convert(storage.value, word, first) else { return false }
             storage.value = v
             return true
-        }]
+        }
     }
 }
 
 extension Option where Value: ExpressibleByArgument {
-    public init(wrappedValue: Value, name: NameSpecification = .long, help: ArgumentHelp = "") {
-        self.init(storage: Storage(wrappedValue), names: name, help: help, required: false, repeats: false) { _, word, _ in Value(argument: word) }
+    public init(wrappedValue: Value, _ names: String..., help: ArgumentHelp = "") {
+        self.init(names, help: help, storage: Storage(wrappedValue), required: false, repeats: false) { _, word, _ in Value(argument: word) }
     }
 
-    public init(name: NameSpecification = .long, help: ArgumentHelp = "") {
-        self.init(storage: Storage(nil), names: name, help: help, required: true, repeats: false) { _, word, _ in Value(argument: word) }
+    public init(_ names: String..., help: ArgumentHelp = "") {
+        self.init(names, help: help, storage: Storage(nil), required: true, repeats: false) { _, word, _ in Value(argument: word) }
     }
 }
 
 extension Option {
-    public init<T: ExpressibleByArgument>(name: NameSpecification = .long, help: ArgumentHelp = "") where Value == T? {
-        self.init(storage: Storage(.some(nil)), names: name, help: help, required: false, repeats: false) { _, word, _ in T(argument: word).map { .some($0) } }
+    public init<T: ExpressibleByArgument>(_ names: String..., help: ArgumentHelp = "") where Value == T? {
+        self.init(names, help: help, storage: Storage(.some(nil)), required: false, repeats: false) { _, word, _ in T(argument: word).map { .some($0) } }
     }
 
-    public init<T: ExpressibleByArgument>(wrappedValue: [T] = [], name: NameSpecification = .long, help: ArgumentHelp = "") where Value == [T] {
-        self.init(storage: Storage(wrappedValue), names: name, help: help, required: false, repeats: true) { old, word, first in
+    public init<T: ExpressibleByArgument>(wrappedValue: [T] = [], _ names: String..., help: ArgumentHelp = "") where Value == [T] {
+        self.init(names, help: help, storage: Storage(wrappedValue), required: false, repeats: true) { old, word, first in
             // The first use replaces a default; later ones add to it.
             T(argument: word).map { (first ? [] : old ?? []) + [$0] }
         }
@@ -251,80 +217,69 @@ extension Option {
 
 /// `--name` sets it, `--name=false` clears it (a default of true is turned off so).
 @propertyWrapper
-public struct Flag: Declared {
+public struct Flag {
     let storage: Storage<Bool>
-    let names: NameSpecification
-    let help: ArgumentHelp
 
-    public init(wrappedValue: Bool, name: NameSpecification = .long, help: ArgumentHelp = "") {
-        storage = Storage(wrappedValue)
-        names = name
-        self.help = help
+    public init(wrappedValue: Bool, _ names: String..., help: ArgumentHelp = "") {
+        let storage = Storage(wrappedValue)
+        self.storage = storage
+        Declarations.declare(.flag, names, help: help, repeats: false, required: false) { word, _ in
+            guard let v = Bool(argument: word) else { return false }
+            storage.value = v
+            return true
+        }
     }
 
     public var wrappedValue: Bool {
         get { storage.wrapped }
         nonmutating set { storage.value = newValue }
     }
-
-    func slots(label: String, group: String?) -> [Slot] {
-        let storage = self.storage
-        return [Slot(kind: .flag, names: names, label: label, help: help, group: group, repeats: false, required: false) { word, _ in
-            guard let v = Bool(argument: word) else { return false }
-            storage.value = v
-            return true
-        }]
-    }
 }
 
-/// A positional argument. An array takes the rest; without a default it needs one or more.
+/// A positional argument, named for help and errors. An array takes the rest; without
+/// a default it needs one or more.
 @propertyWrapper
-public struct Argument<Value>: Declared {
+public struct Argument<Value> {
     let storage: Storage<Value>
-    let parsing: ArgumentParsing
-    let help: ArgumentHelp
-    let required: Bool
-    let repeats: Bool
-    let convert: (Value?, String, Bool) -> Value?
 
     public var wrappedValue: Value {
         get { storage.wrapped }
         nonmutating set { storage.value = newValue }
     }
 
-    func slots(label: String, group: String?) -> [Slot] {
-        let storage = self.storage, convert = self.convert
-        return [Slot(kind: .positional(parsing), names: [], label: label, help: help, group: group, repeats: repeats, required: required) { word, first in
+    init(_ name: String, parsing: ArgumentParsing, help: ArgumentHelp, storage: Storage<Value>, required: Bool, repeats: Bool, convert: @escaping (Value?, String, Bool) -> Value?) {
+        self.storage = storage
+        Declarations.declare(.positional(parsing), [name], help: help, repeats: repeats, required: required) { word, first in
             guard let v = convert(storage.value, word, first) else { return false }
             storage.value = v
             return true
-        }]
+        }
     }
 }
 
 extension Argument where Value: ExpressibleByArgument {
-    public init(help: ArgumentHelp = "") {
-        self.init(storage: Storage(nil), parsing: .remaining, help: help, required: true, repeats: false) { _, word, _ in Value(argument: word) }
+    public init(_ name: String, help: ArgumentHelp = "") {
+        self.init(name, parsing: .remaining, help: help, storage: Storage(nil), required: true, repeats: false) { _, word, _ in Value(argument: word) }
     }
 
-    public init(wrappedValue: Value, help: ArgumentHelp = "") {
-        self.init(storage: Storage(wrappedValue), parsing: .remaining, help: help, required: false, repeats: false) { _, word, _ in Value(argument: word) }
+    public init(wrappedValue: Value, _ name: String, help: ArgumentHelp = "") {
+        self.init(name, parsing: .remaining, help: help, storage: Storage(wrappedValue), required: false, repeats: false) { _, word, _ in Value(argument: word) }
     }
 }
 
 extension Argument {
-    public init<T: ExpressibleByArgument>(help: ArgumentHelp = "") where Value == T? {
-        self.init(storage: Storage(.some(nil)), parsing: .remaining, help: help, required: false, repeats: false) { _, word, _ in T(argument: word).map { .some($0) } }
+    public init<T: ExpressibleByArgument>(_ name: String, help: ArgumentHelp = "") where Value == T? {
+        self.init(name, parsing: .remaining, help: help, storage: Storage(.some(nil)), required: false, repeats: false) { _, word, _ in T(argument: word).map { .some($0) } }
     }
 
-    public init<T: ExpressibleByArgument>(wrappedValue: [T], parsing: ArgumentParsing = .remaining, help: ArgumentHelp = "") where Value == [T] {
-        self.init(storage: Storage(wrappedValue), parsing: parsing, help: help, required: false, repeats: true) { old, word, first in
+    public init<T: ExpressibleByArgument>(wrappedValue: [T], _ name: String, parsing: ArgumentParsing = .remaining, help: ArgumentHelp = "") where Value == [T] {
+        self.init(name, parsing: parsing, help: help, storage: Storage(wrappedValue), required: false, repeats: true) { old, word, first in
             T(argument: word).map { (first ? [] : old ?? []) + [$0] }
         }
     }
 
-    public init<T: ExpressibleByArgument>(parsing: ArgumentParsing = .remaining, help: ArgumentHelp = "") where Value == [T] {
-        self.init(storage: Storage([]), parsing: parsing, help: help, required: true, repeats: true) { old, word, first in
+    public init<T: ExpressibleByArgument>(_ name: String, parsing: ArgumentParsing = .remaining, help: ArgumentHelp = "") where Value == [T] {
+        self.init(name, parsing: parsing, help: help, storage: Storage([]), required: true, repeats: true) { old, word, first in
             T(argument: word).map { (first ? [] : old ?? []) + [$0] }
         }
     }
@@ -333,27 +288,14 @@ extension Argument {
 /// Options declared in a type of their own and shared by several commands; `title`
 /// heads them in `--help`.
 @propertyWrapper
-public struct OptionGroup<Value: ParsableArguments>: Declared {
+public struct OptionGroup<Value: ParsableArguments> {
     public var wrappedValue: Value
-    let title: String?
 
     public init(title: String? = nil) {
+        let d = Declarations.current
+        let outer = d?.group
+        if let title { d?.group = title }
         wrappedValue = Value()
-        self.title = title
+        d?.group = outer
     }
-
-    func slots(label: String, group: String?) -> [Slot] {
-        collectSlots(wrappedValue, group: title ?? group)
-    }
-}
-
-/// The slots of every wrapped property of `value`, in declaration order.
-func collectSlots(_ value: Any, group: String?) -> [Slot] {
-    var slots: [Slot] = []
-    for child in Mirror(reflecting: value).children {
-        guard let declared = child.value as? any Declared, var label = child.label else { continue }
-        if label.hasPrefix("_") { label.removeFirst() }
-        slots += declared.slots(label: label, group: group)
-    }
-    return slots
 }

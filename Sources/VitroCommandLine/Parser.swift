@@ -42,7 +42,7 @@ extension ParsableArguments {
     public mutating func validate() throws {}
 
     /// The flags, options and arguments of a new instance (for `--help`).
-    static func declaredSlots() -> [Slot] { collectSlots(Self(), group: nil) }
+    static func declaredSlots() -> [Slot] { Declarations.of { Self() }.1 }
 }
 
 public protocol ParsableCommand: ParsableArguments {
@@ -183,15 +183,18 @@ struct CommandParser<Command: ParsableArguments> {
     let path: [String]
 
     func parse(_ words: [String]) throws -> Command {
-        let command = Command()
-        let slots = collectSlots(command, group: nil)
+        let (command, slots) = Declarations.of { Command() }
         var long: [String: Slot] = [:]
         var short: [Character: Slot] = [:]
         var positionals: [Slot] = []
         for slot in slots {
             if case .positional = slot.kind { positionals.append(slot); continue }
-            for name in slot.longNames { long[name] = slot }
-            for c in slot.shortNames { short[c] = slot }
+            for name in slot.longNames {
+                if long.updateValue(slot, forKey: name) != nil { preconditionFailure("bug: --\(name) declared twice in \(path.joined(separator: " "))") }
+            }
+            for c in slot.shortNames {
+                if short.updateValue(slot, forKey: c) != nil { preconditionFailure("bug: -\(c) declared twice in \(path.joined(separator: " "))") }
+            }
         }
         let helpNames = type.configuration.helpNames
         if let first = positionals.first, case .positional(.verbatim) = first.kind {

@@ -12,11 +12,11 @@ struct AttachCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attach", abstract: "Attach local standard input, output, and error streams to a running container.")
     @OptionGroup var global: GlobalOptions
-    @Flag(name: .long, help: "Do not attach stdin.") var noStdin = false
-    @Flag(name: .long, help: "Proxy all received signals to the process (non-TTY mode only): --sig-proxy=false turns it off.")
+    @Flag("--no-stdin", help: "Do not attach stdin.") var noStdin = false
+    @Flag("--sig-proxy", help: "Proxy all received signals to the process (non-TTY mode only): --sig-proxy=false turns it off.")
     var sigProxy = true
-    @Option(name: .long, help: "Override the key sequence for detaching a container (default ctrl-p,ctrl-q).") var detachKeys: String?
-    @Argument(help: "Container.") var container: String
+    @Option("--detach-keys", help: "Override the key sequence for detaching a container (default ctrl-p,ctrl-q).") var detachKeys: String?
+    @Argument("container", help: "Container.") var container: String
 
     func run() throws {
         let store = ContainerStore(root: global.stateRoot)

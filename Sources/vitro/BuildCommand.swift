@@ -23,16 +23,16 @@ struct BuildCommand: ParsableCommand {
             """)
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("t"), .long], help: "Name and optionally a tag (NAME[:TAG]). Repeatable.") var tag: [String] = []
-    @Option(name: [.customShort("f"), .long], help: "The Dockerfile (default: PATH/Dockerfile; - reads stdin).") var file: String?
-    @Option(name: .long, help: "A build-time variable (K=V, or K to take it from the environment). Repeatable.") var buildArg: [String] = []
-    @Flag(name: .long, help: "Do not use the cache: run every step.") var noCache = false
-    @Flag(name: [.customShort("q"), .long], help: "Print only the image id at the end.") var quiet = false
-    @Flag(name: .long, help: "Remove intermediate containers after a build (always on).") var rm = false
-    @Flag(name: .long, help: "Remove intermediate containers even after a failed step (always on).") var forceRm = false
-    @Option(name: .long, help: "Reach this registry (host[:port]) over plain HTTP when FROM pulls. Repeatable.") var insecureRegistry: [String] = []
-    @Option(name: .long, help: "Write the trace (JSON Lines) of the whole build to this file.") var trace: String?
-    @Argument(help: "The build context directory.") var path: String
+    @Option("-t", "--tag", help: "Name and optionally a tag (NAME[:TAG]). Repeatable.") var tag: [String] = []
+    @Option("-f", "--file", help: "The Dockerfile (default: PATH/Dockerfile; - reads stdin).") var file: String?
+    @Option("--build-arg", help: "A build-time variable (K=V, or K to take it from the environment). Repeatable.") var buildArg: [String] = []
+    @Flag("--no-cache", help: "Do not use the cache: run every step.") var noCache = false
+    @Flag("-q", "--quiet", help: "Print only the image id at the end.") var quiet = false
+    @Flag("--rm", help: "Remove intermediate containers after a build (always on).") var rm = false
+    @Flag("--force-rm", help: "Remove intermediate containers even after a failed step (always on).") var forceRm = false
+    @Option("--insecure-registry", help: "Reach this registry (host[:port]) over plain HTTP when FROM pulls. Repeatable.") var insecureRegistry: [String] = []
+    @Option("--trace", help: "Write the trace (JSON Lines) of the whole build to this file.") var trace: String?
+    @Argument("path", help: "The build context directory.") var path: String
 
     func run() throws {
         var options = BuildOptions(context: path)

@@ -19,14 +19,14 @@ struct CommitCommand: ParsableCommand {
             """)
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("a"), .long], help: "Author (e.g. \"John Hannibal Smith <hannibal@a-team.com>\").") var author: String?
-    @Option(name: [.customShort("c"), .long], help: "Apply a Dockerfile instruction to the image's config. Repeatable.") var change: [String] = []
-    @Option(name: [.customShort("m"), .long], help: "Commit message.") var message: String?
-    @Option(name: [.customShort("p"), .long], help: "Pause the container during commit (true or false).") var pause: String = "true"
-    @Flag(name: .long, help: "Do not unpack the layer into a snapshot now (the first run does).") var noSnapshot = false
-    @Option(name: .long, help: "Write the trace (JSON Lines) to this file.") var trace: String?
-    @Argument(help: "Container name or id.") var container: String
-    @Argument(help: "REPOSITORY[:TAG] for the new image.") var repository: String?
+    @Option("-a", "--author", help: "Author (e.g. \"John Hannibal Smith <hannibal@a-team.com>\").") var author: String?
+    @Option("-c", "--change", help: "Apply a Dockerfile instruction to the image's config. Repeatable.") var change: [String] = []
+    @Option("-m", "--message", help: "Commit message.") var message: String?
+    @Option("-p", "--pause", help: "Pause the container during commit (true or false).") var pause: String = "true"
+    @Flag("--no-snapshot", help: "Do not unpack the layer into a snapshot now (the first run does).") var noSnapshot = false
+    @Option("--trace", help: "Write the trace (JSON Lines) to this file.") var trace: String?
+    @Argument("container", help: "Container name or id.") var container: String
+    @Argument("repository", help: "REPOSITORY[:TAG] for the new image.") var repository: String?
 
     func run() throws {
         guard let pausing = ["true": true, "false": false, "1": true, "0": false][pause] else { fail("commit: --pause \(pause): true or false") }

@@ -29,8 +29,8 @@ func eachContainer(_ refs: [String], _ root: StateRoot, echo: Bool = true, _ bod
 struct KillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kill", abstract: "Kill one or more running containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("s"), .long], help: "Signal to send (default KILL).") var signal = "KILL"
-    @Argument(help: "Containers.") var containers: [String]
+    @Option("-s", "--signal", help: "Signal to send (default KILL).") var signal = "KILL"
+    @Argument("containers", help: "Containers.") var containers: [String]
 
     func run() throws {
         guard let sig = SignalName.number(signal), sig > 0, sig < 65 else { fail("invalid signal: \(signal)", code: 1) }
@@ -43,8 +43,8 @@ struct KillCommand: ParsableCommand {
 struct StopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop one or more running containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("t"), .long], help: "Seconds to wait before killing it.") var time = 10
-    @Argument(help: "Containers.") var containers: [String]
+    @Option("-t", "--time", help: "Seconds to wait before killing it.") var time = 10
+    @Argument("containers", help: "Containers.") var containers: [String]
 
     func run() throws {
         eachContainer(containers, global.stateRoot) { store, r in
@@ -56,9 +56,9 @@ struct StopCommand: ParsableCommand {
 struct RmCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove one or more containers.")
     @OptionGroup var global: GlobalOptions
-    @Flag(name: [.customShort("f"), .long], help: "Force the removal of a running container.") var force = false
-    @Flag(name: [.customShort("v"), .long], help: "Remove the container's anonymous volumes too (unless another container uses them).") var volumes = false
-    @Argument(help: "Containers.") var containers: [String]
+    @Flag("-f", "--force", help: "Force the removal of a running container.") var force = false
+    @Flag("-v", "--volumes", help: "Remove the container's anonymous volumes too (unless another container uses them).") var volumes = false
+    @Argument("containers", help: "Containers.") var containers: [String]
 
     func run() throws {
         eachContainer(containers, global.stateRoot) { store, r in
@@ -70,7 +70,7 @@ struct RmCommand: ParsableCommand {
 struct WaitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "wait", abstract: "Block until containers stop, then print their exit codes.")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Containers.") var containers: [String]
+    @Argument("containers", help: "Containers.") var containers: [String]
 
     func run() throws {
         eachContainer(containers, global.stateRoot, echo: false) { store, r in

@@ -15,7 +15,7 @@ struct CreateCommand: ParsableCommand {
         commandName: "create", abstract: "Create a new container (run's flags); start it with vitro start.",
         helpNames: [.long])
 
-    @Argument(parsing: .verbatim, help: "run's options, then IMAGE [COMMAND [ARG...]]")
+    @Argument("arguments", parsing: .verbatim, help: "run's options, then IMAGE [COMMAND [ARG...]]")
     var arguments: [String] = []
 
     func run() throws {

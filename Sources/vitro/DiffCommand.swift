@@ -12,7 +12,7 @@ struct DiffCommand: ParsableCommand {
         discussion: "A: added, C: changed, D: deleted; read from the container's overlay upper directory only.")
 
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Container name or id.") var container: String
+    @Argument("container", help: "Container name or id.") var container: String
 
     func run() throws {
         let store = ContainerStore(root: global.stateRoot)

@@ -18,28 +18,28 @@ struct ExecCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Flag(name: [.customShort("i"), .long], help: "Keep stdin open: the command reads vitro's stdin.")
+    @Flag("-i", "--interactive", help: "Keep stdin open: the command reads vitro's stdin.")
     var interactive = false
 
-    @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-terminal for the command.")
+    @Flag("-t", "--tty", help: "Allocate a pseudo-terminal for the command.")
     var tty = false
 
-    @Flag(name: [.customShort("d"), .long], help: "Detached: run the command in the background (its output is discarded).")
+    @Flag("-d", "--detach", help: "Detached: run the command in the background (its output is discarded).")
     var detach = false
 
-    @Option(name: [.customShort("e"), .long], help: "Set an environment variable (K=V, or K to copy it from vitro's environment).")
+    @Option("-e", "--env", help: "Set an environment variable (K=V, or K to copy it from vitro's environment).")
     var env: [String] = []
 
-    @Option(name: [.customShort("w"), .long], help: "Working directory inside the container.")
+    @Option("-w", "--workdir", help: "Working directory inside the container.")
     var workdir: String?
 
-    @Option(name: [.customShort("u"), .long], help: "Run as this user: UID[:GID] or NAME[:GROUP].")
+    @Option("-u", "--user", help: "Run as this user: UID[:GID] or NAME[:GROUP].")
     var user: String?
 
-    @Argument(help: "The container (name or id).")
+    @Argument("container", help: "The container (name or id).")
     var container: String
 
-    @Argument(parsing: .captureForPassthrough, help: "COMMAND [ARG...]")
+    @Argument("command", parsing: .captureForPassthrough, help: "COMMAND [ARG...]")
     var command: [String] = []
 
     func run() throws {

@@ -14,8 +14,8 @@ struct ExportCommand: ParsableCommand {
         abstract: "Export a container's filesystem as a tar archive.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("o"), .long], help: "Write to a file, instead of STDOUT.") var output: String?
-    @Argument(help: "Container name or id.") var container: String
+    @Option("-o", "--output", help: "Write to a file, instead of STDOUT.") var output: String?
+    @Argument("container", help: "Container name or id.") var container: String
 
     func run() throws {
         let store = ContainerStore(root: global.stateRoot)

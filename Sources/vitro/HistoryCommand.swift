@@ -12,13 +12,13 @@ struct HistoryCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Flag(name: .long, help: "Do not truncate the CREATED BY column.")
+    @Flag("--no-trunc", help: "Do not truncate the CREATED BY column.")
     var noTrunc = false
 
-    @Flag(name: .shortAndLong, help: "Only show image ids.")
+    @Flag("-q", "--quiet", help: "Only show image ids.")
     var quiet = false
 
-    @Argument(help: "Image name or id.")
+    @Argument("image", help: "Image name or id.")
     var image: String
 
     func run() throws {

@@ -13,16 +13,16 @@ struct ImagesCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Flag(name: .shortAndLong, help: "Only show image ids.")
+    @Flag("-q", "--quiet", help: "Only show image ids.")
     var quiet = false
 
-    @Flag(name: .shortAndLong, help: "Show all images (intermediate images of builds too).")
+    @Flag("-a", "--all", help: "Show all images (intermediate images of builds too).")
     var all = false
 
-    @Flag(name: .long, help: "Show digests.")
+    @Flag("--digests", help: "Show digests.")
     var digests = false
 
-    @Argument(help: "Only images of this repository (and tag).")
+    @Argument("repository", help: "Only images of this repository (and tag).")
     var repository: String?
 
     func run() throws {

@@ -12,10 +12,10 @@ struct ImportCommand: ParsableCommand {
         abstract: "Import the contents from a tarball to create a filesystem image.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("c"), .long], help: "Apply a Dockerfile instruction to the image's config. Repeatable.") var change: [String] = []
-    @Option(name: [.customShort("m"), .long], help: "Set a commit message for the imported image.") var message: String?
-    @Argument(help: "A tar file, or - for stdin.") var file: String
-    @Argument(help: "REPOSITORY[:TAG] for the new image.") var repository: String?
+    @Option("-c", "--change", help: "Apply a Dockerfile instruction to the image's config. Repeatable.") var change: [String] = []
+    @Option("-m", "--message", help: "Set a commit message for the imported image.") var message: String?
+    @Argument("file", help: "A tar file, or - for stdin.") var file: String
+    @Argument("repository", help: "REPOSITORY[:TAG] for the new image.") var repository: String?
 
     func run() throws {
         var options = ImportOptions()

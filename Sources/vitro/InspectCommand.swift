@@ -11,8 +11,8 @@ struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect", abstract: "Return low-level information on containers or images.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("f"), .long], help: "Format the output using a Go template.") var format: String?
-    @Argument(help: "Containers or images: names or ids.") var names: [String]
+    @Option("-f", "--format", help: "Format the output using a Go template.") var format: String?
+    @Argument("names", help: "Containers or images: names or ids.") var names: [String]
 
     func validate() throws {
         if names.isEmpty { throw ValidationError("\"inspect\" requires at least 1 argument") }

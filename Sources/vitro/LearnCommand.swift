@@ -27,19 +27,19 @@ struct LearnRunCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Flag(name: .long, help: "Do not pause between stages.")
+    @Flag("--auto", help: "Do not pause between stages.")
     var auto = false
 
-    @Option(name: .long, help: "Use this directory as the root filesystem instead of the built-in busybox image.")
+    @Option("--rootfs", help: "Use this directory as the root filesystem instead of the built-in busybox image.")
     var rootfs: String?
 
-    @Option(name: .long, help: "Run this image (pulled if needed) instead of the built-in busybox image.")
+    @Option("--image", help: "Run this image (pulled if needed) instead of the built-in busybox image.")
     var image: String?
 
-    @Option(name: .long, help: "Write the trace (JSON Lines) to this file.")
+    @Option("--trace", help: "Write the trace (JSON Lines) to this file.")
     var trace: String?
 
-    @Argument(parsing: .captureForPassthrough, help: "Command to run (default: a greeting and ps).")
+    @Argument("command", parsing: .captureForPassthrough, help: "Command to run (default: a greeting and ps).")
     var command: [String] = []
 
     func run() throws {

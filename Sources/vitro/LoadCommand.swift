@@ -15,8 +15,8 @@ struct LoadCommand: ParsableCommand {
         abstract: "Load images from a tar archive or STDIN.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("i"), .long], help: "Read from a tar archive file, instead of STDIN.") var input: String?
-    @Flag(name: [.customShort("q"), .long], help: "Suppress the load output.") var quiet = false
+    @Option("-i", "--input", help: "Read from a tar archive file, instead of STDIN.") var input: String?
+    @Flag("-q", "--quiet", help: "Suppress the load output.") var quiet = false
 
     func run() throws {
         let source: FileSource

@@ -17,11 +17,11 @@ struct LoginCommand: ParsableCommand {
             (base64 of user:password, mode 0600). pull and push use them.
             """)
 
-    @Option(name: [.customShort("u"), .long], help: "User name.") var username: String?
-    @Option(name: [.customShort("p"), .long], help: "Password.") var password: String?
-    @Flag(name: .long, help: "Read the password from STDIN.") var passwordStdin = false
-    @Option(name: .long, help: "Reach this registry (host[:port]) over plain HTTP. Repeatable.") var insecureRegistry: [String] = []
-    @Argument(help: "The registry (host[:port]).") var server: String
+    @Option("-u", "--username", help: "User name.") var username: String?
+    @Option("-p", "--password", help: "Password.") var password: String?
+    @Flag("--password-stdin", help: "Read the password from STDIN.") var passwordStdin = false
+    @Option("--insecure-registry", help: "Reach this registry (host[:port]) over plain HTTP. Repeatable.") var insecureRegistry: [String] = []
+    @Argument("server", help: "The registry (host[:port]).") var server: String
 
     func run() throws {
         let domain = registryDomain(server)
@@ -52,7 +52,7 @@ struct LoginCommand: ParsableCommand {
 struct LogoutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "logout", abstract: "Log out from a registry (remove its stored credentials).")
 
-    @Argument(help: "The registry (host[:port]).") var server: String
+    @Argument("server", help: "The registry (host[:port]).") var server: String
 
     func run() throws {
         let domain = registryDomain(server)

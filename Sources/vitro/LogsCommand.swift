@@ -9,11 +9,11 @@ struct LogsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "logs", abstract: "Fetch the logs of a container.")
 
     @OptionGroup var global: GlobalOptions
-    @Flag(name: [.customShort("f"), .long], help: "Follow log output.") var follow = false
-    @Flag(name: [.customShort("t"), .long], help: "Show timestamps.") var timestamps = false
-    @Option(name: .long, help: "Number of lines to show from the end of the logs (or \"all\").") var tail: String = "all"
-    @Option(name: .long, help: "Show logs since a timestamp (RFC 3339) or relative (e.g. 42s, 5m).") var since: String?
-    @Argument(help: "Container name or id.") var container: String
+    @Flag("-f", "--follow", help: "Follow log output.") var follow = false
+    @Flag("-t", "--timestamps", help: "Show timestamps.") var timestamps = false
+    @Option("--tail", help: "Number of lines to show from the end of the logs (or \"all\").") var tail: String = "all"
+    @Option("--since", help: "Show logs since a timestamp (RFC 3339) or relative (e.g. 42s, 5m).") var since: String?
+    @Argument("container", help: "Container name or id.") var container: String
 
     func run() throws {
         let store = ContainerStore(root: global.stateRoot)

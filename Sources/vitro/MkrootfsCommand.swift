@@ -8,10 +8,10 @@ struct MkrootfsCommand: ParsableCommand {
         commandName: "mkrootfs",
         abstract: "Make a busybox root filesystem from the host's busybox-static, with no network.")
 
-    @Option(name: .long, help: "The busybox binary to use.")
+    @Option("--busybox", help: "The busybox binary to use.")
     var busybox: String = BuiltinImage.hostBusybox
 
-    @Argument(help: "Directory to create (must not exist).")
+    @Argument("directory", help: "Directory to create (must not exist).")
     var directory: String
 
     func run() throws {

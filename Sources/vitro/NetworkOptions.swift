@@ -11,37 +11,37 @@ import Glibc
 #endif
 
 struct NetworkOptions: ParsableArguments {
-    @Option(name: [.customLong("net"), .customLong("network")], help: "Network mode: bridge (default), none, host or container:NAME.")
+    @Option("--net", "--network", help: "Network mode: bridge (default), none, host or container:NAME.")
     var net: String?
 
-    @Option(name: [.customShort("p"), .customLong("publish")], help: "Publish a container port: [IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges allowed.")
+    @Option("-p", "--publish", help: "Publish a container port: [IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges allowed.")
     var publish: [String] = []
 
-    @Flag(name: [.customShort("P"), .customLong("publish-all")], help: "Publish every exposed port on a port the kernel picks.")
+    @Flag("-P", "--publish-all", help: "Publish every exposed port on a port the kernel picks.")
     var publishAll = false
 
-    @Option(name: .long, help: "Expose a port or a range of ports (PORT[-PORT][/udp]).")
+    @Option("--expose", help: "Expose a port or a range of ports (PORT[-PORT][/udp]).")
     var expose: [String] = []
 
-    @Option(name: .long, help: "Set a DNS server.")
+    @Option("--dns", help: "Set a DNS server.")
     var dns: [String] = []
 
-    @Option(name: .long, help: "Set a DNS search domain.")
+    @Option("--dns-search", help: "Set a DNS search domain.")
     var dnsSearch: [String] = []
 
-    @Option(name: .long, help: "Add a line to /etc/hosts (NAME:IP; IP may be host-gateway).")
+    @Option("--add-host", help: "Add a line to /etc/hosts (NAME:IP; IP may be host-gateway).")
     var addHost: [String] = []
 
-    @Option(name: .long, help: "Link to a running container: NAME or NAME:ALIAS (hosts entry and ALIAS_* variables).")
+    @Option("--link", help: "Link to a running container: NAME or NAME:ALIAS (hosts entry and ALIAS_* variables).")
     var link: [String] = []
 
-    @Option(name: .long, help: "The bridge to attach to (default: $VITRO_BRIDGE or vitro0).")
+    @Option("--bridge", help: "The bridge to attach to (default: $VITRO_BRIDGE or vitro0).")
     var bridge: String?
 
-    @Option(name: .long, help: "The bridge's address and subnet (default: $VITRO_BIP or 172.18.0.1/16).")
+    @Option("--bip", help: "The bridge's address and subnet (default: $VITRO_BIP or 172.18.0.1/16).")
     var bip: String?
 
-    @Option(name: .long, help: "MTU of the bridge and the container's eth0 (default 1500).")
+    @Option("--mtu", help: "MTU of the bridge and the container's eth0 (default 1500).")
     var mtu: Int?
 
     static func env(_ name: String) -> String? {

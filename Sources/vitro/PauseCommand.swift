@@ -7,7 +7,7 @@ import VitroSys
 struct PauseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pause", abstract: "Pause all processes within containers (the cgroup freezer).")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Containers.") var containers: [String]
+    @Argument("containers", help: "Containers.") var containers: [String]
     func run() throws {
         eachContainer(containers, global.stateRoot) { store, r in try ContainerStats.setPaused(store, r, true) }
     }
@@ -16,7 +16,7 @@ struct PauseCommand: ParsableCommand {
 struct UnpauseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unpause", abstract: "Unpause all processes within containers.")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Containers.") var containers: [String]
+    @Argument("containers", help: "Containers.") var containers: [String]
     func run() throws {
         eachContainer(containers, global.stateRoot) { store, r in try ContainerStats.setPaused(store, r, false) }
     }
@@ -25,7 +25,7 @@ struct UnpauseCommand: ParsableCommand {
 struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "top", abstract: "Display the running processes of a container (host pids).")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Container.") var container: String
+    @Argument("container", help: "Container.") var container: String
     func run() throws {
         let store = ContainerStore(root: global.stateRoot)
         let r: ContainerRecord
@@ -49,8 +49,8 @@ struct TopCommand: ParsableCommand {
 struct RenameCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rename", abstract: "Rename a container.")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Container.") var container: String
-    @Argument(help: "New name.") var newName: String
+    @Argument("container", help: "Container.") var container: String
+    @Argument("new-name", help: "New name.") var newName: String
     func run() throws {
         let store = ContainerStore(root: global.stateRoot)
         do {

@@ -15,10 +15,10 @@ struct PortCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The container's name or id (or a unique prefix of it).")
+    @Argument("container", help: "The container's name or id (or a unique prefix of it).")
     var container: String
 
-    @Argument(help: "PRIVATE_PORT[/PROTO]")
+    @Argument("port", help: "PRIVATE_PORT[/PROTO]")
     var port: String?
 
     func run() throws {

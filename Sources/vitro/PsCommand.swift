@@ -8,10 +8,10 @@ struct PsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ps", abstract: "List containers.")
 
     @OptionGroup var global: GlobalOptions
-    @Flag(name: [.customShort("a"), .long], help: "Show all containers (default shows just running).") var all = false
-    @Flag(name: [.customShort("q"), .long], help: "Only display container ids.") var quiet = false
-    @Flag(name: .long, help: "Do not truncate output.") var noTrunc = false
-    @Flag(name: [.customShort("l"), .long], help: "Show the latest created container.") var latest = false
+    @Flag("-a", "--all", help: "Show all containers (default shows just running).") var all = false
+    @Flag("-q", "--quiet", help: "Only display container ids.") var quiet = false
+    @Flag("--no-trunc", help: "Do not truncate output.") var noTrunc = false
+    @Flag("-l", "--latest", help: "Show the latest created container.") var latest = false
 
     func run() throws {
         let store = ContainerStore(root: global.stateRoot)

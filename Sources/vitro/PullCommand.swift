@@ -18,15 +18,15 @@ struct PullCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: "Platform to pull from a multi-platform image (os/arch[/variant]; default: this machine's).")
+    @Option("--platform", help: "Platform to pull from a multi-platform image (os/arch[/variant]; default: this machine's).")
     var platform: String?
 
-    @Option(name: .long, help: "Ask this mirror (http[s]://host[:port]) for Docker Hub's images first. Repeatable; default: $VITRO_REGISTRY_MIRROR.")
+    @Option("--registry-mirror", help: "Ask this mirror (http[s]://host[:port]) for Docker Hub's images first. Repeatable; default: $VITRO_REGISTRY_MIRROR.")
     var registryMirror: [String] = []
 
     @OptionGroup var registry: RegistryFlags
 
-    @Argument(help: "The image to pull.")
+    @Argument("name", help: "The image to pull.")
     var name: String
 
     func run() throws {

@@ -25,10 +25,10 @@ struct PushCommand: ParsableCommand {
 
     /// Blobs bigger than this many bytes go up in chunks of this size (tests, slow
     /// links); the environment's VITRO_PUSH_CHUNK_SIZE is used when it is not given.
-    @Option(name: .long, help: .hidden)
+    @Option("--chunk-size", help: .hidden)
     var chunkSize: Int?
 
-    @Argument(help: "The image to push: NAME[:TAG].")
+    @Argument("name", help: "The image to push: NAME[:TAG].")
     var name: String
 
     func run() throws {

@@ -6,16 +6,16 @@ import VitroCommandLine
 import VitroImage
 
 struct RegistryFlags: ParsableArguments {
-    @Option(name: .long, help: "Reach this registry (host[:port]) over plain HTTP. Repeatable.")
+    @Option("--insecure-registry", help: "Reach this registry (host[:port]) over plain HTTP. Repeatable.")
     var insecureRegistry: [String] = []
 
-    @Option(name: .long, help: "User name for the registry (default: from ~/.docker/config.json).")
+    @Option("--username", help: "User name for the registry (default: from ~/.docker/config.json).")
     var username: String?
 
-    @Option(name: .long, help: "Password for the registry.")
+    @Option("--password", help: "Password for the registry.")
     var password: String?
 
-    @Option(name: .long, help: "Write the trace (JSON Lines) to this file.")
+    @Option("--trace", help: "Write the trace (JSON Lines) to this file.")
     var trace: String?
 
     /// --username and --password, which go together; nil: the stored login, if any.

@@ -16,10 +16,10 @@ struct RmiCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Flag(name: .shortAndLong, help: "Remove the image even when it has several names or a container uses it.")
+    @Flag("-f", "--force", help: "Remove the image even when it has several names or a container uses it.")
     var force = false
 
-    @Argument(help: "Images: names or ids.")
+    @Argument("images", help: "Images: names or ids.")
     var images: [String]
 
     /// The containers (short ids) whose records name an image that resolves to `image`:

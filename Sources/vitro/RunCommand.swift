@@ -25,67 +25,67 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: "Use this directory as the container's root filesystem.")
+    @Option("--rootfs", help: "Use this directory as the container's root filesystem.")
     var rootfs: String?
 
-    @Flag(name: [.customShort("d"), .long], help: "Run in the background and print the container id.")
+    @Flag("-d", "--detach", help: "Run in the background and print the container id.")
     var detach = false
 
-    @Flag(name: [.customShort("i"), .long], help: "Keep stdin open: the container reads vitro's stdin.")
+    @Flag("-i", "--interactive", help: "Keep stdin open: the container reads vitro's stdin.")
     var interactive = false
 
-    @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-terminal for the container (with -i, vitro's terminal is in raw mode meanwhile).")
+    @Flag("-t", "--tty", help: "Allocate a pseudo-terminal for the container (with -i, vitro's terminal is in raw mode meanwhile).")
     var tty = false
 
-    @Option(name: .long, help: "Add a Linux capability (or ALL).")
+    @Option("--cap-add", help: "Add a Linux capability (or ALL).")
     var capAdd: [String] = []
 
-    @Option(name: .long, help: "Drop a Linux capability (or ALL).")
+    @Option("--cap-drop", help: "Drop a Linux capability (or ALL).")
     var capDrop: [String] = []
 
-    @Flag(name: .long, help: "Keep every capability and every device; no seccomp filter, no masked /proc paths.")
+    @Flag("--privileged", help: "Keep every capability and every device; no seccomp filter, no masked /proc paths.")
     var privileged = false
 
-    @Option(name: .long, help: "Restart policy when the container exits: no, on-failure[:N], always or unless-stopped.")
+    @Option("--restart", help: "Restart policy when the container exits: no, on-failure[:N], always or unless-stopped.")
     var restart: String?
 
-    @Option(name: .long, help: "Logging driver: json-file (default) or none.")
+    @Option("--log-driver", help: "Logging driver: json-file (default) or none.")
     var logDriver: String?
 
-    @Option(name: .long, help: "Log driver option: max-size=SIZE, max-file=N (json-file rotation).")
+    @Option("--log-opt", help: "Log driver option: max-size=SIZE, max-file=N (json-file rotation).")
     var logOpt: [String] = []
 
-    @Option(name: .long, help: "A name for the container.")
+    @Option("--name", help: "A name for the container.")
     var name: String?
 
-    @Flag(name: .long, help: "Remove the container when it exits.")
+    @Flag("--rm", help: "Remove the container when it exits.")
     var rm = false
 
-    @Option(name: [.customShort("h"), .long], help: "Container host name (default: the short container id).")
+    @Option("-h", "--hostname", help: "Container host name (default: the short container id).")
     var hostname: String?
 
-    @Option(name: [.customShort("e"), .long], help: "Set an environment variable (K=V, or K to copy it from vitro's environment).")
+    @Option("-e", "--env", help: "Set an environment variable (K=V, or K to copy it from vitro's environment).")
     var env: [String] = []
 
-    @Option(name: [.customShort("w"), .long], help: "Working directory inside the container.")
+    @Option("-w", "--workdir", help: "Working directory inside the container.")
     var workdir: String?
 
-    @Option(name: .long, help: "Reach this registry (host[:port]) over plain HTTP when pulling. Repeatable.")
+    @Option("--insecure-registry", help: "Reach this registry (host[:port]) over plain HTTP when pulling. Repeatable.")
     var insecureRegistry: [String] = []
 
-    @Option(name: .long, help: "Ask this mirror (http[s]://host[:port]) for Docker Hub's images first when pulling. Repeatable; default: $VITRO_REGISTRY_MIRROR.")
+    @Option("--registry-mirror", help: "Ask this mirror (http[s]://host[:port]) for Docker Hub's images first when pulling. Repeatable; default: $VITRO_REGISTRY_MIRROR.")
     var registryMirror: [String] = []
 
-    @Option(name: .long, help: "Write the trace (JSON Lines) to this file.")
+    @Option("--trace", help: "Write the trace (JSON Lines) to this file.")
     var trace: String?
 
-    @Flag(name: .long, help: "Record no trace.")
+    @Flag("--trace-off", help: "Record no trace.")
     var traceOff = false
 
-    @Flag(name: .long, help: "Capture the container's packets on every hop of its path, with nftables trace events, into its trace while it runs (--net bridge).")
+    @Flag("--trace-packets", help: "Capture the container's packets on every hop of its path, with nftables trace events, into its trace while it runs (--net bridge).")
     var tracePackets = false
 
-    @Flag(name: .long, help: "Narrate each kernel call on stderr as it happens.")
+    @Flag("--narrate", help: "Narrate each kernel call on stderr as it happens.")
     var narrate = false
 
     @OptionGroup(title: "Resource limits (cgroups)") var limits: LimitOptions
@@ -95,7 +95,7 @@ struct RunCommand: ParsableCommand {
     @OptionGroup(title: "Volumes") var volumes: VolumeOptions
     @OptionGroup(title: "Security") var securityFlags: SecurityOptions
 
-    @Argument(parsing: .captureForPassthrough, help: "[IMAGE] COMMAND [ARG...]")
+    @Argument("words", parsing: .captureForPassthrough, help: "[IMAGE] COMMAND [ARG...]")
     var words: [String] = []
 
     /// The run's options from its flags; `start` calls this on the flags it recorded.

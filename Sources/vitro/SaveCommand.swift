@@ -19,11 +19,11 @@ struct SaveCommand: ParsableCommand {
             """)
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("o"), .long], help: "Write to a file (a directory for oci-dir), instead of STDOUT.") var output: String?
-    @Option(name: .long, help: "docker, oci or oci-dir.") var format = "docker"
-    @Option(name: .long, help: "Layer compression for OCI: gzip, zstd or none.") var compression = "gzip"
-    @Option(name: .long, help: "Compression level (gzip 1-9, zstd 1-19).") var level: Int32?
-    @Argument(help: "Images: names or ids.") var images: [String] = []
+    @Option("-o", "--output", help: "Write to a file (a directory for oci-dir), instead of STDOUT.") var output: String?
+    @Option("--format", help: "docker, oci or oci-dir.") var format = "docker"
+    @Option("--compression", help: "Layer compression for OCI: gzip, zstd or none.") var compression = "gzip"
+    @Option("--level", help: "Compression level (gzip 1-9, zstd 1-19).") var level: Int32?
+    @Argument("images", help: "Images: names or ids.") var images: [String] = []
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("\"save\" requires at least 1 argument") }

@@ -13,9 +13,9 @@ struct SearchCommand: ParsableCommand {
             the distribution API and is not supported.
             """)
 
-    @Option(name: .long, help: "At most this many results.") var limit = 25
-    @Option(name: .long, help: "Reach this registry (host[:port]) over plain HTTP. Repeatable.") var insecureRegistry: [String] = []
-    @Argument(help: "REGISTRY/TERM (TERM may be empty).") var term: String
+    @Option("--limit", help: "At most this many results.") var limit = 25
+    @Option("--insecure-registry", help: "Reach this registry (host[:port]) over plain HTTP. Repeatable.") var insecureRegistry: [String] = []
+    @Argument("term", help: "REGISTRY/TERM (TERM may be empty).") var term: String
 
     func run() throws {
         guard let slash = term.firstIndex(of: "/"), term[..<slash].contains(where: { $0 == "." || $0 == ":" }) || term.hasPrefix("localhost/") else {

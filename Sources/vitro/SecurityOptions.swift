@@ -8,22 +8,22 @@ import VitroNamespaces
 import VitroSys
 
 struct SecurityOptions: ParsableArguments {
-    @Option(name: .long, help: "Security options: seccomp=FILE, seccomp=unconfined, no-new-privileges.")
+    @Option("--security-opt", help: "Security options: seccomp=FILE, seccomp=unconfined, no-new-privileges.")
     var securityOpt: [String] = []
 
-    @Flag(name: .long, help: "Mount the container's root filesystem read-only.")
+    @Flag("--read-only", help: "Mount the container's root filesystem read-only.")
     var readOnly = false
 
-    @Option(name: [.customShort("u"), .long], help: "Run as this user: UID[:GID] or NAME[:GROUP], from the image's /etc/passwd and /etc/group.")
+    @Option("-u", "--user", help: "Run as this user: UID[:GID] or NAME[:GROUP], from the image's /etc/passwd and /etc/group.")
     var user: String?
 
-    @Option(name: .long, help: "A resource limit: NAME=SOFT[:HARD] (nofile, nproc, core, stack, …).")
+    @Option("--ulimit", help: "A resource limit: NAME=SOFT[:HARD] (nofile, nproc, core, stack, …).")
     var ulimit: [String] = []
 
-    @Option(name: .long, help: "Mount a tmpfs: PATH[:OPTIONS] (default options noexec,nosuid,nodev).")
+    @Option("--tmpfs", help: "Mount a tmpfs: PATH[:OPTIONS] (default options noexec,nosuid,nodev).")
     var tmpfs: [String] = []
 
-    @Flag(name: .long, help: "Run an init inside the container that forwards signals and reaps processes.")
+    @Flag("--init", help: "Run an init inside the container that forwards signals and reaps processes.")
     var `init` = false
 
     /// Checks every flag and reads the seccomp profile; throws one line on bad input.

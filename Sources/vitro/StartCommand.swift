@@ -34,10 +34,10 @@ func startContainer(_ store: ContainerStore, _ r: ContainerRecord, attach: Attac
 struct StartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Start one or more stopped containers.")
     @OptionGroup var global: GlobalOptions
-    @Flag(name: [.customShort("a"), .long], help: "Attach its output and return its exit code.") var attach = false
-    @Flag(name: [.customShort("i"), .long], help: "Attach its stdin too (for a container made with -i).") var interactive = false
-    @Option(name: .long, help: "Override the key sequence for detaching a container (default ctrl-p,ctrl-q).") var detachKeys: String?
-    @Argument(help: "Containers.") var containers: [String]
+    @Flag("-a", "--attach", help: "Attach its output and return its exit code.") var attach = false
+    @Flag("-i", "--interactive", help: "Attach its stdin too (for a container made with -i).") var interactive = false
+    @Option("--detach-keys", help: "Override the key sequence for detaching a container (default ctrl-p,ctrl-q).") var detachKeys: String?
+    @Argument("containers", help: "Containers.") var containers: [String]
 
     func run() throws {
         // As Docker: -i attaches too.
@@ -63,8 +63,8 @@ struct StartCommand: ParsableCommand {
 struct RestartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Restart one or more containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("t"), .long], help: "Seconds to wait for it to stop before killing it.") var time = 10
-    @Argument(help: "Containers.") var containers: [String]
+    @Option("-t", "--time", help: "Seconds to wait for it to stop before killing it.") var time = 10
+    @Argument("containers", help: "Containers.") var containers: [String]
 
     func run() throws {
         eachContainer(containers, global.stateRoot) { store, r in

@@ -9,8 +9,8 @@ import VitroTrace
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Display a live stream of containers' resource usage.")
     @OptionGroup var global: GlobalOptions
-    @Flag(name: .long, help: "Print one result and stop.") var noStream = false
-    @Argument(help: "Containers (default: all running).") var containers: [String] = []
+    @Flag("--no-stream", help: "Print one result and stop.") var noStream = false
+    @Argument("containers", help: "Containers (default: all running).") var containers: [String] = []
 
     func run() throws {
         let store = ContainerStore(root: global.stateRoot)
@@ -78,7 +78,7 @@ struct UpdateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "update", abstract: "Update the resource limits of running containers.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup(title: "Resource limits (cgroups)") var limits: LimitOptions
-    @Argument(help: "Containers.") var containers: [String]
+    @Argument("containers", help: "Containers.") var containers: [String]
 
     func run() throws {
         let parsed: CgroupLimits

@@ -11,10 +11,10 @@ struct TagCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "SOURCE_IMAGE[:TAG] or image id")
+    @Argument("source", help: "SOURCE_IMAGE[:TAG] or image id")
     var source: String
 
-    @Argument(help: "TARGET_IMAGE[:TAG]")
+    @Argument("target", help: "TARGET_IMAGE[:TAG]")
     var target: String
 
     func run() throws {

@@ -15,9 +15,9 @@ struct TraceDiffCommand: ParsableCommand {
         commandName: "diff", abstract: "Compare two traces: the first divergence by stage and call, and what differs.")
 
     @OptionGroup var global: GlobalOptions
-    @Flag(name: .long, help: "List every divergence, not only the first.") var all = false
-    @Argument(help: "The trace that worked (file, name from `vitro trace ls`, or container).") var a: String
-    @Argument(help: "The trace to compare with it.") var b: String
+    @Flag("--all", help: "List every divergence, not only the first.") var all = false
+    @Argument("a", help: "The trace that worked (file, name from `vitro trace ls`, or container).") var a: String
+    @Argument("b", help: "The trace to compare with it.") var b: String
 
     func run() throws {
         let ta = TraceInput.load(a, root: global.stateRoot)

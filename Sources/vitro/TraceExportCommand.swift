@@ -19,10 +19,10 @@ struct TraceExportCommand: ParsableCommand {
     enum Format: String, ExpressibleByArgument, CaseIterable { case chrome, otlp, pcapng, html }
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: .long, help: "chrome, otlp, pcapng or html.") var format: Format
-    @Option(name: [.customShort("o"), .long], help: "Write to this file (default: stdout).") var output: String?
+    @Option("--format", help: "chrome, otlp, pcapng or html.") var format: Format
+    @Option("-o", "--output", help: "Write to this file (default: stdout).") var output: String?
     @OptionGroup var filters: TraceFilterOptions
-    @Argument(help: "A trace file, a name from `vitro trace ls`, or a container.") var trace: String
+    @Argument("trace", help: "A trace file, a name from `vitro trace ls`, or a container.") var trace: String
 
     func run() throws {
         let input = TraceInput.load(trace, root: global.stateRoot)

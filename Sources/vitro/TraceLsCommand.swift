@@ -10,8 +10,8 @@ struct TraceLsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the traces kept per container and per run.")
 
     @OptionGroup var global: GlobalOptions
-    @Flag(name: [.customShort("q"), .long], help: "Only print the traces' paths.") var quiet = false
-    @Argument(help: "Only the traces of this container (name, id or id prefix).") var container: String?
+    @Flag("-q", "--quiet", help: "Only print the traces' paths.") var quiet = false
+    @Argument("container", help: "Only the traces of this container (name, id or id prefix).") var container: String?
 
     func run() throws {
         let store = TraceStore(root: global.stateRoot)

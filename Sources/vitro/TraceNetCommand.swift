@@ -27,11 +27,11 @@ struct TraceNetCommand: ParsableCommand {
         commandName: "net", abstract: "Capture a running container's packet path (host, lo, bridge, veth, eth0) with nftables trace events, as packet events and pcapng.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: .long, help: "Seconds to capture.") var duration: Double = 10
-    @Option(name: [.customShort("o"), .long], help: "The pcapng file (default: net-ID.pcapng).") var output: String?
-    @Option(name: .long, help: "The trace file of packet events (default: the pcapng's name with .jsonl).") var trace: String?
-    @Option(name: .long, help: "A host interface to capture on (default: each with an IPv4 address; lo is always captured).") var hostInterface: [String] = []
-    @Argument(help: "The container's name or id (or a unique prefix of it).") var container: String
+    @Option("--duration", help: "Seconds to capture.") var duration: Double = 10
+    @Option("-o", "--output", help: "The pcapng file (default: net-ID.pcapng).") var output: String?
+    @Option("--trace", help: "The trace file of packet events (default: the pcapng's name with .jsonl).") var trace: String?
+    @Option("--host-interface", help: "A host interface to capture on (default: each with an IPv4 address; lo is always captured).") var hostInterface: [String] = []
+    @Argument("container", help: "The container's name or id (or a unique prefix of it).") var container: String
 
     func run() throws {
         guard duration > 0, duration <= 3600 else { fail("trace net: --duration \(duration): give 0 to 3600 seconds", code: 1) }

@@ -13,10 +13,10 @@ struct TraceNormalizeCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: "Keep only the events of this stage.")
+    @Option("--stage", help: "Keep only the events of this stage.")
     var stage: String?
 
-    @Argument(help: "A JSON Lines trace file (or a container, or a name from `trace ls`).")
+    @Argument("file", help: "A JSON Lines trace file (or a container, or a name from `trace ls`).")
     var file: String
 
     func run() throws {

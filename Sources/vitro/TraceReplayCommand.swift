@@ -10,12 +10,12 @@ struct TraceReplayCommand: ParsableCommand {
         commandName: "replay", abstract: "Step through a trace in the terminal: events, stages, errors, breakpoints, kernel state, packet hops.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: .customLong("break"), help: "Start with a breakpoint on this group or call (repeatable).") var breaks: [String] = []
-    @Flag(name: .long, help: "Start at the first failed call (or failed stage).") var error = false
-    @Option(name: .long, help: "Press these keys first, as if typed (e.g. ']]2' or '/pivot_root\\r').") var keys: String?
-    @Flag(name: .long, help: "Print the screen as text and exit, without a terminal (with --keys: the screen after them).") var print = false
-    @Option(name: .long, help: "The size for --print, COLUMNSxROWS (default 80x24).") var size: String = "80x24"
-    @Argument(help: "A trace file, a name from `vitro trace ls`, or a container.") var trace: String
+    @Option("--break", help: "Start with a breakpoint on this group or call (repeatable).") var breaks: [String] = []
+    @Flag("--error", help: "Start at the first failed call (or failed stage).") var error = false
+    @Option("--keys", help: "Press these keys first, as if typed (e.g. ']]2' or '/pivot_root\\r').") var keys: String?
+    @Flag("--print", help: "Print the screen as text and exit, without a terminal (with --keys: the screen after them).") var print = false
+    @Option("--size", help: "The size for --print, COLUMNSxROWS (default 80x24).") var size: String = "80x24"
+    @Argument("trace", help: "A trace file, a name from `vitro trace ls`, or a container.") var trace: String
 
     func run() throws {
         let input = TraceInput.load(trace, root: global.stateRoot)

@@ -12,10 +12,10 @@ struct TraceShowCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var filters: TraceFilterOptions
-    @Flag(name: [.customShort("x"), .long], help: "Each call's reason (why) and the equivalent shell command.") var explain = false
-    @Flag(name: [.customShort("a"), .long], help: "Each event's arguments and return value in full.") var args = false
-    @Flag(name: .long, help: "Print the chosen events as JSON Lines instead.") var json = false
-    @Argument(help: "A trace file, a name from `vitro trace ls`, or a container.") var trace: String
+    @Flag("-x", "--explain", help: "Each call's reason (why) and the equivalent shell command.") var explain = false
+    @Flag("-a", "--args", help: "Each event's arguments and return value in full.") var args = false
+    @Flag("--json", help: "Print the chosen events as JSON Lines instead.") var json = false
+    @Argument("trace", help: "A trace file, a name from `vitro trace ls`, or a container.") var trace: String
 
     func run() throws {
         let input = TraceInput.load(trace, root: global.stateRoot)
@@ -39,12 +39,12 @@ struct TraceShowCommand: ParsableCommand {
 
 /// The filters of `trace show` and `trace export`.
 struct TraceFilterOptions: ParsableArguments {
-    @Option(name: .long, help: "Only these stages (comma-separated or repeated): pull, unpack, rootfs, namespaces, cgroups, network, exec.") var stage: [String] = []
-    @Option(name: .long, help: "Only these groups: namespace, mount, cgroup, netlink, netfilter, capability, seccomp, process, file, registry, layer, packet, stage.") var group: [String] = []
-    @Option(name: .long, help: "Only these calls (or notes): mount, bind, RTM_NEWLINK, ...") var call: [String] = []
-    @Option(name: .long, help: "Only calls that failed with these errnos (EADDRINUSE, ...), or \"any\".") var errno: [String] = []
-    @Option(name: .long, help: "Only events from this time on, from the start of the trace (250us, 1.5ms, 2s).") var since: String?
-    @Option(name: .long, help: "Only events up to this time, from the start of the trace.") var until: String?
+    @Option("--stage", help: "Only these stages (comma-separated or repeated): pull, unpack, rootfs, namespaces, cgroups, network, exec.") var stage: [String] = []
+    @Option("--group", help: "Only these groups: namespace, mount, cgroup, netlink, netfilter, capability, seccomp, process, file, registry, layer, packet, stage.") var group: [String] = []
+    @Option("--call", help: "Only these calls (or notes): mount, bind, RTM_NEWLINK, ...") var call: [String] = []
+    @Option("--errno", help: "Only calls that failed with these errnos (EADDRINUSE, ...), or \"any\".") var errno: [String] = []
+    @Option("--since", help: "Only events from this time on, from the start of the trace (250us, 1.5ms, 2s).") var since: String?
+    @Option("--until", help: "Only events up to this time, from the start of the trace.") var until: String?
 
     func filter() -> TraceFilter {
         var f = TraceFilter()

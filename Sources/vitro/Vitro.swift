@@ -36,7 +36,7 @@ struct Vitro: ParsableCommand {
 
 /// Options every command that touches state takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: "Root of vitro's state (default: $VITRO_ROOT or /var/lib/vitro).")
+    @Option("--root", help: "Root of vitro's state (default: $VITRO_ROOT or /var/lib/vitro).")
     var root: String?
 
     var stateRoot: StateRoot { StateRoot(path: root) }

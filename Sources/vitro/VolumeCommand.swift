@@ -23,10 +23,10 @@ struct VolumeCommand: ParsableCommand {
 struct VolumeCreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a volume.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("d"), .long], help: "Volume driver name (only local).") var driver = "local"
-    @Option(name: .long, help: "Set metadata for a volume (KEY=VALUE).") var label: [String] = []
-    @Option(name: [.customShort("o"), .long], help: "Set driver specific options (none are supported).") var opt: [String] = []
-    @Argument(help: "The volume's name (default: a random id).") var name: String?
+    @Option("-d", "--driver", help: "Volume driver name (only local).") var driver = "local"
+    @Option("--label", help: "Set metadata for a volume (KEY=VALUE).") var label: [String] = []
+    @Option("-o", "--opt", help: "Set driver specific options (none are supported).") var opt: [String] = []
+    @Argument("name", help: "The volume's name (default: a random id).") var name: String?
 
     func run() throws {
         guard driver == "local" else { fail("volume create: driver \"\(driver)\" is not available (only local)") }
@@ -47,9 +47,9 @@ struct VolumeCreateCommand: ParsableCommand {
 struct VolumeLsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ls", abstract: "List volumes.", aliases: ["list"])
     @OptionGroup var global: GlobalOptions
-    @Flag(name: [.customShort("q"), .long], help: "Only display volume names.") var quiet = false
-    @Option(name: [.customShort("f"), .long], help: "Filter: dangling=true|false, name=TEXT, label=KEY[=VALUE], driver=local.") var filter: [String] = []
-    @Option(name: .long, help: "Format the output using a Go template (e.g. {{.Name}}).") var format: String?
+    @Flag("-q", "--quiet", help: "Only display volume names.") var quiet = false
+    @Option("-f", "--filter", help: "Filter: dangling=true|false, name=TEXT, label=KEY[=VALUE], driver=local.") var filter: [String] = []
+    @Option("--format", help: "Format the output using a Go template (e.g. {{.Name}}).") var format: String?
 
     func run() throws {
         let containers = ContainerStore(root: global.stateRoot)
@@ -99,8 +99,8 @@ struct VolumeLsCommand: ParsableCommand {
 struct VolumeInspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Display detailed information on one or more volumes.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("f"), .long], help: "Format the output using a Go template.") var format: String?
-    @Argument(help: "Volumes.") var names: [String]
+    @Option("-f", "--format", help: "Format the output using a Go template.") var format: String?
+    @Argument("names", help: "Volumes.") var names: [String]
 
     func validate() throws {
         if names.isEmpty { throw ValidationError("\"volume inspect\" requires at least 1 argument") }
@@ -125,8 +125,8 @@ struct VolumeInspectCommand: ParsableCommand {
 struct VolumeRmCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove one or more volumes.", aliases: ["remove"])
     @OptionGroup var global: GlobalOptions
-    @Flag(name: [.customShort("f"), .long], help: "Do not fail on a volume that does not exist.") var force = false
-    @Argument(help: "Volumes.") var names: [String]
+    @Flag("-f", "--force", help: "Do not fail on a volume that does not exist.") var force = false
+    @Argument("names", help: "Volumes.") var names: [String]
 
     func validate() throws {
         if names.isEmpty { throw ValidationError("\"volume rm\" requires at least 1 argument") }
@@ -151,9 +151,9 @@ struct VolumeRmCommand: ParsableCommand {
 struct VolumePruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove unused local volumes (anonymous ones, unless -a).")
     @OptionGroup var global: GlobalOptions
-    @Flag(name: [.customShort("a"), .long], help: "Remove all unused volumes, not just anonymous ones.") var all = false
-    @Flag(name: [.customShort("f"), .long], help: "Do not prompt for confirmation.") var force = false
-    @Option(name: .long, help: "Filter: label=KEY[=VALUE].") var filter: [String] = []
+    @Flag("-a", "--all", help: "Remove all unused volumes, not just anonymous ones.") var all = false
+    @Flag("-f", "--force", help: "Do not prompt for confirmation.") var force = false
+    @Option("--filter", help: "Filter: label=KEY[=VALUE].") var filter: [String] = []
 
     func run() throws {
         var labels: [String] = []

@@ -6,13 +6,13 @@ import VitroCommandLine
 import VitroVolumes
 
 struct VolumeOptions: ParsableArguments {
-    @Option(name: [.customShort("v"), .customLong("volume")], help: "Bind mount a volume: HOST-PATH:CONTAINER-PATH[:OPTIONS], NAME:CONTAINER-PATH[:OPTIONS], or CONTAINER-PATH (a new anonymous volume). OPTIONS: ro, rw, nocopy, a propagation (rprivate, rslave, rshared, ...).")
+    @Option("-v", "--volume", help: "Bind mount a volume: HOST-PATH:CONTAINER-PATH[:OPTIONS], NAME:CONTAINER-PATH[:OPTIONS], or CONTAINER-PATH (a new anonymous volume). OPTIONS: ro, rw, nocopy, a propagation (rprivate, rslave, rshared, ...).")
     var volume: [String] = []
 
-    @Option(name: .long, help: "Attach a filesystem mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,...].")
+    @Option("--mount", help: "Attach a filesystem mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,...].")
     var mount: [String] = []
 
-    @Option(name: .long, help: "Mount the volumes of another container: CONTAINER[:ro|:rw].")
+    @Option("--volumes-from", help: "Mount the volumes of another container: CONTAINER[:ro|:rw].")
     var volumesFrom: [String] = []
 
     /// The mounts, in the order given (-v first, then --mount), and --volumes-from.

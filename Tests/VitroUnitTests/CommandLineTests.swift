@@ -4,36 +4,36 @@ import Testing
 @testable import VitroCommandLine
 
 private struct Limits: ParsableArguments {
-    @Option(name: [.customShort("m"), .long], help: "Memory.") var memory: String?
-    @Option(name: .long) var memorySwap: String?
-    @Option(name: .long) var cpuShares: Int64?
+    @Option("-m", "--memory", help: "Memory.") var memory: String?
+    @Option("--memory-swap") var memorySwap: String?
+    @Option("--cpu-shares") var cpuShares: Int64?
 }
 
 private struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", helpNames: [.long])
-    @Flag(name: [.customShort("d"), .long]) var detach = false
-    @Flag(name: [.customShort("i"), .long]) var interactive = false
-    @Flag(name: [.customShort("t"), .long]) var tty = false
-    @Flag(name: .long) var sigProxy = true
-    @Option(name: [.customShort("p"), .customLong("publish")]) var publish: [String] = []
-    @Option(name: [.customShort("e"), .long]) var env: [String] = ["DEFAULT=1"]
-    @Option(name: [.customShort("h"), .long]) var hostname: String?
-    @Option(name: .long) var name: String?
+    @Flag("-d", "--detach") var detach = false
+    @Flag("-i", "--interactive") var interactive = false
+    @Flag("-t", "--tty") var tty = false
+    @Flag("--sig-proxy") var sigProxy = true
+    @Option("-p", "--publish") var publish: [String] = []
+    @Option("-e", "--env") var env: [String] = ["DEFAULT=1"]
+    @Option("-h", "--hostname") var hostname: String?
+    @Option("--name") var name: String?
     @OptionGroup(title: "Limits") var limits: Limits
-    @Argument(parsing: .captureForPassthrough, help: "IMAGE COMMAND") var words: [String] = []
+    @Argument("words", parsing: .captureForPassthrough, help: "IMAGE COMMAND") var words: [String] = []
 }
 
 private struct Attach: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "attach")
-    @Option(name: .long) var tail: Int?
-    @Argument(help: "Container.") var container: String
-    @Argument(help: "More.") var more: [String] = []
+    @Option("--tail") var tail: Int?
+    @Argument("container", help: "Container.") var container: String
+    @Argument("more", help: "More.") var more: [String] = []
 }
 
 private struct Rm: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rm")
-    @Flag(name: [.customShort("f"), .long]) var force = false
-    @Argument(help: "Containers.") var containers: [String]
+    @Flag("-f", "--force") var force = false
+    @Argument("containers", help: "Containers.") var containers: [String]
 }
 
 private func usage(_ body: () throws -> Void) -> String? {
@@ -107,11 +107,13 @@ private func usage(_ body: () throws -> Void) -> String? {
         #expect(try Rm.parse(["a", "-f", "b"]).force)
     }
 
-    @Test func propertyNamesBecomeKebabCaseFlags() {
-        #expect(kebabCase("capAdd") == "cap-add")
-        #expect(kebabCase("noStdin") == "no-stdin")
-        #expect(kebabCase("tlsCACert") == "tls-ca-cert")
-        #expect(kebabCase("ipv6Address") == "ipv6-address")
-        #expect(kebabCase("rm") == "rm")
+    @Test func declarationsAreGatheredInOrderWithTheirGroups() {
+        let (run, slots) = Declarations.of { Run() }
+        #expect(slots.map { $0.longNames.first ?? $0.valueName } == ["detach", "interactive", "tty", "sig-proxy", "publish", "env", "hostname", "name", "memory", "memory-swap", "cpu-shares", "words"])
+        #expect(slots.filter { $0.group == "Limits" }.count == 3)
+        #expect(slots[4].shortNames == ["p"] && slots[4].longNames == ["publish"])
+        // Outside parsing, making a command declares nothing anywhere.
+        _ = Run()
+        #expect(run.env == ["DEFAULT=1"])
     }
 }
