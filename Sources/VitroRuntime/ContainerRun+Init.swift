@@ -270,6 +270,7 @@ extension ContainerRun {
                         phase = .running
                         end(.exec)
                         if let pid = context.containerPid { onStarted?(pid) }
+                        pruneKeptTraces()
                     }
                     return
                 }

@@ -60,6 +60,7 @@ public final class ContainerRun {
     /// The cgroup was made while vitro-init built the namespaces and its join files are
     /// on their way to pid 1 (ContainerRun+Cgroups.swift).
     var cgroupFilesSent = false
+    var tracesPruned = false
     var detectedLayout: CgroupLayout?
     /// Extra descriptors to read while the container runs (a monitor's log pipes): each
     /// chunk read goes to its handler; end of file removes the descriptor.
@@ -182,9 +183,21 @@ public final class ContainerRun {
         Tracer.shared.removeAllSinks()
         if traceFD >= 0 { Sys.close(traceFD) }
         traceFD = -1
-        if options.traceFile == nil, let tracePath {
-            TraceStore(root: options.stateRoot).prune(spare: String(tracePath.split(separator: "/").last ?? ""))
-        }
+        pruneKeptTraces()
+    }
+
+    /// The trace store's bound (the newest 100 traces, 256 MiB), applied once per run:
+    /// as soon as the container's command runs, while vitro would only wait for it (a
+    /// listing of every kept trace: a third of a millisecond here), or at the end of a
+    /// run that never got so far. Not part of this run's story, so not in its trace.
+    func pruneKeptTraces() {
+        guard !tracesPruned, !options.tracedByCaller, options.traceFile == nil, let tracePath else { return }
+        tracesPruned = true
+        let tracer = Tracer.shared
+        let enabled = tracer.enabled
+        tracer.enabled = false
+        defer { tracer.enabled = enabled }
+        TraceStore(root: options.stateRoot).prune(spare: String(tracePath.split(separator: "/").last ?? ""))
     }
 
     /// Keeps the newest `keep` run traces in `dir` (and at most TraceStore's byte limit).
