@@ -138,14 +138,26 @@ public struct JSONWriter {
     }
 
     private mutating func appendQuoted(_ s: String) {
+        // Over the string's own UTF-8 buffer: through UTF8View's generic Sequence calls
+        // this was most of the cost of writing an event.
+        var s = s
+        s.withUTF8 { appendQuoted(bytes: $0) }
+    }
+
+    private mutating func appendQuoted(bytes buf: UnsafeBufferPointer<UInt8>) {
         bytes.append(UInt8(ascii: "\""))
+        var clean = true
+        for b in buf where b < 32 || b == 34 || b == 92 {
+            clean = false
+            break
+        }
         // Most strings (names, paths, why) need no escape: copied in one go.
-        if !s.utf8.contains(where: { $0 < 32 || $0 == 34 || $0 == 92 }) {
-            bytes.append(contentsOf: s.utf8)
+        if clean {
+            bytes.append(contentsOf: buf)
             bytes.append(UInt8(ascii: "\""))
             return
         }
-        for b in s.utf8 {
+        for b in buf {
             switch b {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])
             case UInt8(ascii: "\\"): bytes.append(contentsOf: [92, 92])

@@ -65,25 +65,38 @@ public struct EventLine: Sendable {
         rest = line[i...]
     }
 
-    /// The line with its new number and its time relative to `epochNanos`, as
-    /// TraceEvent.write would have written them.
+    /// Appends the line with its new number and its time relative to `epochNanos`, as
+    /// TraceEvent.write would have written them, to `out`.
+    func append(to out: inout [UInt8], seq: UInt64, epochNanos: UInt64) {
+        out.append(contentsOf: "{\"seq\":".utf8)
+        appendDecimal(seq, to: &out)
+        out.append(contentsOf: ",\"ts\":".utf8)
+        let rel = tsNanos >= epochNanos ? tsNanos - epochNanos : 0
+        appendDecimal(rel / 1000, to: &out)
+        out.append(UInt8(ascii: "."))
+        let frac = rel % 1000
+        out.append(48 + UInt8(frac / 100))
+        out.append(48 + UInt8(frac / 10 % 10))
+        out.append(48 + UInt8(frac % 10))
+        out.append(contentsOf: rest)
+    }
+
     func bytes(seq: UInt64, epochNanos: UInt64) -> [UInt8] {
-        var w = JSONWriter()
-        w.bytes.append(contentsOf: "{\"seq\":".utf8)
-        w.bytes.append(contentsOf: String(seq).utf8)
-        w.bytes.append(contentsOf: ",\"ts\":".utf8)
-        w.bytes.append(contentsOf: String(timeNanos: tsNanos >= epochNanos ? tsNanos - epochNanos : 0).utf8)
-        w.bytes.append(contentsOf: rest)
-        return w.bytes
+        var out: [UInt8] = []
+        append(to: &out, seq: seq, epochNanos: epochNanos)
+        return out
     }
 }
 
-extension String {
-    /// Nanoseconds as microseconds with three decimals, as JSONWriter.micros writes them.
-    init(timeNanos nanos: UInt64) {
-        var w = JSONWriter()
-        w.micros(nanos: nanos)
-        self = w.text
+/// `v` in decimal digits.
+func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
+    var divisor: UInt64 = 1
+    while v / divisor >= 10 { divisor *= 10 }
+    var x = v
+    while divisor > 0 {
+        out.append(48 + UInt8(x / divisor))
+        x %= divisor
+        divisor /= 10
     }
 }
 
@@ -189,10 +202,13 @@ public final class JSONLinesSink: TraceSink {
 
     public func receive(line: EventLine, seq: UInt64) {
         let out: [UInt8]? = state.withLock { s in
-            var bytes = line.bytes(seq: seq, epochNanos: s.epoch)
-            bytes.append(10)
-            if !buffered { return bytes }
-            s.buffer.append(contentsOf: bytes)
+            if !buffered {
+                var bytes = line.bytes(seq: seq, epochNanos: s.epoch)
+                bytes.append(10)
+                return bytes
+            }
+            line.append(to: &s.buffer, seq: seq, epochNanos: s.epoch)
+            s.buffer.append(10)
             if s.buffer.count >= 65536 {
                 defer { s.buffer.removeAll(keepingCapacity: true) }
                 return s.buffer

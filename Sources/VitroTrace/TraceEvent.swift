@@ -74,7 +74,9 @@ public enum Stage: String, Sendable, CaseIterable {
 /// A place in vitro's sources, as `#fileID` and `#line` give it at a call site
 /// (`VitroNetwork/Bridge.swift`, 57), written the way the repository lays files out.
 public func sourceLocation(_ file: StaticString, _ line: UInt) -> String {
-    "Sources/\(file):\(line)"
+    // Concatenated, not interpolated: every event of a run makes one.
+    let name = file.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+    return "Sources/" + name + ":" + String(line)
 }
 
 /// A typed argument value. Flags keep their names so that a trace says

@@ -31,10 +31,12 @@ import Glibc
         for e in [sample(), instant, begin] {
             let wire = e.jsonLine(epochNanos: 0)  // as vitro-init writes it
             var parsed = try TraceEvent(jsonLine: wire)
-            parsed.seq = 4242
-            for epoch: UInt64 in [0, 500, 1_000_000, 35_025_118_000_000, UInt64.max] {
-                let line = try #require(EventLine(Array(wire.utf8)[...]), "\(wire)")
-                #expect(String(decoding: line.bytes(seq: 4242, epochNanos: epoch), as: UTF8.self) == parsed.jsonLine(epochNanos: epoch))
+            for seq: UInt64 in [0, 7, 10, 4242, 99_999_999_999] {
+                parsed.seq = seq
+                for epoch: UInt64 in [0, 500, 1_000_000, 35_025_118_000_000, UInt64.max] {
+                    let line = try #require(EventLine(Array(wire.utf8)[...]), "\(wire)")
+                    #expect(String(decoding: line.bytes(seq: seq, epochNanos: epoch), as: UTF8.self) == parsed.jsonLine(epochNanos: epoch))
+                }
             }
         }
         for bad in ["", "{}", #"{"seq":1}"#, #"{"seq":,"ts":1.000,"ph":"i"}"#, #"{"seq":1,"ts":1.5,"ph":"i"}"#, #"{"seq":1,"ts":1.0000,"ph":"i"}"#, #"{"seq":1,"ts":1.000,"ph":"i""#, #"{"ts":1.000,"seq":1}"#] {
