@@ -95,6 +95,16 @@ final class Storage<Value> {
         guard let value else { preconditionFailure("bug: a required argument read before the command line was parsed") }
         return value
     }
+
+    /// A slot's `take`: converts a word (given the value so far, and whether it is the
+    /// first word given) and keeps the result.
+    func taking(_ convert: @escaping (Value?, String, Bool) -> Value?) -> (String, Bool) -> Bool {
+        { word, first in
+            guard let v = convert(self.value, word, first) else { return false }
+            self.value = v
+            return true
+        }
+    }
 }
 
 /// Gathers the flags, options and arguments a command's `init()` declares, in order.
@@ -184,11 +194,7 @@ public struct Option<Value> {
 
     init(_ names: [String], help: ArgumentHelp, storage: Storage<Value>, required: Bool, repeats: Bool, convert: @escaping (Value?, String, Bool) -> Value?) {
         self.storage = storage
-        Declarations.declare(.option, names, help: help, repeats: repeats, required: required) { word, first in
-            guard let v = convert(storage.value, word, first) else { return false }
-            storage.value = v
-            return true
-        }
+        Declarations.declare(.option, names, help: help, repeats: repeats, required: required, take: storage.taking(convert))
     }
 }
 
@@ -223,11 +229,7 @@ public struct Flag {
     public init(wrappedValue: Bool, _ names: String..., help: ArgumentHelp = "") {
         let storage = Storage(wrappedValue)
         self.storage = storage
-        Declarations.declare(.flag, names, help: help, repeats: false, required: false) { word, _ in
-            guard let v = Bool(argument: word) else { return false }
-            storage.value = v
-            return true
-        }
+        Declarations.declare(.flag, names, help: help, repeats: false, required: false, take: storage.taking { _, word, _ in Bool(argument: word) })
     }
 
     public var wrappedValue: Bool {
@@ -249,11 +251,7 @@ public struct Argument<Value> {
 
     init(_ name: String, parsing: ArgumentParsing, help: ArgumentHelp, storage: Storage<Value>, required: Bool, repeats: Bool, convert: @escaping (Value?, String, Bool) -> Value?) {
         self.storage = storage
-        Declarations.declare(.positional(parsing), [name], help: help, repeats: repeats, required: required) { word, first in
-            guard let v = convert(storage.value, word, first) else { return false }
-            storage.value = v
-            return true
-        }
+        Declarations.declare(.positional(parsing), [name], help: help, repeats: repeats, required: required, take: storage.taking(convert))
     }
 }
 
