@@ -57,8 +57,8 @@ extension ContainerRun {
     }
 
     /// v1: the cgroup stage while vitro-init builds the namespaces, nested in their span.
-    /// The join files go to pid 1 now and wait in the sync socket for it, ahead of
-    /// `exec`; its `joined` comes back later and needs no waiting for.
+    /// The join files go to pid 1 now and wait in the sync socket for it; vitro waits
+    /// for its `joined` at `ready` (ContainerRun+Init.swift, `case .ready`).
     func stageCgroupsAlongside(sync: Int32) throws {
         try begin(.cgroups)
         do {

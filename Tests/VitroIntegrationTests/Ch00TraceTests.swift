@@ -102,6 +102,21 @@ extension Integration {
             }
         }
 
+        /// The walkthrough keeps the stages one after the other (a plain run on v1 makes
+        /// the cgroup while vitro-init builds the namespaces), so each can be paused on.
+        @Test func walkthroughStagesDoNotOverlap() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let trace = box.dir + "/learn.jsonl"
+                let o = try box.vitro(["learn", "run", "--auto", "--trace", trace])
+                #expect(o.status == 0, "\(o.stderr)")
+                let spans = try readTrace(trace).filter { ($0["cat"] as? String) == "stage" && ["B", "E"].contains($0["ph"] as? String ?? "") }
+                    .map { "\($0["ph"] as? String ?? "") \($0["name"] as? String ?? "")" }
+                #expect(spans == ["B rootfs", "E rootfs", "B namespaces", "E namespaces", "B cgroups", "E cgroups", "B network", "E network", "B exec", "E exec"]
+                        || spans == ["B rootfs", "E rootfs", "B cgroups", "E cgroups", "B namespaces", "E namespaces", "B network", "E network", "B exec", "E exec"], "\(spans)")
+            }
+        }
+
         @Test func pausesWaitForEnterAndQQuitsCleanly() throws {
             try leavesNothing {
                 let box = try Sandbox()

@@ -60,6 +60,15 @@ extension Integration {
                 }
                 #expect(!events.contains { ((($0["args"] as? [String: Any])?["path"] as? String)?.hasSuffix("/cgroup.procs") == true) && ($0["name"] as? String) == "write" },
                         "nothing writes a pid into cgroup.procs")
+                // vitro made the cgroup while vitro-init built the namespaces: its span
+                // lies inside theirs, and pid 1 had joined before they ended.
+                let spans = events.filter { ($0["cat"] as? String) == "stage" && ["B", "E"].contains($0["ph"] as? String ?? "") }
+                    .map { "\($0["ph"] as? String ?? "") \($0["name"] as? String ?? "")" }
+                let nested = ["B namespaces", "B cgroups", "E cgroups", "E namespaces"]
+                #expect(spans.filter { nested.contains($0) } == nested, "\(spans)")
+                let seq = { (e: [String: Any]) in e["seq"] as? Int ?? -1 }
+                let nsEnd = events.first { ($0["ph"] as? String) == "E" && ($0["name"] as? String) == "namespaces" }.map(seq) ?? -1
+                #expect(joins.allSatisfy { seq($0) < nsEnd }, "pid 1 joins before the namespaces stage ends")
             }
         }
 
