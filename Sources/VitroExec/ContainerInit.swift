@@ -84,19 +84,19 @@ public enum ContainerInit {
 
     /// Stage A's fork. With a `cgroup` (v2), clone3(CLONE_INTO_CGROUP) makes pid 1 inside
     /// it; where the kernel refuses (before 5.7), a plain fork, and pid 1 joins at `ready`.
-    static func forkPid1(_ spec: InitSpec) throws -> pid_t {
+    static func forkPid1(_ spec: InitSpec) throws -> (pid: pid_t, bornInCgroup: Bool) {
         let why = "the first child after unshare(CLONE_NEWPID) is pid 1 of the new pid namespace"
-        guard !spec.cgroup.isEmpty else { return try Sys.fork(why: why) }
+        guard !spec.cgroup.isEmpty else { return (try Sys.fork(why: why), false) }
         do { try Sys.setCloseOnExec(InitFD.cgroup, true) } catch { throw InitError(code: 125, "vitro-init: the spec names a cgroup but descriptor \(InitFD.cgroup) is not open") }
         defer { Sys.close(InitFD.cgroup) }
         let refused: Int32
         do {
-            return try Sys.forkIntoCgroup(InitFD.cgroup, path: spec.cgroup, why: why + ", born in its cgroup: nothing moves, so no cgroup lock is taken")
+            return (try Sys.forkIntoCgroup(InitFD.cgroup, path: spec.cgroup, why: why + ", born in its cgroup: nothing moves, so no cgroup lock is taken"), true)
         } catch {
             guard [ENOSYS, EINVAL, E2BIG, EOPNOTSUPP].contains(error.errno) else { throw error }
             refused = error.errno
         }
-        return try Sys.fork(why: why + "; clone3 into the cgroup was refused (\(Errno.name(refused))), so pid 1 joins it at ready")
+        return (try Sys.fork(why: why + "; clone3 into the cgroup was refused (\(Errno.name(refused))), so pid 1 joins it at ready"), false)
     }
 
     /// Waits for `exec`; before it, vitro may send the cgroup files to join (`cgroups`).
@@ -188,7 +188,7 @@ public enum ContainerInit {
         }
         let first = spec.namespaces.subtracting(.cgroup)
         try Sys.unshare(first, why: "give the container its own mounts, hostname, IPC, process ids and network")
-        let child = try forkPid1(spec)
+        let (child, bornInCgroup) = try forkPid1(spec)
         if child > 0 {
             try send(.pid(child))
             Sys.exitNow(0)
@@ -221,27 +221,66 @@ public enum ContainerInit {
         try Sys.sethostname(spec.hostname, why: "the UTS namespace is new; give it the container's name")
         if spec.tty { try openTerminal() }
         try send(.ready(Tracer.shared.pid))
-        try awaitExec()
+        if spec.learn {
+            // The walkthrough pauses before each stage: nothing of `exec` before its word.
+            try awaitExec()
+            try unshareCgroup(spec)
+            try execCommand(spec)
+        }
+        // Otherwise pid 1 joins its cgroup and readies its command — the cgroup
+        // namespace, working directory, PATH lookup, privileges and the seccomp filter —
+        // while vitro wires the network, and only `execve` waits for `exec`. After the
+        // filter, pid 1 makes no call but read, write and execve (and, with --init,
+        // the reaper's), as it would have made anyway.
+        if !bornInCgroup { try awaitJoin() }
+        try unshareCgroup(spec)
+        let command = try prepareCommand(spec)
+        try expect(.exec)
+        try execPrepared(spec, command)
+    }
 
+    /// The first step of the `exec` stage: a cgroup namespace rooted at the cgroup pid 1
+    /// is in by now.
+    static func unshareCgroup(_ spec: InitSpec) throws {
         Tracer.shared.stage = .exec
         if spec.namespaces.contains(.cgroup) {
             try Sys.unshare(.cgroup, why: "vitro has put this process in the container's cgroup; a new cgroup namespace makes that cgroup the root it sees")
         }
-        try execCommand(spec)
+    }
+
+    /// Waits for the cgroup files (`cgroups`) and joins; `exec` comes after `joined`.
+    static func awaitJoin() throws(InitError) {
+        let got: (bytes: [UInt8], fds: [Int32])?
+        do { got = try Sys.receiveDescriptors(InitFD.sync) } catch { throw InitError(code: 125, "sync: \(error)") }
+        guard let got, !got.bytes.isEmpty else { throw InitError(code: 125, "sync: vitro went away") }
+        defer { for fd in got.fds { Sys.close(fd) } }
+        guard case .cgroups(let paths)? = SyncMessage.decode(got.bytes) else {
+            throw InitError(code: 125, "sync: expected cgroups, got \(String(decoding: got.bytes, as: UTF8.self))")
+        }
+        try joinCgroups(paths, fds: got.fds)
     }
 
     /// The last step of both modes: the working directory, the command on PATH, then
     /// the privileges (ContainerInit+Privileges.swift) and execve.
     static func execCommand(_ spec: InitSpec) throws -> Never {
+        try execPrepared(spec, try prepareCommand(spec))
+    }
+
+    /// Everything before `execve`: the working directory, the command on PATH, and the
+    /// privileges, the seccomp filter last.
+    static func prepareCommand(_ spec: InitSpec) throws -> (path: String, env: [String]) {
         if Sys.fileKind(spec.cwd) == .missing {
             try Sys.mkdirAll(spec.cwd, why: "the working directory does not exist in the image; Docker creates it")
         }
         try Sys.chdir(spec.cwd, why: "the container's working directory")
         let path = try CommandLookup.resolve(spec.argv[0], path: CommandLookup.path(in: spec.env))
-        let env = try dropPrivileges(spec)
+        return (path, try dropPrivileges(spec))
+    }
+
+    static func execPrepared(_ spec: InitSpec, _ command: (path: String, env: [String])) throws -> Never {
         if spec.initProcess { try startReaper(spec) }
         do {
-            try Sys.execve(path, argv: spec.argv, env: env, why: "replace vitro-init with the container's command; it keeps pid 1")
+            try Sys.execve(command.path, argv: spec.argv, env: command.env, why: "replace vitro-init with the container's command; it keeps pid 1")
         } catch {
             throw CommandLookup.execFailure(error)
         }

@@ -234,7 +234,9 @@ extension ContainerRun {
                 stage = .exec
                 try begin(.exec)
                 phase = .execRequested
-                Sys.write(ch.sync, SyncMessage.exec.encode())
+                // MSG_NOSIGNAL: outside `learn` pid 1 readies its command meanwhile, and
+                // may have failed (its `error` is on its way) and gone.
+                Sys.sendAll(ch.sync, SyncMessage.exec.encode())
             case .error(let code, let message):
                 failure = (code, message)
             case .exec, .pty, .cgroups, .joined:
@@ -276,6 +278,21 @@ extension ContainerRun {
                 }
                 drainTrace()
                 if let m = SyncMessage.decode(msg) { try handle(m) }
+            }
+        }
+
+        /// pid 1's `error`, read or still queued; nil when there is none.
+        func initFailure() -> (code: Int32, message: String)? {
+            if let failure { return failure }
+            while true {
+                let got: (bytes: [UInt8], fd: Int32?)?
+                do { got = try Sys.receive(ch.sync) } catch {
+                    if error.errno == ECONNRESET { continue }
+                    return nil
+                }
+                guard let (msg, passed) = got, !msg.isEmpty else { return nil }
+                if let passed { Sys.close(passed) }
+                if case .error(let code, let message)? = SyncMessage.decode(msg) { return (code, message) }
             }
         }
 
@@ -337,7 +354,15 @@ extension ContainerRun {
                 }
             }
         } catch {
+            // pid 1 may have failed first (outside `learn` it readies its command while
+            // vitro wires the network): its error, already in the socket, is the cause.
+            let first = initFailure()
+            drainTrace()
             killAll(ch)
+            if let first {
+                end(stage, error: first.message)
+                throw RunError(code: first.code, first.message)
+            }
             end(stage, error: String(describing: error))
             throw error
         }
