@@ -25,6 +25,14 @@ public enum ContainerControl {
         }
         markStopped(store, r)
         try Sys.kill(r.state.pid, signal, why: "deliver the signal to the container's pid 1")
+        // As Docker's kill: SIGKILL cannot be caught, so the command returns once the
+        // container has stopped (its monitor has reaped pid 1), and an `inspect` right
+        // after it never says running.
+        // (A frozen pid 1 acts on it only once thawed: thaw first.)
+        if signal == SIGKILL {
+            thawIfPaused(store, r)
+            _ = wait(store, r.id, timeoutMillis: 10_000)
+        }
     }
 
     /// A person stopped the container: its restart policy no longer applies (Docker's
