@@ -98,8 +98,10 @@ class Dockerd:
             f.write("{}")
         self.log = open(os.path.join(self.dir, "dockerd.log"), "w")
         # nsenter execs dockerd: self.proc is dockerd itself.
+        # TMPDIR: containerd dumps its stacks (containerd.PID.stacks.log) there when
+        # signalled; in the daemon's directory, which goes with it.
         self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env={**os.environ, "TMPDIR": self.dir})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.proc.poll() is None:
             if os.path.exists(self.sock):

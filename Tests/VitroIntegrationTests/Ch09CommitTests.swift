@@ -376,7 +376,7 @@ final class DockerDaemon {
             "--data-root", dir + "/data", "--exec-root", dir + "/exec", "--pidfile", dir + "/dockerd.pid", "-H", "unix://" + socket,
             "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false", "--storage-driver=overlay2",
             "--cgroup-parent=/" + cgroupParent,
-        ], log: dir + "/dockerd.log")
+        ], log: dir + "/dockerd.log", env: ["TMPDIR": dir])  // containerd dumps its stacks (containerd.PID.stacks.log) into TMPDIR when signalled: into the test's directory, which goes
         for _ in 0..<100 {
             if FileManager.default.fileExists(atPath: socket), (try? run(["version"]))?.status == 0 { return }
             if process?.isRunning != true { break }

@@ -38,11 +38,12 @@ func sha256Hex(_ path: String) throws -> String {
 }
 
 /// Starts a program in the background, its output into a file.
-func startBackground(_ path: String, _ args: [String], log: String) throws -> Process {
+func startBackground(_ path: String, _ args: [String], log: String, env: [String: String] = [:]) throws -> Process {
     _ = FileManager.default.createFile(atPath: log, contents: nil)
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
+    if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
     p.standardOutput = out
     p.standardError = out
