@@ -65,38 +65,20 @@ public struct EventLine: Sendable {
         rest = line[i...]
     }
 
-    /// Appends the line with its new number and its time relative to `epochNanos`, as
-    /// TraceEvent.write would have written them, to `out`.
-    func append(to out: inout [UInt8], seq: UInt64, epochNanos: UInt64) {
-        out.append(contentsOf: "{\"seq\":".utf8)
-        appendDecimal(seq, to: &out)
-        out.append(contentsOf: ",\"ts\":".utf8)
-        let rel = tsNanos >= epochNanos ? tsNanos - epochNanos : 0
-        appendDecimal(rel / 1000, to: &out)
-        out.append(UInt8(ascii: "."))
-        let frac = rel % 1000
-        out.append(48 + UInt8(frac / 100))
-        out.append(48 + UInt8(frac / 10 % 10))
-        out.append(48 + UInt8(frac % 10))
-        out.append(contentsOf: rest)
+    /// Writes the line with its new number and its time relative to `epochNanos`, as
+    /// TraceEvent.write would have written them.
+    func write(to w: inout JSONWriter, seq: UInt64, epochNanos: UInt64) {
+        w.bytes.append(contentsOf: "{\"seq\":".utf8)
+        w.uint(seq)
+        w.bytes.append(contentsOf: ",\"ts\":".utf8)
+        w.micros(nanos: tsNanos >= epochNanos ? tsNanos - epochNanos : 0)
+        w.bytes.append(contentsOf: rest)
     }
 
     func bytes(seq: UInt64, epochNanos: UInt64) -> [UInt8] {
-        var out: [UInt8] = []
-        append(to: &out, seq: seq, epochNanos: epochNanos)
-        return out
-    }
-}
-
-/// `v` in decimal digits.
-func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
-    var divisor: UInt64 = 1
-    while v / divisor >= 10 { divisor *= 10 }
-    var x = v
-    while divisor > 0 {
-        out.append(48 + UInt8(x / divisor))
-        x %= divisor
-        divisor /= 10
+        var w = JSONWriter()
+        write(to: &w, seq: seq, epochNanos: epochNanos)
+        return w.bytes
     }
 }
 
@@ -207,8 +189,12 @@ public final class JSONLinesSink: TraceSink {
                 bytes.append(10)
                 return bytes
             }
-            line.append(to: &s.buffer, seq: seq, epochNanos: s.epoch)
-            s.buffer.append(10)
+            // Written straight into the buffer: the writer borrows it.
+            var w = JSONWriter()
+            swap(&w.bytes, &s.buffer)
+            line.write(to: &w, seq: seq, epochNanos: s.epoch)
+            w.bytes.append(10)
+            swap(&w.bytes, &s.buffer)
             if s.buffer.count >= 65536 {
                 defer { s.buffer.removeAll(keepingCapacity: true) }
                 return s.buffer
