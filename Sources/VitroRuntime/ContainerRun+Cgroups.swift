@@ -146,13 +146,7 @@ extension ContainerRun {
             guard try Sys.poll([sync], timeoutMillis: 30_000).contains(sync) else {
                 throw RunError("pid 1 (\(pid)) did not join its cgroup within 30 s")
             }
-            let got: (bytes: [UInt8], fd: Int32?)?
-            do { got = try Sys.receive(sync) } catch {
-                // Reported once, ahead of what is still queued: read on.
-                if error.errno == ECONNRESET { continue }
-                throw error
-            }
-            guard let (bytes, passed) = got else { continue }
+            guard let (bytes, passed) = try ContainerRun.receiveFromInit(sync) else { continue }
             if let passed { Sys.close(passed) }
             if bytes.isEmpty { throw RunError("pid 1 (\(pid)) ended before joining its cgroup") }
             switch SyncMessage.decode(bytes) {

@@ -185,6 +185,18 @@ extension ContainerRun {
         }
     }
 
+    /// One message from vitro-init's sync socket; nil when none has come yet (the
+    /// socket is non-blocking). When pid 1 ended with messages of vitro's still unread
+    /// in its socket (the cgroup files, `exec`), the kernel reports ECONNRESET once,
+    /// ahead of what pid 1 had sent (its `error` among them): read on.
+    static func receiveFromInit(_ sync: Int32) throws(SysError) -> (bytes: [UInt8], fd: Int32?)? {
+        while true {
+            do { return try Sys.receive(sync) } catch {
+                if error.errno != ECONNRESET { throw error }
+            }
+        }
+    }
+
     /// Where the container is in the protocol.
     enum Phase { case starting, execRequested, running, done }
 
@@ -246,15 +258,7 @@ extension ContainerRun {
 
         func drainSync() throws {
             while syncOpen {
-                let got: (bytes: [UInt8], fd: Int32?)?
-                do { got = try Sys.receive(ch.sync) } catch {
-                    // pid 1 ended with the cgroup files still unread in its socket (it
-                    // failed before `ready`). The kernel reports that once, ahead of the
-                    // messages still queued (its `error` among them): read on.
-                    if error.errno == ECONNRESET { continue }
-                    throw error
-                }
-                guard let (msg, passed) = got else { return }
+                guard let (msg, passed) = try ContainerRun.receiveFromInit(ch.sync) else { return }
                 if let passed {
                     // Only `pty` carries a descriptor: the master of the container's terminal.
                     if SyncMessage.decode(msg) == .pty, options.tty, terminal == nil {
@@ -285,12 +289,7 @@ extension ContainerRun {
         func initFailure() -> (code: Int32, message: String)? {
             if let failure { return failure }
             while true {
-                let got: (bytes: [UInt8], fd: Int32?)?
-                do { got = try Sys.receive(ch.sync) } catch {
-                    if error.errno == ECONNRESET { continue }
-                    return nil
-                }
-                guard let (msg, passed) = got, !msg.isEmpty else { return nil }
+                guard let (msg, passed) = try? ContainerRun.receiveFromInit(ch.sync), !msg.isEmpty else { return nil }
                 if let passed { Sys.close(passed) }
                 if case .error(let code, let message)? = SyncMessage.decode(msg) { return (code, message) }
             }
