@@ -58,7 +58,11 @@ extension ParsableCommand {
 
     /// Parses `arguments` (without the command's own name) as this command alone.
     public static func parse(_ arguments: [String]) throws -> Self {
-        var command = try CommandParser<Self>(type: Self.self, path: [configuration.commandName]).parse(arguments)
+        try parse(arguments, path: [configuration.commandName])
+    }
+
+    static func parse(_ words: [String], path: [String]) throws -> Self {
+        var command = try CommandParser<Self>(type: Self.self, path: path).parse(words)
         try command.validate()
         return command
     }
@@ -112,9 +116,7 @@ extension ParsableCommand {
     }
 
     static func parsed(_ words: [String], path: [String]) throws -> any ParsableCommand {
-        var command = try CommandParser<Self>(type: Self.self, path: path).parse(words)
-        try command.validate()
-        return command
+        try parse(words, path: path)
     }
 
     /// Prints what `error` says and exits: help and the version on stdout (0), an
