@@ -88,7 +88,20 @@ let package = Package(
             dependencies: [
                 "VitroCommandLine", "VitroRuntime", "VitroCommit", "VitroBuild", "VitroRegistry", "VitroLearn", "VitroImage", "VitroReplay", "VitroCapture", "VitroCgroups", "VitroExec", "VitroNetwork", "VitroVolumes", "VitroTrace", "VitroSys",
             ],
-            swiftSettings: strict),
+            exclude: ["StaticLibstdcxx"],
+            swiftSettings: strict,
+            // What every vitro process pays before main, cut (Benchmarks/README.md, part 6):
+            // libstdc++ linked in, not loaded (StaticLibstdcxx/libstdc++.so says how), and
+            // libgcc too, so that only libc and libm are loaded and relocated; and no
+            // dynamic symbol table of vitro's own 7,354 symbols (the Swift toolchain exports
+            // them all), which the Swift runtime's start-up walks once with dladdr. vitro
+            // looks nothing up in itself with dlsym. Test bundles that depend on vitro are
+            // linked with these settings too, and run with them.
+            linkerSettings: [.unsafeFlags([
+                "-L", Context.packageDirectory + "/Sources/vitro/StaticLibstdcxx",
+                "-Xclang-linker", "-static-libgcc",
+                "-Xlinker", "--no-export-dynamic",
+            ])]),
         .executableTarget(
             name: "vitro-init",
             dependencies: ["VitroExec", "VitroNamespaces", "VitroSys", "VitroTrace"],
