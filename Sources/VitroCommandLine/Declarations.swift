@@ -17,6 +17,10 @@
 // parser (`Declarations`), in declaration order: no reflection at run time, which cost
 // a start half a millisecond of the Swift runtime's type lookups.
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A type an option or argument's word converts to.
 public protocol ExpressibleByArgument {
     init?(argument: String)
@@ -109,7 +113,20 @@ final class Storage<Value> {
 
 /// Gathers the flags, options and arguments a command's `init()` declares, in order.
 final class Declarations: @unchecked Sendable {
-    @TaskLocal static var current: Declarations?
+    /// The declarations being gathered on this thread, if any: a thread-specific slot
+    /// (tests parse on several threads at once). Not a `@TaskLocal`, which alone linked
+    /// Swift's concurrency runtime and libdispatch into vitro, and libdispatch's
+    /// start-up (it reads the CPU count from /sys) into every vitro process.
+    static var current: Declarations? {
+        guard let p = pthread_getspecific(currentKey) else { return nil }
+        return Unmanaged<Declarations>.fromOpaque(p).takeUnretainedValue()
+    }
+
+    private static let currentKey: pthread_key_t = {
+        var key = pthread_key_t()
+        guard pthread_key_create(&key, nil) == 0 else { preconditionFailure("pthread_key_create: no key left") }
+        return key
+    }()
 
     var slots: [Slot] = []
     /// The title of the option group being made (`@OptionGroup(title:)`).
@@ -118,7 +135,10 @@ final class Declarations: @unchecked Sendable {
     /// `make()`'s value and what its wrappers declared.
     static func of<T>(_ make: () -> T) -> (T, [Slot]) {
         let d = Declarations()
-        let value = $current.withValue(d) { make() }
+        let outer = pthread_getspecific(currentKey)
+        pthread_setspecific(currentKey, Unmanaged.passUnretained(d).toOpaque())
+        defer { pthread_setspecific(currentKey, outer) }
+        let value = withExtendedLifetime(d) { make() }
         return (value, d.slots)
     }
 
