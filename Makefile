@@ -10,7 +10,10 @@
 
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
-RELEASE_FLAGS = -c release --static-swift-stdlib
+# No $ORIGIN run path: vitro loads no library of its own, and the dynamic loader would
+# look for libc and libm in .build/release (and its hwcaps subdirectories) first, two
+# dozen failed opens at every start.
+RELEASE_FLAGS = -c release --static-swift-stdlib --disable-local-rpath
 BIN = .build/release
 
 .PHONY: deps build release learn test unit golden bench bench-pull clean
