@@ -73,7 +73,10 @@ extension Sys {
         let start = MonotonicClock.now()
         let r = vitro_fork()
         let err = r < 0 ? Glibc.errno : 0
-        if r == 0 { Tracer.shared.pid = readlink("/proc/self").flatMap { Int32($0) } ?? getpid() }
+        if r == 0 {
+            forgetThreadID()
+            Tracer.shared.pid = readlink("/proc/self").flatMap { Int32($0) } ?? getpid()
+        }
         Tracer.shared.call("fork", group: .process, start: start, args: [:], ret: Int64(r), errno: r < 0 ? Errno.name(err) : nil, why: why, shell: nil, file: file, line: line)
         if r < 0 { throw SysError(operation: "fork", object: "", errno: err) }
         return r
@@ -90,7 +93,10 @@ extension Sys {
         let start = MonotonicClock.now()
         let r = vitro_clone_into_cgroup(cgroupFD)
         let err = r < 0 ? Glibc.errno : 0
-        if r == 0 { Tracer.shared.pid = readlink("/proc/self").flatMap { Int32($0) } ?? getpid() }
+        if r == 0 {
+            forgetThreadID()
+            Tracer.shared.pid = readlink("/proc/self").flatMap { Int32($0) } ?? getpid()
+        }
         Tracer.shared.call(
             "clone3", group: .process, start: start, args: ["flags": .flags("CLONE_INTO_CGROUP"), "cgroup": .string(path)], ret: Int64(r),
             errno: r < 0 ? Errno.name(err) : nil, why: why, shell: nil, file: file, line: line)

@@ -59,11 +59,31 @@ public enum Sys {
 
     /// The calling thread's id when it is not the process's main thread; nil otherwise,
     /// so that the event carries the tracer's (host) pid. Inside a new pid namespace
-    /// gettid() and getpid() both say 1.
+    /// gettid() and getpid() both say 1. Asked for every event: the answer is kept per
+    /// thread (gettid and getpid were two system calls per traced call, 380 in a run),
+    /// and forgotten in the child of a fork (`forgetThreadID`), a new process.
     static func threadID() -> Int32? {
+        if let kept = pthread_getspecific(threadIDKey) {
+            let tid = Int32(truncatingIfNeeded: Int(bitPattern: kept))
+            return tid < 0 ? nil : tid
+        }
         let tid = vitro_gettid()
-        return tid == getpid() ? nil : tid
+        let main = tid == getpid()
+        // -1 for the main thread: a kept value is never 0 (nil, "not asked yet").
+        pthread_setspecific(threadIDKey, UnsafeRawPointer(bitPattern: main ? -1 : Int(tid)))
+        return main ? nil : tid
     }
+
+    /// In the child of a fork: its one thread is the main thread of a new process.
+    static func forgetThreadID() {
+        pthread_setspecific(threadIDKey, nil)
+    }
+
+    private static let threadIDKey: pthread_key_t = {
+        var key = pthread_key_t()
+        guard pthread_key_create(&key, nil) == 0 else { preconditionFailure("pthread_key_create: no key left") }
+        return key
+    }()
 
     /// Calls `body` with a C string array (argv, envp) that ends with NULL.
     static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
