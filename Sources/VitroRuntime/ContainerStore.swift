@@ -1,7 +1,8 @@
 // Chapter 08: the containers directory. One directory per container under
-// <root>/containers/ID: config.json, state.json, the json-file log, and a lock file
-// that serialises state changes between vitro processes (a `kill` and the monitor
-// recording an exit, say). What a container needs only while it runs is in the run
+// <root>/containers/ID: config.json, state.json (from its first state change: a record
+// without one is created, not yet started) and the json-file log; the directory itself
+// is the lock (flock) that serialises state changes between vitro processes (a `kill`
+// and the monitor recording an exit, say). What a container needs only while it runs is in the run
 // root instead (StateRoot.swift), under <run>/containers/ID: the hostname, hosts and
 // resolv.conf bound into its /etc, and its published ports. `rm` removes both.
 //
@@ -54,7 +55,8 @@ public struct ContainerStore: Sendable {
         }
         try Sys.mkdir(dir(config.id), mode: 0o700, existOK: false, why: "this container's state")
         try Sys.writeFileAtomically(dir(config.id) + "/config.json", config.json(), durable: false, why: "what the container was asked to be (durable once it has started, see persist)")
-        try Sys.writeFileAtomically(dir(config.id) + "/state.json", ContainerState().json(), durable: false, why: "the container starts out created")
+        // No state.json yet: a record without one is a container created and not yet
+        // started (load). The first state change writes it: one file fewer per start.
         return true
     }
 
@@ -133,7 +135,7 @@ public struct ContainerStore: Sendable {
 
     /// Changes the state under the container's lock.
     public func update(_ id: String, _ change: (inout ContainerState) -> Void) throws {
-        guard let lock = try Sys.lock(dir(id) + "/lock", why: "one writer of the state at a time") else { return }
+        let lock = try Sys.lockDirectory(dir(id), why: "one writer of the state at a time")
         defer { Sys.unlock(lock) }
         let record = load(id)
         var state = record?.state ?? ContainerState()

@@ -72,9 +72,12 @@ import VitroTrace
             id: ContainerID.make(), name: "rm_me", created: WallTime.now(), image: "i", rootfs: "/r", argv: ["true"], env: [],
             workdir: "/", hostname: "h", detached: false, autoRemove: true)
         #expect(try store.create(c, generatedName: false))
+        // Created: the record has no state.json yet, and loads as created.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.dir(c.id)) == ["config.json"])
+        #expect(store.load(c.id)?.state.status == .created)
         try store.update(c.id) { $0.status = .running }
         #expect(store.load(c.id)?.state.status == .running)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: store.dir(c.id)).sorted() == ["config.json", "lock", "state.json"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.dir(c.id)).sorted() == ["config.json", "state.json"])
         try "".write(toFile: store.dir(c.id) + "/state.json", atomically: false, encoding: .utf8)
         #expect(store.load(c.id)?.state.status == .exited)
         try store.remove(c.id)
