@@ -43,7 +43,7 @@ extension Sys {
         var childErrno: Int32 = 0
         let r = try invoke(
             file: file, line: line, "execve", .process, object: path,
-            args: ["path": .string(path), "argv": .list(argv), "via": .string("fork"), "nfds": .int(Int64(fds.count))],
+            args: ["path": .string(path), "argv": .list(argv), "via": .string("vfork"), "nfds": .int(Int64(fds.count))],
             why: why, shell: shellLine(argv),
             hint: { e in e == ENOENT ? "is vitro-init installed next to vitro?" : nil }
         ) {

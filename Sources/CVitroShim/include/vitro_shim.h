@@ -7,7 +7,7 @@
  * cannot call; and the wait-status and makedev helpers are macros. Each of those is
  * declared here as a plain function or constant.
  *
- * The one piece of logic here is vitro_spawn: the window between fork(2) and execve(2)
+ * The one piece of logic here is vitro_spawn: the window between vfork(2) and execve(2)
  * in a multi-threaded parent may only use async-signal-safe calls, so it is written in
  * C. A failure inside it travels back to the parent as an errno over a close-on-exec
  * pipe, and the child ends with _exit(127).
@@ -134,7 +134,7 @@ ssize_t vitro_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *
  * Spawn `path` with `argv` and `envp`. fdmap[i] is the parent descriptor that becomes
  * descriptor i in the child (i from 0 to nfds-1); every other descriptor is closed.
  * The child starts with an empty signal mask and default dispositions. Returns the pid,
- * or -1 with *child_errno set to the errno of the step that failed (fork in the parent,
+ * or -1 with *child_errno set to the errno of the step that failed (vfork in the parent,
  * or a dup/exec step in the child, reported over a close-on-exec pipe).
  */
 pid_t vitro_spawn(const char *path, char *const argv[], char *const envp[],
