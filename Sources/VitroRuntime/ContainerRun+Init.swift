@@ -312,7 +312,13 @@ extension ContainerRun {
         do {
             // v1: the cgroup while vitro-init builds the namespaces (it ends its own
             // stage on an error; the namespaces' is ended below).
-            if cgroupsAlongside { try stageCgroupsAlongside(sync: ch.sync) }
+            if cgroupsAlongside {
+                try stageCgroupsAlongside(sync: ch.sync)
+                // vitro would now only wait while pid 1 mounts its root: the trace
+                // store's bound is applied here rather than after the command starts,
+                // when a short command's end may be waiting for it.
+                pruneKeptTraces()
+            }
             while !finished() {
                 var watch: [Int32: PollEvents] = [ch.signals: .readable]
                 if syncOpen { watch[ch.sync] = .readable }

@@ -186,10 +186,12 @@ public final class ContainerRun {
         pruneKeptTraces()
     }
 
-    /// The trace store's bound (the newest 100 traces, 256 MiB), applied once per run:
-    /// as soon as the container's command runs, while vitro would only wait for it (a
-    /// listing of every kept trace: a third of a millisecond here), or at the end of a
-    /// run that never got so far. Not part of this run's story, so not in its trace.
+    /// The trace store's bound (the newest 100 traces, 256 MiB), applied once per run
+    /// while vitro would only wait (a listing of every kept trace: a few tenths of a
+    /// millisecond here): on v1, once the cgroup's files are with pid 1 and it is still
+    /// mounting its root; otherwise as soon as the container's command runs; or at the
+    /// end of a run that never got so far. Not part of this run's story, so not in its
+    /// trace.
     func pruneKeptTraces() {
         guard !tracesPruned, !options.tracedByCaller, options.traceFile == nil, let tracePath else { return }
         tracesPruned = true
