@@ -2,9 +2,10 @@
 // <root>/containers/ID: config.json, state.json (from its first state change: a record
 // without one is created, not yet started) and the json-file log; the directory itself
 // is the lock (flock) that serialises state changes between vitro processes (a `kill`
-// and the monitor recording an exit, say). What a container needs only while it runs is in the run
-// root instead (StateRoot.swift), under <run>/containers/ID: the hostname, hosts and
-// resolv.conf bound into its /etc, and its published ports. `rm` removes both.
+// and the monitor recording an exit, say). What a container needs only while it runs is
+// in the run root instead (StateRoot.swift), under <run>/containers/ID: the hostname,
+// hosts and resolv.conf bound into its /etc, and its published ports. `rm` removes
+// both.
 //
 // The record is written without waiting for the disk: a `--rm` container's is
 // removed when it ends (a machine crash before that leaves at most a stale record,

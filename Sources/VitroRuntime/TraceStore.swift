@@ -11,7 +11,8 @@
 // restart never overwrites the trace of the run before it. Traces outlive their
 // container (a `run --rm` that failed is exactly what one wants to replay), so they are
 // bounded instead: once per run (ContainerRun.pruneKeptTraces says when), the oldest
-// go until at most `keep` traces and `maxBytes` bytes are left. The trace just written is never removed, however large.
+// go until at most `keep` traces and `maxBytes` bytes are left. The trace just written
+// is never removed, however large.
 
 import VitroSys
 import VitroTrace
