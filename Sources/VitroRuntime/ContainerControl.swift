@@ -47,7 +47,7 @@ public enum ContainerControl {
     static func settle(_ store: ContainerStore, _ r: ContainerRecord) -> ContainerRecord {
         var r = r
         var n = 0
-        while store.liveStatus(r) == .restarting || (r.config.restartPolicy != "no" && r.state.status == .exited && processStartTime(r.state.monitorPid) != nil), n < 250 {
+        while store.liveStatus(r) == .restarting || (r.config.restartPolicy != "no" && r.state.status == .exited && r.state.monitorAlive), n < 250 {
             Sys.sleep(milliseconds: 20)
             n += 1
             guard let again = store.load(r.id) else { return r }
@@ -91,7 +91,7 @@ public enum ContainerControl {
         // (`vitro build` removes its step containers so), would wait for itself.
         guard r.state.monitorPid > 0, r.state.monitorPid != Sys.processID() else { return }
         var n = 0
-        while processStartTime(r.state.monitorPid) != nil, n < 250 {
+        while r.state.monitorAlive, n < 250 {
             Sys.sleep(milliseconds: 20)
             n += 1
         }

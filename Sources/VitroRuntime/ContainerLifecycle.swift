@@ -159,6 +159,7 @@ public enum ContainerLifecycle {
             s.pid = pid
             s.pidStartTime = processStartTime(pid) ?? 0
             s.monitorPid = monitor
+            s.monitorStartTime = processStartTime(monitor) ?? 0
             s.startedAt = WallTime.now()
         }
     }

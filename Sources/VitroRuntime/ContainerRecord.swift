@@ -115,7 +115,10 @@ public struct ContainerState: Sendable, Equatable {
     /// Its start time in clock ticks since boot (/proc/PID/stat field 22), to tell it
     /// from a later process that got the same pid.
     public var pidStartTime: UInt64 = 0
+    /// The process that watches this run (a detached run's monitor, or the foreground
+    /// vitro), and its start time, as for pid 1: a later process with its pid is not it.
     public var monitorPid: Int32 = 0
+    public var monitorStartTime: UInt64 = 0
     public var exitCode: Int32 = 0
     public var oomKilled = false
     public var error = ""
@@ -135,6 +138,7 @@ public struct ContainerState: Sendable, Equatable {
         w.key("Pid"); w.int(Int64(pid))
         w.key("PidStartTime"); w.uint(pidStartTime)
         w.key("MonitorPid"); w.int(Int64(monitorPid))
+        w.key("MonitorStartTime"); w.uint(monitorStartTime)
         w.key("ExitCode"); w.int(Int64(exitCode))
         w.key("OOMKilled"); w.bool(oomKilled)
         w.key("Error"); w.string(error)
@@ -151,6 +155,7 @@ public struct ContainerState: Sendable, Equatable {
         pid = Int32(v["Pid"]?.int ?? 0)
         pidStartTime = UInt64(max(0, v["PidStartTime"]?.int ?? 0))
         monitorPid = Int32(v["MonitorPid"]?.int ?? 0)
+        monitorStartTime = UInt64(max(0, v["MonitorStartTime"]?.int ?? 0))
         exitCode = Int32(v["ExitCode"]?.int ?? 0)
         oomKilled = v["OOMKilled"]?.bool ?? false
         error = v["Error"]?.string ?? ""
@@ -173,6 +178,16 @@ public struct ContainerRecord: Sendable {
 /// reaped yet has done all it will do. (A detached container's monitor is reparented
 /// to the machine's init when `run -d` returns; an init that reaps late, as some VM
 /// and container inits do, would otherwise keep `rm -f` and `stop` waiting on it.)
+extension ContainerState {
+    /// Whether the run's monitor still lives: its pid, started when the record says (a
+    /// record from before MonitorStartTime was kept: its pid alone). After a reboot, or
+    /// a monitor killed long ago, another process may hold the pid.
+    public var monitorAlive: Bool {
+        guard let start = processStartTime(monitorPid) else { return false }
+        return monitorStartTime == 0 || start == monitorStartTime
+    }
+}
+
 public func processStartTime(_ pid: Int32) -> UInt64? {
     guard pid > 0, let text = try? Sys.readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
     let fields = text[text.index(after: close)...].split(separator: " ")

@@ -155,14 +155,13 @@ public struct ContainerStore: Sendable {
     /// (vitro and its monitor were killed) is really exited.
     public func liveStatus(_ r: ContainerRecord) -> ContainerStatus {
         // Restarting is the monitor's word between two runs; without the monitor, exited.
-        if r.state.status == .restarting { return processStartTime(r.state.monitorPid) == nil ? .exited : .restarting }
+        if r.state.status == .restarting { return r.state.monitorAlive ? .restarting : .exited }
         guard r.state.status == .running || r.state.status == .paused else { return r.state.status }
         guard let start = processStartTime(r.state.pid), start == r.state.pidStartTime else {
             // pid 1 is gone. Its monitor, while it lives, records the end once it has
             // copied the last output into the log and removed the cgroup; until then the
             // container is still stopping (Docker, too, says exited only after that).
-            let monitor = r.state.monitorPid
-            if monitor > 0, monitor != Sys.processID(), processStartTime(monitor) != nil { return r.state.status }
+            if r.state.monitorPid != Sys.processID(), r.state.monitorAlive { return r.state.status }
             return .exited
         }
         return r.state.status

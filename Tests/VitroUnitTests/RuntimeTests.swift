@@ -84,6 +84,34 @@ import VitroTrace
         #expect(store.load(c.id) == nil)
     }
 
+    /// A record that says running, whose pid 1 is gone: while its monitor lives the
+    /// container is still stopping; a process that merely got the monitor's pid since
+    /// (after a reboot, say) is not its monitor, and the container is exited.
+    @Test func aDeadRunsMonitorIsKnownByItsStartTimeToo() throws {
+        let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = ContainerStore(root: StateRoot(path: dir))
+        let c = ContainerConfig(
+            id: ContainerID.make(), name: "watched", created: WallTime.now(), image: "i", rootfs: "/r", argv: ["true"], env: [],
+            workdir: "/", hostname: "h", detached: true, autoRemove: false)
+        #expect(try store.create(c, generatedName: false))
+        // A live process that is not this one stands for the monitor: the host's pid 1.
+        let live = try #require(processStartTime(1))
+        try store.update(c.id) { s in
+            s.status = .running
+            s.pid = Int32.max  // no such process: pid 1 of the container has ended
+            s.monitorPid = 1
+            s.monitorStartTime = live
+        }
+        #expect(try store.liveStatus(#require(store.load(c.id))) == .running)
+        try store.update(c.id) { $0.monitorStartTime = live + 1 }
+        #expect(try store.liveStatus(#require(store.load(c.id))) == .exited)
+        try store.update(c.id) { s in s.status = .restarting }
+        #expect(try store.liveStatus(#require(store.load(c.id))) == .exited)
+        try store.update(c.id) { $0.monitorStartTime = live }
+        #expect(try store.liveStatus(#require(store.load(c.id))) == .restarting)
+    }
+
     /// Two `run -d` started at once may pick the same made-up name; the second to claim
     /// it must pick again, not fail (the detached benchmark started 50 at once and lost
     /// one to "name already in use" nearly every time). A name the user gave stays an error.
