@@ -31,50 +31,12 @@ extension ContainerRun {
         defer { releaseNetwork() }
         // v2: the cgroup first, so that pid 1 is born in it (ContainerRun+Cgroups.swift).
         var cgroupDir = try stageCgroupsFirst()
+        let cgroupPath = cgroupDir?.path ?? ""
         defer {
             if let d = cgroupDir { Sys.close(d.fd) }
             releaseCgroup()  // idempotent: also after the container's own release
         }
         try begin(.namespaces)
-        let hostname = options.hostname ?? String(context.containerID.prefix(12))
-        let resolved: Resolved
-        do { resolved = try resolve(hostname: hostname) } catch {
-            end(.namespaces, error: String(describing: error))
-            throw error
-        }
-        context.argv = resolved.argv
-        onResolved?(resolved.argv, resolved.env, resolved.workdir)
-        var spec = InitSpec(
-            rootfs: rootfs, argv: resolved.argv, env: resolved.env, cwd: resolved.workdir, hostname: hostname,
-            namespaces: options.network.mode.ownNamespace ? .container : NamespaceSet.container.subtracting(.net),
-            learn: observer != nil)
-        spec.overlay = overlayData
-        spec.tty = options.tty
-        spec.join = options.join ?? 0
-        spec.joinNetwork = options.networkPeer?.pid ?? 0
-        spec.cgroup = cgroupDir?.path ?? ""
-        spec.capabilities = options.capabilities
-        spec.mounts = mountPlan
-        do {
-            if options.join == nil { try checkUser(resolved.user, rootfs: rootfs) }
-            try applySecurity(to: &spec, user: resolved.user)
-        } catch let e as RunError {
-            end(.namespaces, error: e.message)
-            throw e
-        } catch {
-            end(.namespaces, error: String(describing: error))
-            throw RunError(String(describing: error))
-        }
-        // `vitro exec` joins a running container: its /etc files and network exist.
-        if options.join == nil {
-            do {
-                spec.files = filesBesidesMounts(try prepareEtcFiles())
-            } catch {
-                end(.namespaces, error: String(describing: error))
-                throw RunError(String(describing: error))
-            }
-        }
-
         let handled = [SIGCHLD] + ContainerRun.forwarded + terminalSignals
         let signals = try Sys.signalDescriptor(handled)
         defer {
@@ -84,6 +46,9 @@ extension ContainerRun {
         // However the run ends, vitro's terminal gets its settings back.
         defer { detachTerminal() }
         try Sys.setChildSubreaper(why: "pid 1 will be re-parented to vitro when vitro-init's first process exits")
+        // vitro-init first, its spec after: its exec and start-up (about a millisecond)
+        // overlap the work below, and it waits on fd 3 for the spec meanwhile. Bad
+        // input found below ends it before it has made anything (`abandon`).
         let specPipe = try Sys.pipe()
         let tracePipe = try Sys.pipe()
         let (syncParent, syncChild) = try Sys.socketPair()
@@ -92,7 +57,7 @@ extension ContainerRun {
             initPid = try Sys.spawn(
                 ContainerRun.initPath(), argv: ["vitro-init"], env: [],
                 fds: options.stdio + [specPipe.read, tracePipe.write, syncChild] + (cgroupDir.map { [$0.fd] } ?? []),
-                why: "a fresh single-threaded process to unshare and fork in; fds 3-5 carry spec, trace and sync")
+                why: "a fresh single-threaded process to unshare and fork in; fds 3-5 carry spec, trace and sync; it reads its spec while vitro writes it")
         } catch {
             for fd in [specPipe.read, specPipe.write, tracePipe.read, tracePipe.write, syncParent, syncChild] { Sys.close(fd) }
             end(.namespaces, error: String(describing: error))
@@ -104,20 +69,75 @@ extension ContainerRun {
             Sys.close(d.fd)
             cgroupDir = nil
         }
-        Sys.write(specPipe.write, spec.encode())
-        Sys.close(specPipe.write)
-        try Sys.setNonBlocking(tracePipe.read)
-        try Sys.setNonBlocking(syncParent)
         defer {
             Sys.close(syncParent)
             Sys.close(tracePipe.read)
         }
+        let spec: InitSpec
+        do {
+            spec = try initSpec(rootfs: rootfs, cgroup: cgroupPath)
+        } catch {
+            Sys.close(specPipe.write)
+            abandon(initPid)
+            end(.namespaces, error: String(describing: error))
+            throw error
+        }
+        Sys.write(specPipe.write, spec.encode())
+        Sys.close(specPipe.write)
+        try Sys.setNonBlocking(tracePipe.read)
+        try Sys.setNonBlocking(syncParent)
         defer {
             releaseNetwork()
             releaseCgroup()
         }
         let channel = InitChannel(sync: syncParent, trace: tracePipe.read, signals: signals, initPid: initPid)
         return try follow(channel)
+    }
+
+    /// What vitro-init is told: the command as the image and flags resolve it, the
+    /// security settings, the /etc files. Throws on bad input (a `RunError`, or the
+    /// resolver's own error), before anything of the container is made.
+    func initSpec(rootfs: String, cgroup: String) throws -> InitSpec {
+        let hostname = options.hostname ?? String(context.containerID.prefix(12))
+        let resolved = try resolve(hostname: hostname)
+        context.argv = resolved.argv
+        onResolved?(resolved.argv, resolved.env, resolved.workdir)
+        var spec = InitSpec(
+            rootfs: rootfs, argv: resolved.argv, env: resolved.env, cwd: resolved.workdir, hostname: hostname,
+            namespaces: options.network.mode.ownNamespace ? .container : NamespaceSet.container.subtracting(.net),
+            learn: observer != nil)
+        spec.overlay = overlayData
+        spec.tty = options.tty
+        spec.join = options.join ?? 0
+        spec.joinNetwork = options.networkPeer?.pid ?? 0
+        spec.cgroup = cgroup
+        spec.capabilities = options.capabilities
+        spec.mounts = mountPlan
+        do {
+            if options.join == nil { try checkUser(resolved.user, rootfs: rootfs) }
+            try applySecurity(to: &spec, user: resolved.user)
+        } catch let e as RunError {
+            throw e
+        } catch {
+            throw RunError(String(describing: error))
+        }
+        // `vitro exec` joins a running container: its /etc files and network exist.
+        if options.join == nil {
+            do {
+                spec.files = filesBesidesMounts(try prepareEtcFiles())
+            } catch {
+                throw RunError(String(describing: error))
+            }
+        }
+        return spec
+    }
+
+    /// Ends a vitro-init that never got its spec: it has made nothing yet (it was
+    /// waiting on fd 3), so nothing is left behind but its exit status, reaped here.
+    func abandon(_ initPid: pid_t) {
+        try? Sys.kill(initPid, SIGKILL, why: "the run's input was refused before vitro-init got its spec; it has made nothing yet")
+        _ = try? Sys.waitpid(initPid)
+        context.initPid = nil
     }
 
     /// Compiled seccomp programs, by profile and capabilities (run-time state: a reboot,
