@@ -236,6 +236,31 @@ extension Integration {
             }
         }
 
+        // vitro-init is spawned before vitro has checked the run's input; when the input
+        // is refused it is killed and reaped having made nothing: no namespace, no mount.
+        @Test func refusedInputEndsTheWaitingVitroInit() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let trace = box.dir + "/bad-user.jsonl"
+                let bad = try box.run(["/bin/true"], extra: ["--user", "bogus", "--trace", trace])
+                #expect(bad.status == 125 && bad.stderr == "vitro: unable to find user bogus: no matching entries in passwd file\n", "\(bad.stderr)")
+                let events = try readTrace(trace)
+                func args(_ e: [String: Any]) -> [String: Any] { e["args"] as? [String: Any] ?? [:] }
+                let spawn = events.first { ($0["name"] as? String) == "execve" && (args($0)["path"] as? String ?? "").hasSuffix("/vitro-init") }
+                let helper = spawn?["ret"] as? Int ?? 0
+                #expect(helper > 0, "vitro-init was spawned: \(String(describing: spawn))")
+                let killed = events.first { ($0["name"] as? String) == "kill" && args($0)["pid"] as? Int == helper }
+                #expect(args(killed ?? [:])["sig"] as? String == "SIGKILL", "the waiting vitro-init is killed")
+                #expect(events.contains { ($0["name"] as? String) == "waitpid" && args($0)["pid"] as? Int == helper && $0["ret"] as? Int == helper }, "and reaped by vitro")
+                for made in ["unshare", "mount", "pivot_root", "clone3", "fork"] {
+                    #expect(!events.contains { ($0["name"] as? String) == made }, "nothing was made: \(made) in the trace")
+                }
+                let end = events.last { ($0["ph"] as? String) == "E" && ($0["name"] as? String) == "namespaces" }
+                #expect(args(end ?? [:])["error"] as? String == "unable to find user bogus: no matching entries in passwd file")
+                #expect(kill(pid_t(helper), 0) == -1 && errno == ESRCH, "vitro-init \(helper) is gone")
+            }
+        }
+
         @Test func ulimitsReachTheCommand() throws {
             try leavesNothing {
                 let box = try Sandbox()
