@@ -116,10 +116,8 @@ extension ContainerRun {
         do {
             if options.join == nil { try checkUser(resolved.user, rootfs: rootfs) }
             try applySecurity(to: &spec, user: resolved.user)
-        } catch let e as RunError {
-            throw e
         } catch {
-            throw RunError(String(describing: error))
+            throw (error as? RunError) ?? RunError(String(describing: error))
         }
         // `vitro exec` joins a running container: its /etc files and network exist.
         if options.join == nil {
