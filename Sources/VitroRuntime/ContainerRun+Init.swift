@@ -134,7 +134,7 @@ extension ContainerRun {
     /// waiting on fd 3), so nothing is left behind but its exit status, reaped here.
     func abandon(_ initPid: pid_t) {
         try? Sys.kill(initPid, SIGKILL, why: "the run's input was refused before vitro-init got its spec; it has made nothing yet")
-        _ = try? Sys.waitpid(initPid)
+        _ = try? Sys.waitpid(initPid, why: "reap it, so no zombie of it is left")
         context.initPid = nil
     }
 

@@ -261,6 +261,30 @@ extension Integration {
             }
         }
 
+        // The v2 path (VITRO_CGROUP=v2 on this hybrid host) makes the cgroup before the
+        // spawn, so that pid 1 can be born in it; a refused run removes it again.
+        @Test(.enabled(if: Integration.Ch04Cgroups.hasUnified, "needs a cgroup2 mount at /sys/fs/cgroup/unified (this machine's hybrid layout)"))
+        func refusedInputOnTheV2PathRemovesTheCgroupMadeFirst() throws {
+            try leavesNothing {
+                let box = try Sandbox()
+                let trace = box.dir + "/bad-user-v2.jsonl"
+                let bad = try runProcess(
+                    Binaries.vitro, ["run", "--rootfs", box.rootfs, "--user", "bogus", "--trace", trace, "/bin/true"],
+                    env: box.env.merging(["VITRO_CGROUP": "v2"]) { $1 })
+                #expect(bad.status == 125 && bad.stderr == "vitro: unable to find user bogus: no matching entries in passwd file\n", "\(bad.stderr)")
+                let events = try readTrace(trace)
+                func args(_ e: [String: Any]) -> [String: Any] { e["args"] as? [String: Any] ?? [:] }
+                let made = events.lastIndex { ($0["name"] as? String) == "mkdir" && (args($0)["path"] as? String ?? "").hasPrefix(Integration.Ch04Cgroups.unified + "/") }
+                let spawn = events.firstIndex { ($0["name"] as? String) == "execve" && (args($0)["path"] as? String ?? "").hasSuffix("/vitro-init") }
+                #expect(made != nil && spawn != nil && (made ?? 0) < (spawn ?? 0), "the v2 cgroup is made before vitro-init is spawned")
+                let dir = made.flatMap { args(events[$0])["path"] as? String } ?? "?"
+                #expect(events.contains { ($0["name"] as? String) == "kill" && args($0)["sig"] as? String == "SIGKILL" }, "the waiting vitro-init is killed")
+                #expect(events.contains { ($0["name"] as? String) == "rmdir" && args($0)["path"] as? String == dir }, "and the cgroup removed: \(dir)")
+                #expect(!FileManager.default.fileExists(atPath: dir))
+                #expect(!events.contains { ["unshare", "mount", "clone3"].contains($0["name"] as? String ?? "") }, "nothing else was made")
+            }
+        }
+
         @Test func ulimitsReachTheCommand() throws {
             try leavesNothing {
                 let box = try Sandbox()
