@@ -173,11 +173,6 @@ public struct ContainerRecord: Sendable {
     public var id: String { config.id }
 }
 
-/// Start time of a process in clock ticks since boot, from /proc/PID/stat; nil when
-/// there is no such process, or only its zombie: a process that has exited but is not
-/// reaped yet has done all it will do. (A detached container's monitor is reparented
-/// to the machine's init when `run -d` returns; an init that reaps late, as some VM
-/// and container inits do, would otherwise keep `rm -f` and `stop` waiting on it.)
 extension ContainerState {
     /// Whether the run's monitor still lives: its pid, started when the record says (a
     /// record from before MonitorStartTime was kept: its pid alone). After a reboot, or
@@ -188,6 +183,11 @@ extension ContainerState {
     }
 }
 
+/// Start time of a process in clock ticks since boot, from /proc/PID/stat; nil when
+/// there is no such process, or only its zombie: a process that has exited but is not
+/// reaped yet has done all it will do. (A detached container's monitor is reparented
+/// to the machine's init when `run -d` returns; an init that reaps late, as some VM
+/// and container inits do, would otherwise keep `rm -f` and `stop` waiting on it.)
 public func processStartTime(_ pid: Int32) -> UInt64? {
     guard pid > 0, let text = try? Sys.readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
     let fields = text[text.index(after: close)...].split(separator: " ")

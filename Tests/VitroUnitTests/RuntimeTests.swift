@@ -8,6 +8,19 @@ import VitroImage
 import VitroTrace
 
 @Suite struct RuntimeBasics {
+    /// A container store in a directory of its own (the caller removes `dir`).
+    func scratchStore() -> (store: ContainerStore, dir: String) {
+        let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
+        return (ContainerStore(root: StateRoot(path: dir)), dir)
+    }
+
+    /// A container's config with a fresh id and nothing but a name of note.
+    func scratchConfig(_ name: String, detached: Bool = true, autoRemove: Bool = false) -> ContainerConfig {
+        ContainerConfig(
+            id: ContainerID.make(), name: name, created: WallTime.now(), image: "i", rootfs: "/r", argv: ["true"], env: [],
+            workdir: "/", hostname: "h", detached: detached, autoRemove: autoRemove)
+    }
+
     @Test func environmentHasDockersDefaultsAndTheUsersOverrides() {
         var o = RunOptions(rootfs: "/r", argv: ["x"])
         o.env = ["PATH=/custom", "A=1", "HOME"]  // HOME: copied from vitro's environment
@@ -65,12 +78,9 @@ import VitroTrace
     /// A record a crash of the machine left with an empty state.json (a `--rm`
     /// container's is swapped in without a flush) loads as exited, not as created.
     @Test func anEmptyStateLoadsAsExited() throws {
-        let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
+        let (store, dir) = scratchStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = ContainerStore(root: StateRoot(path: dir))
-        let c = ContainerConfig(
-            id: ContainerID.make(), name: "rm_me", created: WallTime.now(), image: "i", rootfs: "/r", argv: ["true"], env: [],
-            workdir: "/", hostname: "h", detached: false, autoRemove: true)
+        let c = scratchConfig("rm_me", detached: false, autoRemove: true)
         #expect(try store.create(c, generatedName: false))
         // Created: the record has no state.json yet, and loads as created.
         #expect(try FileManager.default.contentsOfDirectory(atPath: store.dir(c.id)) == ["config.json"])
@@ -88,12 +98,9 @@ import VitroTrace
     /// container is still stopping; a process that merely got the monitor's pid since
     /// (after a reboot, say) is not its monitor, and the container is exited.
     @Test func aDeadRunsMonitorIsKnownByItsStartTimeToo() throws {
-        let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
+        let (store, dir) = scratchStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = ContainerStore(root: StateRoot(path: dir))
-        let c = ContainerConfig(
-            id: ContainerID.make(), name: "watched", created: WallTime.now(), image: "i", rootfs: "/r", argv: ["true"], env: [],
-            workdir: "/", hostname: "h", detached: true, autoRemove: false)
+        let c = scratchConfig("watched")
         #expect(try store.create(c, generatedName: false))
         // A live process that is not this one stands for the monitor: the host's pid 1.
         let live = try #require(processStartTime(1))
@@ -116,19 +123,13 @@ import VitroTrace
     /// it must pick again, not fail (the detached benchmark started 50 at once and lost
     /// one to "name already in use" nearly every time). A name the user gave stays an error.
     @Test func aTakenGeneratedNameIsPickedAgainAGivenOneIsRefused() throws {
-        let dir = NSTemporaryDirectory() + "vitro-unit-" + UUID().uuidString
+        let (store, dir) = scratchStore()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = ContainerStore(root: StateRoot(path: dir))
-        func config(_ name: String) -> ContainerConfig {
-            ContainerConfig(
-                id: ContainerID.make(), name: name, created: WallTime.now(), image: "i", rootfs: "/r", argv: ["true"], env: [],
-                workdir: "/", hostname: "h", detached: true, autoRemove: false)
-        }
-        #expect(try store.create(config("keen_knuth"), generatedName: true))
-        let second = config("keen_knuth")
+        #expect(try store.create(scratchConfig("keen_knuth"), generatedName: true))
+        let second = scratchConfig("keen_knuth")
         #expect(try store.create(second, generatedName: true) == false)
         #expect(store.load(second.id) == nil)
-        #expect(throws: RunError.self) { try store.create(config("keen_knuth"), generatedName: false) }
+        #expect(throws: RunError.self) { try store.create(scratchConfig("keen_knuth"), generatedName: false) }
         #expect(store.list().map(\.config.name) == ["keen_knuth"])
     }
 
